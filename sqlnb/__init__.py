@@ -1,0 +1,42 @@
+"""sqlnb: explore and change SQLite databases from Jupyter, with time limits and a Cancel button.
+
+The engine (this package, without `sqlnb.ipython`) works in any Python program:
+
+    import sqlnb
+    with sqlnb.connect("data.db") as db:
+        db.write("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, name TEXT)")
+        df = db.query("SELECT * FROM t WHERE id > :n", {"n": 10})
+"""
+
+from ._control import Progress
+from .database import Database, Options, QueryHandle, connect, options
+from .errors import (
+    BackgroundWriteError,
+    DatabaseClosed,
+    Error,
+    QueryCancelled,
+    QueryInterrupted,
+    QueryTimeout,
+    UsageError,
+)
+from .results import Result
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackgroundWriteError",
+    "Database",
+    "DatabaseClosed",
+    "Error",
+    "Options",
+    "Progress",
+    "QueryCancelled",
+    "QueryHandle",
+    "QueryInterrupted",
+    "QueryTimeout",
+    "Result",
+    "UsageError",
+    "__version__",
+    "connect",
+    "options",
+]

@@ -1,0 +1,224 @@
+"""A query's control (deadline, cancel flag, counters) and the timer that enforces it.
+
+SQLite is stopped with `Connection.interrupt()`, called by whoever cancels and, at the deadline,
+by one timer thread per Database. Nothing runs in Python on SQLite's hot path, so the limit holds
+however busy the main thread is. An interrupt that lands between two statements would be lost
+(SQLite clears the flag when a statement starts on an idle connection), so once a query is
+cancelled or out of time the timer repeats the interrupt every few milliseconds until the worker
+lets go of the connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+
+QUEUED, RUNNING, DONE = "queued", "running", "done"
+CANCELLED, TIMEOUT, CLOSED = "cancelled", "timeout", "closed"
+
+#: How often an interrupt is repeated once a query must stop, until it has stopped (seconds).
+REPEAT_INTERRUPT = 0.005
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a query's progress, for a progress bar or a log line."""
+
+    #: "queued", "running", "done", "failed", "cancelled" or "timed out"
+    state: str
+    #: seconds since the query started running (0 while queued)
+    elapsed: float
+    #: the query's time limit in seconds, or None for no limit
+    time_limit: float | None
+    #: rows fetched so far (rows written, for a bulk write)
+    rows: int
+    #: SQLite virtual-machine steps so far, counted in blocks (0 for a short query)
+    steps: int
+
+    @property
+    def fraction(self) -> float | None:
+        """Share of the time limit used, from 0 to 1, or None without a limit."""
+        if not self.time_limit:
+            return None
+        return min(1.0, self.elapsed / self.time_limit)
+
+
+class Control:
+    """The state of one query, shared by the caller, its worker thread and the timer.
+
+    Every method is safe from any thread; `cancel()` may be called at any moment, twice.
+    """
+
+    __slots__ = (
+        "_conn",
+        "_lock",
+        "_timer",
+        "deadline",
+        "finished",
+        "is_write",
+        "keyboard",
+        "outcome",
+        "reason",
+        "rows",
+        "started",
+        "state",
+        "steps",
+        "time_limit",
+    )
+
+    def __init__(self, time_limit: float | None, timer: Timer, *, is_write: bool = False) -> None:
+        self._lock = threading.Lock()
+        self._timer = timer
+        self._conn: sqlite3.Connection | None = None
+        self.state = QUEUED
+        self.reason: str | None = None
+        self.time_limit = time_limit
+        self.is_write = is_write
+        self.started: float | None = None
+        self.finished: float | None = None
+        self.deadline = math.inf
+        self.rows = 0
+        self.steps = 0
+        self.outcome = QUEUED
+        self.keyboard = False
+
+    # -- the worker's side ------------------------------------------------------------------
+    def begin(self, conn: sqlite3.Connection) -> bool:
+        """Attach the connection that runs the query; False if it was stopped before it began."""
+        with self._lock:
+            if self.reason is not None or self.state == DONE:
+                return False
+            self._conn = conn
+            if self.started is None:
+                self.state = RUNNING
+                self.outcome = RUNNING
+                self.started = time.monotonic()
+                if self.time_limit is not None:
+                    self.deadline = self.started + self.time_limit
+                    self._timer.watch(self, self.deadline)
+            return True
+
+    def release(self) -> None:
+        """Let go of the connection (the query may go on elsewhere, as when a read is rerouted)."""
+        with self._lock:
+            self._conn = None
+
+    def finish(self, outcome: str) -> None:
+        """The query is over: "done", "failed", "cancelled" or "timed out"."""
+        with self._lock:
+            self._conn = None
+            self.state = DONE
+            self.outcome = outcome
+            self.finished = time.monotonic()
+        self._timer.unwatch(self)
+
+    # -- anyone's side ----------------------------------------------------------------------
+    def cancel(self, reason: str = CANCELLED) -> str | None:
+        """Stop the query; returns the state it was in ("queued", "running"), or None if over."""
+        with self._lock:
+            if self.state == DONE or self.reason is not None:
+                return None
+            self.reason = reason
+            prior = self.state
+            self._interrupt()
+        if prior == RUNNING:
+            self._timer.watch(self, time.monotonic() + REPEAT_INTERRUPT)
+        return prior
+
+    def on_timer(self, now: float) -> float:
+        """Called by the timer: enforce the deadline; returns when to be called next."""
+        with self._lock:
+            if self.state != RUNNING:
+                return math.inf
+            if self.reason is None and now >= self.deadline:
+                self.reason = TIMEOUT
+            if self.reason is None:
+                return self.deadline
+            self._interrupt()
+            return now + REPEAT_INTERRUPT
+
+    def _interrupt(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.ProgrammingError):  # closed: nothing to stop
+                self._conn.interrupt()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds the query has run (until it finished)."""
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.monotonic()) - self.started
+
+    def progress(self) -> Progress:
+        """A snapshot of the counters."""
+        return Progress(self.outcome, self.elapsed, self.time_limit, self.rows, self.steps)
+
+
+class Timer:
+    """One thread (`sqlnb-timer`) that calls `Control.on_timer` when each deadline comes.
+
+    It sleeps until the earliest deadline of the queries it watches and is woken only when a
+    query with an earlier deadline arrives, so a stream of quick queries costs it nothing.
+    """
+
+    def __init__(self, name: str = "sqlnb-timer") -> None:
+        self._name = name
+        self._cond = threading.Condition(threading.Lock())
+        self._due: dict[Control, float] = {}
+        self._wake_at = math.inf
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def watch(self, control: Control, when: float) -> None:
+        """Call `control.on_timer` at `when` (monotonic seconds)."""
+        with self._cond:
+            if self._closed:
+                return
+            self._due[control] = min(when, self._due.get(control, math.inf))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            if when < self._wake_at:
+                self._cond.notify()
+
+    def unwatch(self, control: Control) -> None:
+        """Forget a query that is over (the thread is not woken)."""
+        with self._cond:
+            self._due.pop(control, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                due = [c for c, when in self._due.items() if when <= now]
+                if due:
+                    self._cond.release()
+                    try:
+                        nexts = [(c, c.on_timer(now)) for c in due]
+                    finally:
+                        self._cond.acquire()
+                    for control, when in nexts:
+                        if control in self._due:
+                            if when == math.inf:
+                                del self._due[control]
+                            else:
+                                self._due[control] = when
+                    continue
+                self._wake_at = min(self._due.values(), default=math.inf)
+                timeout = None if self._wake_at == math.inf else self._wake_at - now
+                self._cond.wait(timeout)
+                self._wake_at = -math.inf  # awake: every watch() may notify harmlessly
+
+    def close(self) -> None:
+        """Stop the thread and wait for it."""
+        with self._cond:
+            self._closed = True
+            self._due.clear()
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()

@@ -1,0 +1,822 @@
+"""The machinery under `Database`: connections, the read pool, the writer thread, running SQL.
+
+Threads (all daemons, all joined by `Engine.close()`):
+
+- `sqlnb-read-N`: up to N readers, started as reads arrive, each owning one connection opened
+  read-only (`mode=ro` for files) with `PRAGMA query_only`, so SQLite itself refuses a write.
+- `sqlnb-writer`: owns the only write connection; runs queued writes in order, several per
+  transaction (group commit), each in its own SAVEPOINT.
+- `sqlnb-timer`: interrupts queries at their deadline (see _control.py).
+
+A statement whose first keyword settles it (INSERT, CREATE, BEGIN, PRAGMA x = y ...) goes
+straight to the writer. Any other statement is tried on a reader; if SQLite refuses it there as a
+write (`SQLITE_READONLY`), it moves to the writer. Reads that need the writer's own objects (TEMP
+tables, a private in-memory ATTACH) are moved there too: see `SessionState`.
+
+With `threads=0` the same readers and writer exist as connections used in the calling thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import urllib.parse
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import _sqltext
+from ._control import CLOSED, TIMEOUT, Control, Timer
+from .errors import (
+    DatabaseClosed,
+    Error,
+    QueryCancelled,
+    QueryTimeout,
+    UsageError,
+    annotate,
+)
+from .results import Result
+
+log = logging.getLogger("sqlnb")
+
+#: The progress handler counts VM steps in blocks this big (one Python call per block).
+STEP_BLOCK = 1 << 22
+#: Rows fetched per `fetchmany()` while a result is read (the row counter moves this often).
+FETCH_ROWS = 2048
+#: At most this many queued writes share one transaction.
+MAX_GROUP = 1000
+
+#: Connection-level PRAGMAs: when the user sets one, every connection of the Database gets it.
+CONNECTION_PRAGMAS = frozenset({
+    "analysis_limit", "automatic_index", "busy_timeout", "cache_size", "cache_spill",
+    "case_sensitive_like", "cell_size_check", "foreign_keys", "full_column_names",
+    "ignore_check_constraints", "legacy_alter_table", "mmap_size", "recursive_triggers",
+    "reverse_unordered_selects", "short_column_names", "temp_store", "threads", "trusted_schema",
+})
+
+_STOP = object()
+
+
+# -- where the database is ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Target:
+    """Where a Database's connections point, as SQLite URIs."""
+
+    write_uri: str
+    read_uri: str
+    label: str
+    memory: bool
+    read_only: bool
+
+
+def resolve_target(path: str | os.PathLike[str] | None, read_only: bool) -> Target:
+    """Turn `connect()`'s path into URIs; a clear error for a path that cannot work."""
+    if path is None or path == ":memory:":
+        name = f"/sqlnb-{uuid.uuid4().hex}"
+        uri = f"file:{name}?vfs=memdb" + ("&mode=ro" if read_only else "")
+        return Target(uri, uri, ":memory:", True, read_only)
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageError(f"path must be a str, a pathlib.Path or None, not {type(path).__name__}")
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        raise UsageError("path must be a str or a pathlib.Path, not bytes")
+    if text.startswith("file:"):
+        parsed = urllib.parse.urlsplit(text)
+        query = urllib.parse.parse_qs(parsed.query)
+        memory = query.get("mode") == ["memory"] or query.get("vfs") == ["memdb"]
+        ro = f"{text}{'&' if parsed.query else '?'}mode=ro" if "mode" not in query else text
+        return Target(ro if read_only else text, text if memory else ro, text, memory, read_only)
+    file = Path(text).expanduser().absolute()
+    if file.is_dir():
+        raise UsageError(f"{text!r} is a folder, not a database file: give the path of a file")
+    if read_only and not file.exists():
+        raise FileNotFoundError(
+            f"no database at {text!r}: read_only=True opens an existing file only; check the path"
+        )
+    if not file.parent.exists():
+        raise FileNotFoundError(
+            f"the folder {str(file.parent)!r} does not exist: create it first, or check the path"
+        )
+    base = "file:" + urllib.parse.quote(str(file))
+    read = base + "?mode=ro"
+    return Target(read if read_only else base, read, str(file), False, read_only)
+
+
+# -- connections ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SessionState:
+    """Connection-level state the user set on the Database, which every connection must share.
+
+    PRAGMAs and file ATTACHes are replayed on each reader before its next query. TEMP objects and
+    private in-memory attachments cannot be shared between connections, so reads that touch them
+    run on the writer's connection instead.
+    """
+
+    version: int = 0
+    pragmas: dict[str, str] = field(default_factory=dict)  # name -> the PRAGMA statement
+    attached: tuple[tuple[str, str], ...] = ()  # (schema, file) attachable by every connection
+    writer_only_schemas: frozenset[str] = frozenset()  # "temp", private in-memory schemas
+    writer_only_tables: frozenset[str] = frozenset()  # names of TEMP tables and views
+
+    @property
+    def has_writer_only(self) -> bool:
+        return bool(self.writer_only_schemas)
+
+
+class Link:
+    """One SQLite connection and the query it runs now (read by the VM-step counter)."""
+
+    __slots__ = ("__weakref__", "after", "conn", "control", "denied", "state", "version")
+
+    def __init__(self, conn: sqlite3.Connection,
+                 after: Callable[[Link, _sqltext.Statement], None] | None = None) -> None:
+        self.conn = conn
+        self.control: Control | None = None
+        self.version = -1
+        self.denied = False
+        self.state = SessionState()
+        self.after = after
+        conn.set_progress_handler(self._count_steps, STEP_BLOCK)
+
+    def _count_steps(self) -> int:
+        try:
+            control = self.control
+            if control is not None:
+                control.steps += STEP_BLOCK
+            return 0
+        except KeyboardInterrupt:  # Ctrl-C with threads=0: SQLite runs in the main thread
+            if control is not None:
+                control.keyboard = True
+                control.cancel()
+            return 1
+
+    def authorize(self, action: int, arg1: str | None, _arg2: str | None,
+                  schema: str | None, _source: str | None) -> int:
+        """Deny (so the read moves to the writer) reads of objects only the writer has."""
+        if action == sqlite3.SQLITE_READ:
+            state = self.state
+            if schema in state.writer_only_schemas or (
+                schema == "main" and arg1 is not None and arg1.lower() in state.writer_only_tables
+            ):
+                self.denied = True
+                return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+
+def open_connection(uri: str, busy_timeout: float) -> sqlite3.Connection:
+    """A connection in autocommit mode (sqlnb issues BEGIN itself), usable from any thread."""
+    return sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None,
+                           check_same_thread=False, cached_statements=256)
+
+
+# -- tasks ----------------------------------------------------------------------------------
+
+class Task:
+    """One unit of work for a reader or the writer, with its control and its future."""
+
+    __slots__ = (
+        "control",
+        "future",
+        "groupable",
+        "isolated",
+        "reroutable",
+        "sql",
+        "statement",
+        "transaction",
+        "work",
+    )
+
+    def __init__(self, work: Callable[[Link, Control], Any], control: Control, sql: str, *,
+                 statement: _sqltext.Statement | None = None, groupable: bool = True,
+                 transaction: bool = True, isolated: bool = False,
+                 reroutable: bool = False) -> None:
+        self.work = work
+        self.control = control
+        self.future: Future[Any] = Future()
+        self.sql = sql
+        self.statement = statement
+        self.groupable = groupable and transaction and not isolated
+        self.transaction = transaction
+        self.isolated = isolated
+        self.reroutable = reroutable
+
+
+def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
+                  control: Control) -> Result:
+    """Run one statement to its end and fetch all its rows, counting them as they come."""
+    cursor = link.conn.cursor()
+    try:
+        cursor.execute(statement.text, () if params is None else params)
+        description = cursor.description
+        if description is None:
+            result = Result([], [], rowcount=cursor.rowcount, lastrowid=cursor.lastrowid,
+                            sql=statement.text)
+        else:
+            rows: list[tuple] = []
+            while True:
+                batch = cursor.fetchmany(FETCH_ROWS)
+                rows += batch
+                control.rows = len(rows)
+                if len(batch) < FETCH_ROWS:
+                    break
+            result = Result([d[0] for d in description], rows, rowcount=cursor.rowcount,
+                            lastrowid=cursor.lastrowid, sql=statement.text)
+    finally:
+        cursor.close()
+    if link.after is not None:
+        link.after(link, statement)
+    result.elapsed = control.elapsed
+    return result
+
+
+def offer(put: Callable[..., None], item: Any, control: Control) -> bool:
+    """Put `item` on a bounded queue, waiting while it is full; False once the query must stop."""
+    while control.reason is None:
+        try:
+            put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+        except Exception:  # the consumer shut the queue (janus.SyncQueueShutDown)
+            return False
+    return False
+
+
+# -- outcomes -------------------------------------------------------------------------------
+
+def _is_interrupt(error: BaseException) -> bool:
+    if not isinstance(error, sqlite3.OperationalError):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_INTERRUPT if code is not None else str(error) == "interrupted"
+
+
+def _is_readonly(error: BaseException) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF == sqlite3.SQLITE_READONLY
+    return "readonly database" in str(error)
+
+
+def stopped_error(task: Task) -> BaseException:
+    """The error for a query its control stopped (cancel, time limit, close)."""
+    control = task.control
+    kwargs = {"sql": task.sql, "elapsed": control.elapsed, "is_write": control.is_write}
+    undone = "; the write was rolled back" if control.is_write else ""
+    if control.reason == TIMEOUT:
+        return QueryTimeout(
+            f"query stopped at the {control.time_limit:g} s time limit{undone}: raise it with "
+            "time_limit=SECONDS (this call), connect(time_limit=) or sqlnb.options.time_limit "
+            "(math.inf for none)", time_limit=control.time_limit, **kwargs)
+    if control.reason == CLOSED:
+        error = DatabaseClosed(f"the database was closed while this query ran{undone}")
+        error.sql = task.sql
+        return error
+    return QueryCancelled(f"query cancelled after {control.elapsed:.2f} s{undone}", **kwargs)
+
+
+def settle(task: Task, value: Any = None, error: BaseException | None = None) -> None:
+    """Finish a task: set its control's outcome and its future (once), with errors made clear."""
+    control = task.control
+    if error is not None:
+        if control.reason is not None and (_is_interrupt(error) or isinstance(error, Stopped)):
+            error = stopped_error(task)
+        elif isinstance(error, (sqlite3.Error, Error)):
+            annotate(error, task.sql)
+            if (isinstance(error, sqlite3.Error) and _is_readonly(error)
+                    and task.control.is_write and hasattr(error, "add_note")):
+                error.add_note("the database is read-only (read_only=True, or a read-only "
+                               "file): open it writable to change it")
+        if isinstance(error, (sqlite3.Error, Error)):
+            error.__traceback__ = None  # the frames are sqlnb's internals, not the user's
+        if isinstance(error, QueryTimeout):
+            control.finish("timed out")
+        elif isinstance(error, QueryCancelled):
+            control.finish("cancelled")
+        else:
+            control.finish("failed")
+        if not task.future.done():
+            with contextlib.suppress(Exception):
+                task.future.set_exception(error)
+    else:
+        control.finish("done")
+        if not task.future.done():
+            with contextlib.suppress(Exception):
+                task.future.set_result(value)
+
+
+class Stopped(Exception):
+    """Raised inside sqlnb where a query's control says stop; settle() turns it into the error."""
+
+
+def settle_if_stopped(task: Task) -> None:
+    """For a task that will not run because it was stopped: make sure its caller hears of it."""
+    if not task.future.done() and task.control.reason is not None:
+        settle(task, error=Stopped())
+
+
+# -- the writer -----------------------------------------------------------------------------
+
+class WriteRunner:
+    """Runs write tasks on the write connection: alone, or several in one transaction."""
+
+    def __init__(self, link: Link, begin: str, open_isolated: Callable[[], Link]) -> None:
+        self.link = link
+        self._begin = begin
+        self._open_isolated = open_isolated
+
+    def run(self, batch: list[Task]) -> None:
+        if len(batch) == 1 and not batch[0].groupable:
+            self._run_alone(batch[0])
+        else:
+            self._run_group(batch)
+
+    def _run_alone(self, task: Task) -> None:
+        link = self._open_isolated() if task.isolated else self.link
+        conn = link.conn
+        control = task.control
+        try:
+            if not control.begin(conn):
+                settle_if_stopped(task)
+                return
+            link.control = control
+            savepoint = task.transaction and conn.in_transaction
+            try:
+                if task.transaction:
+                    conn.execute("SAVEPOINT sqlnb_task" if savepoint else self._begin)
+                value = task.work(link, control)
+                if task.transaction:
+                    if control.reason is not None:
+                        raise Stopped()
+                    conn.execute("RELEASE sqlnb_task" if savepoint else "COMMIT")
+            except BaseException as error:
+                link.control = None
+                control.release()
+                if task.transaction and conn.in_transaction:
+                    self._undo(conn, savepoint)
+                settle(task, error=error)
+            else:
+                link.control = None
+                control.release()
+                settle(task, value)
+        finally:
+            link.control = None
+            if task.isolated:
+                link.close()
+
+    def _run_group(self, batch: list[Task]) -> None:
+        conn = self.link.conn
+        remaining = batch
+        while remaining:
+            own = not conn.in_transaction
+            if own:
+                try:
+                    conn.execute(self._begin)
+                except BaseException as error:
+                    for task in remaining:
+                        settle(task, error=error)
+                    return
+            done: list[tuple[Task, Any]] = []
+            restart = False
+            for index, task in enumerate(remaining):
+                control = task.control
+                if not control.begin(conn):
+                    settle_if_stopped(task)
+                    continue
+                self.link.control = control
+                try:
+                    conn.execute("SAVEPOINT sqlnb_task")
+                    value = task.work(self.link, control)
+                    if control.reason is not None:
+                        raise Stopped()
+                    conn.execute("RELEASE sqlnb_task")
+                except BaseException as error:
+                    self.link.control = None
+                    control.release()
+                    if conn.in_transaction:
+                        self._undo(conn, savepoint=True)
+                        settle(task, error=error)
+                        continue
+                    # SQLite rolled the whole transaction back (an interrupted or failed write
+                    # can do that): the tasks that ran before this one must run again.
+                    settle(task, error=error)
+                    for earlier, _value in done:
+                        earlier.control.rows = 0
+                    remaining = [t for t, _v in done] + remaining[index + 1:]
+                    restart = True
+                    break
+                self.link.control = None
+                control.release()
+                done.append((task, value))
+            if restart:
+                continue
+            if own:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException as error:
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    for task, _value in done:
+                        settle(task, error=error)
+                    return
+            for task, value in done:
+                settle(task, value)
+            return
+
+    @staticmethod
+    def _undo(conn: sqlite3.Connection, savepoint: bool) -> None:
+        try:
+            if savepoint:
+                conn.execute("ROLLBACK TO sqlnb_task")
+                conn.execute("RELEASE sqlnb_task")
+            else:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.exception("sqlnb: could not roll back a failed write")
+
+
+class Writer:
+    """The `sqlnb-writer` thread: takes write tasks in order and runs them, grouping when it can."""
+
+    def __init__(self, runner: WriteRunner) -> None:
+        self._runner = runner
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def submit(self, task: Task) -> None:
+        with self._lock:
+            if self._stopped:
+                settle(task, error=DatabaseClosed("the database is closed"))
+                return
+            self._queue.put(task)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sqlnb-writer", daemon=True)
+                self._thread.start()
+
+    @property
+    def running(self) -> Control | None:
+        return self._runner.link.control
+
+    def _run(self) -> None:
+        held: deque[Any] = deque()
+        while True:
+            task = held.popleft() if held else self._queue.get()
+            if task is _STOP:
+                return
+            batch = [task]
+            while task.groupable and len(batch) < MAX_GROUP:
+                try:
+                    following = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if following is _STOP or not following.groupable:
+                    held.append(following)
+                    break
+                batch.append(following)
+            try:
+                self._runner.run(batch)
+            except BaseException:  # never let the writer die with callers waiting
+                log.exception("sqlnb: the writer failed")
+                for task in batch:
+                    settle(task, error=Error("the writer failed; see the log"))
+
+    def close(self) -> None:
+        """Run what is queued, then stop the thread and close the write connection."""
+        with self._lock:
+            self._stopped = True
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(_STOP)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self._runner.link.close()
+
+
+# -- the readers ----------------------------------------------------------------------------
+
+class ReadPool:
+    """Up to `size` reader threads, each with its own connection, started as reads arrive."""
+
+    def __init__(self, engine: Engine, size: int) -> None:
+        self._engine = engine
+        self._size = size
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._links: list[Link] = []
+        self._closed = False
+
+    def submit(self, task: Task) -> None:
+        with self._lock:
+            if self._closed:
+                settle(task, error=DatabaseClosed("the database is closed"))
+                return
+            self._queue.put(task)
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._size:
+                thread = threading.Thread(target=self._run, name=f"sqlnb-read-{len(self._threads)}",
+                                          daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _run(self) -> None:
+        link: Link | None = None
+        try:
+            while True:
+                task = self._queue.get()
+                if task is _STOP:
+                    return
+                if link is None:
+                    try:
+                        link = self._engine.open_reader()
+                    except BaseException as error:
+                        settle(task, error=error)
+                        continue
+                    with self._lock:
+                        self._links.append(link)
+                self._engine.run_read(link, task)
+                del task
+                self._idle.release()
+        finally:
+            if link is not None:
+                with self._lock:
+                    self._links.remove(link)
+                link.close()
+
+    def close(self) -> None:
+        """Fail the queued reads, stop the running ones, and join every reader."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+            running = [link.control for link in self._links]
+        while True:
+            try:
+                task = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if task is not _STOP:
+                settle(task, error=DatabaseClosed("the database was closed before this query ran"))
+        for control in running:
+            if control is not None:
+                control.cancel(CLOSED)
+        for _ in threads:
+            self._queue.put(_STOP)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join()
+
+
+# -- the engine -----------------------------------------------------------------------------
+
+class Engine:
+    """Everything a Database runs on; threads hold this, never the Database itself."""
+
+    def __init__(self, target: Target, *, threads: int, busy_timeout: float, wal: bool) -> None:
+        self.target = target
+        self.busy_timeout = busy_timeout
+        self.timer = Timer()
+        self.session = SessionState()
+        self._session_lock = threading.Lock()
+        self._closed = False
+        self._lock = threading.Lock()
+        conn = open_connection(target.write_uri, busy_timeout)
+        try:
+            conn.execute("PRAGMA schema_version").fetchall()
+            if wal and not target.memory and not target.read_only:
+                conn.execute("PRAGMA journal_mode=WAL").fetchall()
+        except BaseException:
+            conn.close()
+            raise
+        self.writer_link = Link(conn, after=self._after_write)
+        begin = "BEGIN" if target.read_only else "BEGIN IMMEDIATE"
+        runner = WriteRunner(self.writer_link, begin, self._open_isolated)
+        self.threaded = threads > 0
+        if self.threaded:
+            self.pool: ReadPool | None = ReadPool(self, threads)
+            self.writer: Writer | None = Writer(runner)
+        else:
+            self.pool = self.writer = None
+            self._inline_lock = threading.RLock()
+            self._inline_reader: Link | None = None
+            self._inline_runner = runner
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- submitting --------------------------------------------------------------------------
+    def check_open(self) -> None:
+        if self._closed:
+            raise DatabaseClosed("the database is closed: open it again with sqlnb.connect()")
+
+    def submit_read(self, task: Task) -> None:
+        self.check_open()
+        if self.pool is not None:
+            self.pool.submit(task)
+        else:
+            with self._inline_lock:
+                if self._inline_reader is None:
+                    self._inline_reader = self.open_reader()
+                self.run_read(self._inline_reader, task)
+
+    def submit_write(self, task: Task) -> None:
+        self.check_open()
+        task.control.is_write = True
+        if self.writer is not None:
+            self.writer.submit(task)
+        else:
+            with self._inline_lock:
+                self._inline_runner.run([task])
+
+    # -- readers -----------------------------------------------------------------------------
+    def open_reader(self) -> Link:
+        conn = open_connection(self.target.read_uri, self.busy_timeout)
+        conn.execute("PRAGMA query_only = 1")
+        return Link(conn)
+
+    def run_read(self, link: Link, task: Task) -> None:
+        """Run a read on a reader; move it to the writer when SQLite says it belongs there."""
+        control = task.control
+        try:
+            self._sync_session(link)
+        except sqlite3.Error as error:
+            log.warning("sqlnb: could not apply the session's settings to a reader: %s", error)
+        if not control.begin(link.conn):
+            settle_if_stopped(task)
+            return
+        link.control = control
+        try:
+            value = task.work(link, control)
+        except BaseException as error:
+            link.control = None
+            control.release()
+            if task.reroutable and isinstance(error, sqlite3.Error) and control.reason is None:
+                moved = self._reroute(link, task, error)
+                if moved is not None:
+                    self._send_to_writer(moved)
+                    return
+            link.denied = False
+            settle(task, error=error)
+        else:
+            link.control = None
+            control.release()
+            settle(task, value)
+
+    def _reroute(self, link: Link, task: Task, error: sqlite3.Error) -> Task | None:
+        statement = task.statement
+        if _is_readonly(error):  # SQLite says it writes
+            task.control.is_write = True
+            alone = statement is not None and statement.runs_alone
+            task.groupable = task.transaction = not alone
+            return task
+        writer_only = link.denied or (
+            self.session.has_writer_only
+            and str(error).startswith(("no such table", "no such view", "no such column"))
+        )
+        link.denied = False
+        if writer_only:  # it reads objects only the writer's connection has
+            task.groupable = task.transaction = False
+            return task
+        return None
+
+    def _send_to_writer(self, task: Task) -> None:
+        if self.writer is not None:
+            self.writer.submit(task)
+        else:
+            self._inline_runner.run([task])
+
+    def _sync_session(self, link: Link) -> None:
+        state = self.session
+        if link.version == state.version:
+            return
+        conn = link.conn
+        for statement in state.pragmas.values():
+            conn.execute(statement).fetchall()
+        have = {name: file for _seq, name, file in conn.execute("PRAGMA database_list")
+                if name not in ("main", "temp")}
+        want = dict(state.attached)
+        for name in have:
+            if name not in want:
+                conn.execute("DETACH DATABASE ?", (name,))
+        for name, file in want.items():
+            if name not in have:
+                conn.execute("ATTACH DATABASE ? AS ?", (file, name))
+        if state.has_writer_only != link.state.has_writer_only or state.has_writer_only:
+            # setting an authorizer also expires the connection's prepared statements
+            conn.set_authorizer(link.authorize if state.has_writer_only else None)
+        link.state = state
+        link.version = state.version
+
+    # -- the writer's bookkeeping ------------------------------------------------------------
+    def _after_write(self, link: Link, statement: _sqltext.Statement) -> None:
+        """After a statement on the writer: note connection-level state the readers must share."""
+        keyword = statement.keyword
+        if statement.sets_pragma:
+            name = statement.pragma[0]  # type: ignore[index]
+            if name.rsplit(".", 1)[-1] in CONNECTION_PRAGMAS:
+                pragmas = dict(self.session.pragmas)
+                pragmas.pop(name, None)
+                pragmas[name] = statement.text
+                self._update_session(pragmas=pragmas)
+        elif keyword in ("ATTACH", "DETACH"):
+            attached, private = [], set()
+            for _seq, name, file in link.conn.execute("PRAGMA database_list"):
+                if name in ("main", "temp"):
+                    continue
+                if file:
+                    attached.append((name, file))
+                else:
+                    private.add(name.lower())
+            self._update_session(attached=tuple(attached), private=private)
+        elif keyword in ("CREATE", "DROP", "ALTER"):
+            rows = link.conn.execute(
+                "SELECT name FROM temp.sqlite_master WHERE type IN ('table', 'view')")
+            names = frozenset(name.lower() for (name,) in rows)
+            if names != self.session.writer_only_tables:
+                self._update_session(tables=names)
+
+    def _update_session(self, *, pragmas: dict[str, str] | None = None,
+                        attached: tuple[tuple[str, str], ...] | None = None,
+                        private: set[str] | None = None,
+                        tables: frozenset[str] | None = None) -> None:
+        with self._session_lock:
+            state = self.session
+            schemas = set(state.writer_only_schemas)
+            if private is not None:
+                schemas = {s for s in schemas if s == "temp"} | private
+            if tables is not None:
+                schemas.discard("temp")
+                if tables:
+                    schemas.add("temp")
+            self.session = replace(
+                state,
+                version=state.version + 1,
+                pragmas=state.pragmas if pragmas is None else pragmas,
+                attached=state.attached if attached is None else attached,
+                writer_only_schemas=frozenset(schemas),
+                writer_only_tables=state.writer_only_tables if tables is None else tables,
+            )
+
+    def _open_isolated(self) -> Link:
+        return Link(open_connection(self.target.write_uri, self.busy_timeout))
+
+    # -- streams -----------------------------------------------------------------------------
+    def inline_stream(self, task: Task, produce: Callable[[Link, Control], Iterator[Any]]
+                      ) -> Iterator[Any]:
+        """threads=0: run a chunked read in the caller, yielding as it goes."""
+        with self._inline_lock:
+            if self._inline_reader is None:
+                self._inline_reader = self.open_reader()
+            link = self._inline_reader
+            self._sync_session(link)
+            control = task.control
+            if not control.begin(link.conn):
+                settle_if_stopped(task)
+                task.future.result()
+            link.control = control
+            try:
+                yield from produce(link, control)
+            except BaseException as error:
+                link.control = None
+                control.release()
+                settle(task, error=error)
+                task.future.result()
+            else:
+                link.control = None
+                control.release()
+                settle(task, None)
+
+    # -- closing -----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop reads, finish queued writes, join every thread, close every connection."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self.pool is not None:
+            self.pool.close()
+        if self.writer is not None:
+            self.writer.close()
+        else:
+            with self._inline_lock:
+                if self._inline_reader is not None:
+                    self._inline_reader.close()
+                self.writer_link.close()
+        self.timer.close()

@@ -1,0 +1,180 @@
+"""What the text of SQL says before SQLite runs it: statements, first keyword, parameters, PRAGMAs.
+
+This is lexical only (strings, quoted names and comments are skipped the way SQLite's tokenizer
+skips them). Whether a statement reads or writes is decided by SQLite itself (see _engine.py);
+the lexer only finds the statements whose first keyword already settles where they must run
+(BEGIN, ATTACH, PRAGMA x = y ...) and the parameter names a statement uses.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .errors import UsageError
+
+# One token at a time; order matters (comments before punctuation, quoted before words).
+_TOKEN = re.compile(
+    r"""
+      (?P<ws>\s+)
+    | (?P<comment>--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$))
+    | (?P<string>'(?:[^']|'')*(?:'|$)|[xX]'[^']*(?:'|$))
+    | (?P<quoted>"(?:[^"]|"")*(?:"|$)|`(?:[^`]|``)*(?:`|$)|\[[^\]]*(?:\]|$))
+    | (?P<param>\?\d*|[:@$][A-Za-z0-9_\u0080-\U0010ffff]+(?:::[A-Za-z0-9_]+)*)
+    | (?P<word>[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*)
+    | (?P<number>\d[\w.]*|\.\d[\w]*)
+    | (?P<semi>;)
+    | (?P<punct>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+#: Transaction control: runs on the writer, outside sqlnb's own transaction.
+TRANSACTION_KEYWORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
+#: Statements that must run on the writer connection, alone, outside any transaction.
+ALONE_KEYWORDS = TRANSACTION_KEYWORDS | {"ATTACH", "DETACH", "VACUUM"}
+#: First keywords that always change something: sent straight to the writer.
+WRITE_KEYWORDS = ALONE_KEYWORDS | {
+    "INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "ANALYZE", "REINDEX",
+}
+#: PRAGMAs that take an argument yet only read (their argument names a table or a limit).
+QUERY_PRAGMAS_WITH_ARG = frozenset({
+    "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
+    "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
+})
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement as the lexer sees it."""
+
+    text: str
+    keyword: str  # first word, upper case ("" when there is none)
+    named: tuple[str, ...]  # named parameters, without their :, @ or $
+    positional: int  # how many ? parameters
+    pragma: tuple[str, str | None] | None  # (name, value) for a PRAGMA statement
+
+    @property
+    def sets_pragma(self) -> bool:
+        """A PRAGMA that sets a value (PRAGMA x = y, or PRAGMA x(y) that is not a query)."""
+        return (
+            self.pragma is not None
+            and self.pragma[1] is not None
+            and self.pragma[0].rsplit(".", 1)[-1] not in QUERY_PRAGMAS_WITH_ARG
+        )
+
+    @property
+    def runs_alone(self) -> bool:
+        """Must run on the writer outside sqlnb's transaction (BEGIN, ATTACH, PRAGMA x=y ...)."""
+        return self.keyword in ALONE_KEYWORDS or self.sets_pragma
+
+    @property
+    def surely_writes(self) -> bool:
+        """The first keyword settles it: this goes to the writer without asking a reader first."""
+        return self.keyword in WRITE_KEYWORDS or self.sets_pragma
+
+
+def _tokens(sql: str) -> Iterator[tuple[str, str]]:
+    for match in _TOKEN.finditer(sql):
+        yield match.lastgroup, match.group()  # type: ignore[misc]
+
+
+def _analyze_one(text: str) -> Statement | None:
+    """The statement in `text`, or None when it holds only blanks and comments."""
+    keyword = ""
+    named: list[str] = []
+    positional = 0
+    head: list[tuple[str, str]] = []  # the first significant tokens, for PRAGMA parsing
+    for kind, value in _tokens(text):
+        if kind in ("ws", "comment", "semi"):
+            continue
+        if not keyword and kind == "word":
+            keyword = value.upper()
+        if len(head) < 8:
+            head.append((kind, value))
+        if kind == "param":
+            if value.startswith("?"):
+                positional += 1
+            elif value[1:] not in named:
+                named.append(value[1:])
+    if not head:
+        return None
+    pragma = _pragma(head) if keyword == "PRAGMA" else None
+    return Statement(text.strip(), keyword, tuple(named), positional, pragma)
+
+
+def _unquote(kind: str, value: str) -> str:
+    if kind == "quoted":
+        return value[1:-1]
+    return value
+
+
+def _pragma(words: list[tuple[str, str]]) -> tuple[str, str | None]:
+    """PRAGMA [schema.]name [= value | (value)] -> ("[schema.]name" lower case, value or None)."""
+    rest = words[1:]
+    name = ""
+    if rest and rest[0][0] in ("word", "quoted"):
+        name = _unquote(*rest[0]).lower()
+        rest = rest[1:]
+        if len(rest) >= 2 and rest[0] == ("punct", ".") and rest[1][0] in ("word", "quoted"):
+            name = f"{name}.{_unquote(*rest[1]).lower()}"
+            rest = rest[2:]
+    value = None
+    if rest and rest[0][1] in ("=", "("):
+        parts = [v for _k, v in rest[1:] if v != ")"]
+        value = "".join(parts) if parts else ""
+    return name, value
+
+
+@lru_cache(maxsize=512)
+def split(sql: str) -> tuple[Statement, ...]:
+    """The statements of `sql`, in order, each analyzed; blank and comment-only pieces dropped.
+
+    A statement ends at a `;` where SQLite's own `sqlite3_complete()` agrees it is complete, so a
+    `;` inside a string, a comment or a CREATE TRIGGER body does not split it.
+    """
+    pieces = []
+    start = 0
+    for match in _TOKEN.finditer(sql):
+        end = match.end()
+        if match.lastgroup == "semi" and sqlite3.complete_statement(sql[start:end]):
+            pieces.append(sql[start:end])
+            start = end
+    pieces.append(sql[start:])
+    return tuple(s for s in map(_analyze_one, pieces) if s is not None)
+
+
+def single(sql: str) -> Statement:
+    """The one statement in `sql`, or a UsageError if it holds none or several."""
+    if not isinstance(sql, str):
+        raise UsageError(f"SQL must be a str, not {type(sql).__name__}")
+    statements = split(sql)
+    if not statements:
+        raise UsageError("the SQL is empty (only blanks or comments): give a statement to run")
+    if len(statements) > 1:
+        raise UsageError(
+            f"this call runs one statement, and the SQL holds {len(statements)}: run them one by "
+            "one, or use execute_write_script() for a script"
+        )
+    return statements[0]
+
+
+def check_params(statement: Statement, params: object) -> None:
+    """Name the problem when `params` do not fit the statement's placeholders."""
+    if params is None:
+        return
+    if isinstance(params, Mapping):
+        extra = [key for key in params if key not in statement.named]
+        if extra:
+            used = ", ".join(f":{n}" for n in statement.named) or "no named parameters"
+            raise UsageError(
+                f"parameter {extra[0]!r} is not used by the SQL (it uses {used}): "
+                "drop it or fix its name"
+            )
+    elif isinstance(params, (str, bytes)) or not hasattr(params, "__len__"):
+        raise UsageError(
+            f"params must be a sequence (for ?) or a dict (for :name), not {type(params).__name__}"
+        )

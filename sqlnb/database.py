@@ -1,0 +1,632 @@
+"""`sqlnb.connect()` and `Database`: async methods, DataFrame-returning calls, query handles.
+
+Every call builds a task and hands it to the engine (_engine.py): reads to the read pool, writes
+to the writer thread. The reply is a `concurrent.futures.Future`, wrapped in a `QueryHandle`, so
+one code path serves a sync caller (`.result()`), an async one (`await`) and the progress widget
+(`.progress`, `.cancel()`). The async and sync methods are thin twins over that path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import itertools
+import logging
+import math
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from . import _sqltext
+from ._control import QUEUED, Control, Progress
+from ._engine import Engine, Link, Stopped, Task, resolve_target, run_statement, settle
+from .errors import BackgroundWriteError, QueryCancelled, UsageError, annotate, shorten
+from .results import Result, rows_to_dataframe
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Database", "Options", "QueryHandle", "connect", "options"]
+
+log = logging.getLogger("sqlnb")
+T = TypeVar("T")
+
+#: Rows per chunk for iter_chunks() and stream() unless the call says otherwise.
+CHUNK_ROWS = 10_000
+#: How many chunks a stream's worker may run ahead of its consumer.
+CHUNKS_AHEAD = 2
+_END = object()
+
+
+@dataclass
+class Options:
+    """Defaults for every Database; a Database's own settings and each call's arguments win.
+
+    `sqlnb.options.time_limit = 120` raises the default limit everywhere at once (it is read
+    when each query starts). `math.inf` (or None) means no limit.
+    """
+
+    #: seconds a query may run before SQLite stops it
+    time_limit: float | None = 30.0
+    #: reader threads per Database
+    threads: int = 3
+    #: seconds a connection waits for another's lock before "database is locked"
+    busy_timeout: float = 5.0
+
+
+#: The process-wide defaults (see Options).
+options = Options()
+
+
+def _check_limit(value: object, name: str = "time_limit") -> float | None:
+    """A validated time limit in seconds: None (inherit), a positive number, or math.inf."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise UsageError(f"{name} must be a number of seconds (or math.inf for no limit), "
+                         f"not {value!r}")
+    if value <= 0:
+        raise UsageError(f"{name} must be more than 0 seconds, not {value!r}; "
+                         "use math.inf for no limit")
+    return float(value)
+
+
+class QueryHandle:
+    """A query queued or running: wait for it, await it, cancel it, or watch its progress.
+
+    `cancel()` is safe from any thread at any moment, and twice. A sync wait that gets a
+    KeyboardInterrupt (the kernel's Stop button) cancels the query, waits for the worker to let
+    go of the connection, then lets the interrupt through.
+    """
+
+    __slots__ = ("__weakref__", "_slots", "_task")
+
+    def __init__(self, task: Task) -> None:
+        self._task = task
+        self._slots: threading.Semaphore | None = None
+
+    @property
+    def sql(self) -> str:
+        """The SQL this handle runs."""
+        return self._task.sql
+
+    @property
+    def progress(self) -> Progress:
+        """Elapsed seconds, the time limit, rows fetched so far and VM steps, as a snapshot."""
+        return self._task.control.progress()
+
+    def cancel(self) -> bool:
+        """Stop the query (a write is rolled back whole); False if it had already finished."""
+        prior = self._task.control.cancel()
+        if prior == QUEUED:
+            settle(self._task, error=Stopped())
+        return prior is not None
+
+    def done(self) -> bool:
+        """True once the query has finished, failed or been stopped."""
+        return self._task.future.done()
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the query and return its value (or raise its error).
+
+        `timeout` bounds the wait only (TimeoutError); the query goes on under its own limit.
+        """
+        future = self._task.future
+        try:
+            return future.result(timeout)
+        except KeyboardInterrupt:
+            self.cancel()
+            try:
+                future.exception(timeout=10)
+            except concurrent.futures.TimeoutError:
+                log.warning("sqlnb: a cancelled query has not stopped after 10 s: %s",
+                            shorten(self.sql))
+            raise
+        except QueryCancelled as error:
+            if self._task.control.keyboard:  # Ctrl-C reached SQLite in this thread (threads=0)
+                raise KeyboardInterrupt from error
+            raise
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Wait for the query; its error, or None if it succeeded."""
+        return self._task.future.exception(timeout)
+
+    def add_done_callback(self, fn: Callable[[QueryHandle], object]) -> None:
+        """Call `fn(handle)` when the query is over (at once if it already is), in any thread."""
+        self._task.future.add_done_callback(lambda _future: fn(self))
+
+    def __await__(self) -> Any:
+        return self._wait().__await__()
+
+    async def _wait(self) -> Any:
+        inner = asyncio.wrap_future(self._task.future)
+        inner.add_done_callback(_consume)
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+
+    def __repr__(self) -> str:
+        p = self.progress
+        return f"<QueryHandle {p.state} {p.elapsed:.2f}s rows={p.rows} {shorten(self.sql, 40)!r}>"
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved, so asyncio does not warn about it
+
+
+_DEFAULT: Any = object()
+
+
+class Database:
+    """A SQLite database: reads on a pool of threads, writes through one writer thread.
+
+    Every query runs under a time limit that SQLite enforces: the call's `time_limit`, else the
+    Database's, else `sqlnb.options.time_limit` (30 s unless changed). Open it with
+    `sqlnb.connect()`; close it with `close()`, a `with` block, or let interpreter exit do it.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        read_only: bool = False,
+        time_limit: float | None = None,
+        threads: int | None = None,
+        busy_timeout: float | None = None,
+        wal: bool = True,
+    ) -> None:
+        self._time_limit = _check_limit(time_limit)
+        threads = options.threads if threads is None else threads
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise UsageError(f"threads must be a whole number, 0 or more, not {threads!r}")
+        busy = _check_limit(options.busy_timeout if busy_timeout is None else busy_timeout,
+                            "busy_timeout")
+        target = resolve_target(path, bool(read_only))
+        self._engine = Engine(target, threads=threads, busy_timeout=busy or 0.0, wal=wal)
+        self._finalizer = weakref.finalize(self, self._engine.close)
+        self._threads = threads
+        self._background_lock = threading.Lock()
+        self._background_errors: list[tuple[str, BaseException]] = []
+
+    # -- about --------------------------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        """The database file's path (or URI), or ":memory:" for the embedded default."""
+        return self._engine.target.label
+
+    @property
+    def read_only(self) -> bool:
+        """True when opened with read_only=True (SQLite refuses writes to the main database)."""
+        return self._engine.target.read_only
+
+    @property
+    def time_limit(self) -> float | None:
+        """This Database's default time limit in seconds (None: sqlnb.options.time_limit)."""
+        return self._time_limit
+
+    @time_limit.setter
+    def time_limit(self, value: float | None) -> None:
+        self._time_limit = _check_limit(value)
+
+    @property
+    def closed(self) -> bool:
+        """True once close() has run."""
+        return self._engine.closed
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"threads={self._threads}"
+        return f"<sqlnb.Database {self.path!r} {state}>"
+
+    def _limit(self, time_limit: float | None) -> float | None:
+        limit = _check_limit(time_limit)
+        if limit is None:
+            limit = self._time_limit
+        if limit is None:
+            limit = _check_limit(options.time_limit, "sqlnb.options.time_limit")
+        return None if limit is None or limit == math.inf else limit
+
+    def _control(self, time_limit: float | None) -> Control:
+        return Control(self._limit(time_limit), self._engine.timer)
+
+    # -- the one path every statement takes ----------------------------------------------------
+    def submit(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+               time_limit: float | None = None, dataframe: bool = False) -> QueryHandle:
+        """Start one statement and return its handle at once.
+
+        A read runs on the pool, a write on the writer (as SQLite says, not as the text looks).
+        The handle's value is a `Result`, or a DataFrame built off the caller's thread when
+        `dataframe=True`.
+        """
+        self._engine.check_open()
+        statement = _sqltext.single(sql)
+        _sqltext.check_params(statement, params)
+        work = _frame_work if dataframe else run_statement
+        alone = statement.runs_alone
+        task = Task(functools.partial(_bind, work, statement, params), self._control(time_limit),
+                    sql, statement=statement, groupable=not alone, transaction=not alone,
+                    reroutable=True)
+        if statement.surely_writes:
+            self._engine.submit_write(task)
+        else:
+            self._engine.submit_read(task)
+        return QueryHandle(task)
+
+    # -- async: the Datasette-shaped API ----------------------------------------------------------
+    async def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+                      time_limit: float | None = None) -> Result:
+        """Run one statement (read or write) and return its `Result`."""
+        return await self.submit(sql, params, time_limit=time_limit)
+
+    async def execute_fn(self, fn: Callable[[Any], T], *, time_limit: float | None = None) -> T:
+        """Run `fn(connection)` on a reader thread (a read-only connection) and return its value."""
+        self._engine.check_open()
+        task = Task(lambda link, control: fn(link.conn), self._control(time_limit),
+                    _fn_name(fn), groupable=False, transaction=False)
+        self._engine.submit_read(task)
+        return await QueryHandle(task)
+
+    async def execute_write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
+                            *, block: bool = True, time_limit: float | None = None) -> Any:
+        """Run one statement on the writer; with block=False, queue it and return its handle."""
+        return await self._await(self._write_statement(sql, params, time_limit), block)
+
+    async def execute_write_script(self, sql: str, *, block: bool = True,
+                                   time_limit: float | None = None) -> Any:
+        """Run several statements on the writer, all in one transaction when they allow it."""
+        return await self._await(self._write_script(sql, time_limit), block)
+
+    async def execute_write_many(self, sql: str, params_seq: Iterable[Any], *, block: bool = True,
+                                 time_limit: float | None = None) -> Any:
+        """Run one statement once per parameter set, in one transaction on the writer."""
+        return await self._await(self._write_many(sql, params_seq, time_limit), block)
+
+    async def execute_write_fn(self, fn: Callable[[Any], T], *, block: bool = True,
+                               isolated_connection: bool = False, transaction: bool = True,
+                               time_limit: float | None = None) -> Any:
+        """Run `fn(connection)` on the writer thread.
+
+        With transaction=True it runs in a transaction that commits when fn returns and rolls
+        back if fn raises or the query is stopped (fn must not commit itself). With
+        isolated_connection=True fn gets a fresh connection, closed afterwards.
+        """
+        return await self._await(
+            self._write_fn(fn, isolated_connection, transaction, time_limit), block)
+
+    async def wait_for_writes(self) -> None:
+        """Wait until every write queued so far has finished; raise BackgroundWriteError for
+        writes queued with block=False that failed (each error is reported once)."""
+        await self._barrier()
+        self._raise_background()
+
+    def stream(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+               chunk_rows: int = CHUNK_ROWS, time_limit: float | None = None
+               ) -> AsyncIterator[pd.DataFrame]:
+        """`async for chunk in db.stream(sql)`: the result as DataFrames of `chunk_rows` rows.
+
+        The worker runs at most two chunks ahead. The time limit covers the whole stream,
+        including the time the loop spends on each chunk; leaving the loop cancels the query.
+        """
+        task, produce = self._stream_task(sql, params, chunk_rows, time_limit)
+        if not self._engine.threaded:
+            return _aiter(self._engine.inline_stream(task, produce))
+        return self._stream(task, produce)
+
+    async def _stream(self, task: Task, produce: Callable[..., Iterator[Any]]
+                      ) -> AsyncIterator[pd.DataFrame]:
+        import janus
+
+        channel: janus.Queue[Any] = janus.Queue()
+        handle = self._start_stream(task, produce, channel.sync_q.put)
+        try:
+            while True:
+                item = await channel.async_q.get()
+                if item is _END:
+                    await handle
+                    return
+                handle._slots.release()  # type: ignore[union-attr]
+                yield item
+        finally:
+            handle.cancel()
+            channel.close()
+            await channel.wait_closed()
+
+    async def _await(self, handle: QueryHandle, block: bool) -> Any:
+        if not block:
+            handle.add_done_callback(self._note_background)
+            return handle
+        return await handle
+
+    # -- sync: the notebook and script API --------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+              time_limit: float | None = None) -> pd.DataFrame:
+        """Run one statement and return its rows as a pandas DataFrame (built off this thread)."""
+        return self.submit(sql, params, time_limit=time_limit, dataframe=True).result()
+
+    def write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+              block: bool = True, time_limit: float | None = None) -> Any:
+        """Run one statement on the writer and return its `Result` (`.rowcount`, `.lastrowid`)."""
+        return self._wait(self._write_statement(sql, params, time_limit), block)
+
+    def write_many(self, sql: str, params_seq: Iterable[Any], *, block: bool = True,
+                   time_limit: float | None = None) -> Any:
+        """Run one statement once per parameter set, in one transaction; `.rowcount` is the sum."""
+        return self._wait(self._write_many(sql, params_seq, time_limit), block)
+
+    def write_script(self, sql: str, *, block: bool = True,
+                     time_limit: float | None = None) -> Any:
+        """Run several statements on the writer, in one transaction when they allow it."""
+        return self._wait(self._write_script(sql, time_limit), block)
+
+    def insert_df(self, df: pd.DataFrame, table: str, *,
+                  if_exists: Literal["fail", "append", "replace"] = "fail", index: bool = False,
+                  time_limit: float | None = None) -> int:
+        """Write a DataFrame into `table` through the writer, in one transaction; rows written.
+
+        The table is created with column types from the dtypes (INTEGER, REAL, TEXT, BLOB).
+        if_exists: "fail" (the default) raises if the table exists, "append" adds rows,
+        "replace" drops it first. index=True writes the index as columns too.
+        """
+        from ._frames import insert_work
+
+        work = insert_work(df, table, if_exists=if_exists, index=index)
+        self._engine.check_open()
+        task = Task(lambda link, control: work(link.conn, control), self._control(time_limit),
+                    f"insert_df(..., {table!r}, if_exists={if_exists!r})")
+        self._engine.submit_write(task)
+        return QueryHandle(task).result()
+
+    def iter_chunks(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+                    chunk_rows: int = CHUNK_ROWS, time_limit: float | None = None
+                    ) -> Iterator[pd.DataFrame]:
+        """The result as DataFrames of `chunk_rows` rows, for results too big to hold at once.
+
+        The worker runs at most two chunks ahead; closing the iterator cancels the query.
+        """
+        task, produce = self._stream_task(sql, params, chunk_rows, time_limit)
+        if not self._engine.threaded:
+            return self._engine.inline_stream(task, produce)
+        return self._iter_chunks(task, produce)
+
+    def _iter_chunks(self, task: Task, produce: Callable[..., Iterator[Any]]
+                     ) -> Iterator[pd.DataFrame]:
+        import queue
+
+        channel: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        handle = self._start_stream(task, produce, channel.put)
+        try:
+            while True:
+                item = channel.get()
+                if item is _END:
+                    handle.result()
+                    return
+                handle._slots.release()  # type: ignore[union-attr]
+                yield item
+        finally:
+            handle.cancel()
+
+    def flush(self) -> None:
+        """Wait until every write queued so far has finished (the sync twin of wait_for_writes)."""
+        self._wait(self._barrier(), True)
+        self._raise_background()
+
+    def _wait(self, handle: QueryHandle, block: bool) -> Any:
+        if not block:
+            handle.add_done_callback(self._note_background)
+            return handle
+        return handle.result()
+
+    # -- building tasks ---------------------------------------------------------------------------
+    def _write_statement(self, sql: str, params: Any, time_limit: float | None) -> QueryHandle:
+        self._engine.check_open()
+        statement = _sqltext.single(sql)
+        _sqltext.check_params(statement, params)
+        alone = statement.runs_alone
+        task = Task(functools.partial(_bind, run_statement, statement, params),
+                    self._control(time_limit), sql, statement=statement, groupable=not alone,
+                    transaction=not alone)
+        return self._submit_write(task)
+
+    def _write_script(self, sql: str, time_limit: float | None) -> QueryHandle:
+        self._engine.check_open()
+        if not isinstance(sql, str):
+            raise UsageError(f"SQL must be a str, not {type(sql).__name__}")
+        statements = _sqltext.split(sql)
+        if not statements:
+            raise UsageError("the script is empty (only blanks or comments): give statements")
+        alone = any(s.runs_alone for s in statements)
+
+        def work(link: Link, control: Control) -> Result:
+            result = Result([], [])
+            for statement in statements:
+                try:
+                    result = run_statement(link, statement, None, control)
+                except Exception as error:
+                    raise annotate(error, statement.text) from None
+            return result
+
+        task = Task(work, self._control(time_limit), sql, groupable=not alone,
+                    transaction=not alone)
+        return self._submit_write(task)
+
+    def _write_many(self, sql: str, params_seq: Iterable[Any],
+                    time_limit: float | None) -> QueryHandle:
+        self._engine.check_open()
+        statement = _sqltext.single(sql)
+        if isinstance(params_seq, (str, bytes, Mapping)) or not isinstance(params_seq, Iterable):
+            raise UsageError("params_seq must be a list (or iterable) of parameter sets, "
+                             f"not {type(params_seq).__name__}")
+
+        def work(link: Link, control: Control) -> Result:
+            rows = iter(params_seq)  # a list starts again if its group has to run again
+            total = 0
+            cursor = link.conn.cursor()
+            try:
+                while chunk := list(itertools.islice(rows, 10_000)):
+                    if control.rows == 0:
+                        _sqltext.check_params(statement, chunk[0])
+                    cursor.executemany(statement.text, chunk)
+                    total += max(cursor.rowcount, 0)
+                    control.rows += len(chunk)
+            finally:
+                cursor.close()
+            return Result([], [], rowcount=total, sql=statement.text)
+
+        # an iterator can be read once only, so it gets a transaction of its own
+        task = Task(work, self._control(time_limit), sql, statement=statement,
+                    groupable=not isinstance(params_seq, Iterator))
+        return self._submit_write(task)
+
+    def _write_fn(self, fn: Callable[[Any], Any], isolated: bool, transaction: bool,
+                  time_limit: float | None) -> QueryHandle:
+        self._engine.check_open()
+        if not callable(fn):
+            raise UsageError(f"fn must be a callable taking a connection, not {type(fn).__name__}")
+        task = Task(lambda link, control: fn(link.conn), self._control(time_limit),
+                    _fn_name(fn), groupable=False, transaction=transaction, isolated=isolated)
+        return self._submit_write(task)
+
+    def _submit_write(self, task: Task) -> QueryHandle:
+        self._engine.submit_write(task)
+        return QueryHandle(task)
+
+    def _note_background(self, handle: QueryHandle) -> None:
+        error = handle._task.future.exception()
+        if error is not None and not isinstance(error, QueryCancelled):
+            log.error("sqlnb: a write queued with block=False failed: %s: %s -- in: %s",
+                      type(error).__name__, error, shorten(handle.sql))
+            with self._background_lock:
+                self._background_errors.append((handle.sql, error))
+                if len(self._background_errors) > 1000:
+                    del self._background_errors[:-1000]
+
+    def _barrier(self) -> QueryHandle:
+        self._engine.check_open()
+        task = Task(lambda link, control: None, Control(None, self._engine.timer),
+                    "(wait for writes)")
+        self._engine.submit_write(task)
+        return QueryHandle(task)
+
+    def _raise_background(self) -> None:
+        with self._background_lock:
+            errors, self._background_errors = self._background_errors, []
+        if errors:
+            raise BackgroundWriteError(errors)
+
+    def _stream_task(self, sql: str, params: Any, chunk_rows: int, time_limit: float | None
+                     ) -> tuple[Task, Callable[[Link, Control], Iterator[Any]]]:
+        self._engine.check_open()
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+            raise UsageError(f"chunk_rows must be a whole number above 0, not {chunk_rows!r}")
+        statement = _sqltext.single(sql)
+        _sqltext.check_params(statement, params)
+
+        def produce(link: Link, control: Control) -> Iterator[Any]:
+            cursor = link.conn.cursor()
+            try:
+                cursor.execute(statement.text, () if params is None else params)
+                if cursor.description is None:
+                    return
+                columns = [d[0] for d in cursor.description]
+                while rows := cursor.fetchmany(chunk_rows):
+                    control.rows += len(rows)
+                    yield rows_to_dataframe(rows, columns)
+            finally:
+                cursor.close()
+
+        task = Task(lambda link, control: None, self._control(time_limit), sql,
+                    statement=statement, groupable=False, transaction=False, reroutable=True)
+        return task, produce
+
+    def _start_stream(self, task: Task, produce: Callable[..., Iterator[Any]],
+                      put: Callable[[Any], None]) -> QueryHandle:
+        slots = threading.Semaphore(CHUNKS_AHEAD)
+
+        def pump(link: Link, control: Control) -> None:
+            for chunk in produce(link, control):
+                while not slots.acquire(timeout=0.05):
+                    if control.reason is not None:
+                        raise Stopped()
+                put(chunk)
+
+        def finished(_future: object) -> None:
+            with contextlib.suppress(Exception):
+                put(_END)
+
+        task.work = pump
+        task.future.add_done_callback(finished)
+        self._engine.submit_read(task)
+        handle = QueryHandle(task)
+        handle._slots = slots
+        return handle
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Finish queued writes, stop running reads, close every connection and join every thread.
+
+        Safe to call twice; later calls on this Database raise DatabaseClosed.
+        """
+        if threading.current_thread().name.startswith("sqlnb-"):
+            raise UsageError("close() cannot run inside one of this Database's own threads "
+                             "(from a function given to execute_fn or execute_write_fn)")
+        self._finalizer()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _bind(work: Callable[..., Any], statement: _sqltext.Statement, params: Any,
+          link: Link, control: Control) -> Any:
+    return work(link, statement, params, control)
+
+
+def _frame_work(link: Link, statement: _sqltext.Statement, params: Any,
+                control: Control) -> pd.DataFrame:
+    return run_statement(link, statement, params, control).to_dataframe()
+
+
+def _fn_name(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__qualname__', type(fn).__name__)}(connection)"
+
+
+async def _aiter(iterator: Iterator[T]) -> AsyncIterator[T]:
+    for item in iterator:
+        yield item
+
+
+def connect(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    read_only: bool = False,
+    time_limit: float | None = None,
+    threads: int | None = None,
+    busy_timeout: float | None = None,
+    wal: bool = True,
+) -> Database:
+    """Open a SQLite database and return a `Database`.
+
+    path: a file (created if missing), a `file:` URI, or None (or ":memory:") for an in-memory
+    database shared by every thread of this Database. read_only=True opens it with SQLite's
+    `mode=ro`, so SQLite itself refuses writes. time_limit: this Database's default limit in
+    seconds (None: sqlnb.options.time_limit; math.inf: none). threads: reader threads (0 runs
+    everything in the calling thread). busy_timeout: seconds to wait for another process's
+    lock. wal=True puts a writable file in WAL mode, so reads go on while a write commits.
+    """
+    return Database(path, read_only=read_only, time_limit=time_limit, threads=threads,
+                    busy_timeout=busy_timeout, wal=wal)
