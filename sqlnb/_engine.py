@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import queue
+import signal
 import sqlite3
 import threading
 import urllib.parse
@@ -149,16 +150,10 @@ class Link:
         conn.set_progress_handler(self._count_steps, STEP_BLOCK)
 
     def _count_steps(self) -> int:
-        try:
-            control = self.control
-            if control is not None:
-                control.steps += STEP_BLOCK
-            return 0
-        except KeyboardInterrupt:  # Ctrl-C with threads=0: SQLite runs in the main thread
-            if control is not None:
-                control.keyboard = True
-                control.cancel()
-            return 1
+        control = self.control
+        if control is not None:
+            control.steps += STEP_BLOCK
+        return 0
 
     def authorize(self, action: int, arg1: str | None, _arg2: str | None,
                   schema: str | None, _source: str | None) -> int:
@@ -218,12 +213,17 @@ class Task:
 def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
                   control: Control) -> Result:
     """Run one statement to its end and fetch all its rows, counting them as they come."""
-    cursor = link.conn.cursor()
+    conn = link.conn
+    changes = conn.total_changes
+    cursor = conn.cursor()
     try:
         cursor.execute(statement.text, () if params is None else params)
         description = cursor.description
         if description is None:
-            result = Result([], [], rowcount=cursor.rowcount, lastrowid=cursor.lastrowid,
+            rowcount = cursor.rowcount
+            if rowcount == -1 and control.is_write:  # sqlite3 counts only INSERT/UPDATE/...
+                rowcount = conn.total_changes - changes  # first; WITH ... INSERT counts here
+            result = Result([], [], rowcount=rowcount, lastrowid=cursor.lastrowid,
                             sql=statement.text)
         else:
             rows: list[tuple] = []
@@ -243,17 +243,27 @@ def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
     return result
 
 
-def offer(put: Callable[..., None], item: Any, control: Control) -> bool:
-    """Put `item` on a bounded queue, waiting while it is full; False once the query must stop."""
-    while control.reason is None:
-        try:
-            put(item, timeout=0.05)
-            return True
-        except queue.Full:
-            continue
-        except Exception:  # the consumer shut the queue (janus.SyncQueueShutDown)
-            return False
-    return False
+@contextlib.contextmanager
+def keyboard_cancels(control: Control) -> Iterator[None]:
+    """threads=0 runs SQLite in the caller's thread: there, Ctrl-C cancels the query.
+
+    Python runs a signal handler only between bytecodes, and SQLite's VM-step counter gives it
+    that chance while a statement runs; the KeyboardInterrupt is raised once SQLite has stopped.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def on_sigint(_signum: int, _frame: object) -> None:
+        control.keyboard = True
+        control.cancel()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # -- outcomes -------------------------------------------------------------------------------
@@ -631,7 +641,7 @@ class Engine:
         if self.pool is not None:
             self.pool.submit(task)
         else:
-            with self._inline_lock:
+            with self._inline_lock, keyboard_cancels(task.control):
                 if self._inline_reader is None:
                     self._inline_reader = self.open_reader()
                 self.run_read(self._inline_reader, task)
@@ -642,7 +652,7 @@ class Engine:
         if self.writer is not None:
             self.writer.submit(task)
         else:
-            with self._inline_lock:
+            with self._inline_lock, keyboard_cancels(task.control):
                 self._inline_runner.run([task])
 
     # -- readers -----------------------------------------------------------------------------
@@ -781,7 +791,7 @@ class Engine:
     def inline_stream(self, task: Task, produce: Callable[[Link, Control], Iterator[Any]]
                       ) -> Iterator[Any]:
         """threads=0: run a chunked read in the caller, yielding as it goes."""
-        with self._inline_lock:
+        with self._inline_lock, keyboard_cancels(task.control):
             if self._inline_reader is None:
                 self._inline_reader = self.open_reader()
             link = self._inline_reader

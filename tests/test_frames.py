@@ -1,0 +1,386 @@
+"""DataFrames in and out: insert_df() -> query() round trips, the dtype policy of results.py,
+the tables insert_df() creates (declared types, if_exists, index, bad values, quoting), and the
+`Result` object's API.
+
+An all-NULL column comes back as an object column of None (results.py: SQLite gives no type
+for NULL), and integers without NULL come back int64, not Int64; so the round-trip property keeps
+at least one value in each nullable column and at least one NA in the Int64 one, and the all-NULL
+case is pinned by its own test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sqlnb
+from sqlnb.results import Result, rows_to_dataframe
+
+INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
+STR = pd.StringDtype(na_value=np.nan)  # pandas 3's default "str" dtype
+
+_names = itertools.count()
+
+
+def columns_of(db: sqlnb.Database, table: str) -> dict[str, str]:
+    """Column name -> declared type, from PRAGMA table_info."""
+    info = db.submit(f"PRAGMA table_info({quoted(table)})").result()
+    return {row[1]: row[2] for row in info}
+
+
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def count(db: sqlnb.Database, table: str) -> int:
+    return db.submit(f"SELECT count(*) FROM {quoted(table)}").result().single_value()
+
+
+def table_exists(db: sqlnb.Database, table: str) -> bool:
+    sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return db.submit(sql, [table]).result().single_value() == 1
+
+
+# -- the round trip ---------------------------------------------------------------------------
+
+@st.composite
+def frames(draw: st.DrawFn) -> pd.DataFrame:
+    n = draw(st.integers(min_value=2, max_value=25))
+    ints = draw(st.lists(INT64, min_size=n, max_size=n))
+    # Int64 needs an NA to stay Int64 (without one it comes back int64) and a value not to be
+    # all-NULL: one of each at drawn places, the rest free.
+    nullable: list[int | None] = draw(st.lists(st.none() | INT64, min_size=n, max_size=n))
+    missing, present = draw(st.permutations(range(n)))[:2]
+    nullable[missing] = None
+    if nullable[present] is None:
+        nullable[present] = draw(INT64)
+    floats = draw(st.lists(st.none() | st.floats(allow_nan=False), min_size=n, max_size=n)
+                  .filter(lambda xs: any(x is not None for x in xs)))
+    texts = draw(st.lists(st.none() | TEXT, min_size=n, max_size=n)
+                 .filter(lambda xs: any(x is not None for x in xs)))
+    return pd.DataFrame({
+        "i": pd.Series(ints, dtype="int64"),
+        "n": pd.Series(pd.array(nullable, dtype="Int64")),
+        "f": pd.Series([math.nan if x is None else x for x in floats], dtype="float64"),
+        "s": pd.Series(texts, dtype="str"),
+    })
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(df=frames())
+def test_round_trip_keeps_values_and_dtypes(db, df):
+    table = f"rt_{next(_names)}"
+    assert df.dtypes.tolist() == [np.dtype("int64"), pd.Int64Dtype(), np.dtype("float64"), STR]
+    assert db.insert_df(df, table) == len(df)
+    back = db.query(f"SELECT * FROM {table}")
+    pd.testing.assert_frame_equal(back, df)
+
+
+def test_all_null_column_comes_back_as_object_of_none(db):
+    df = pd.DataFrame({"k": [1, 2, 3],
+                       "n": pd.array([None, None, None], dtype="Int64"),
+                       "f": [math.nan] * 3,
+                       "s": pd.Series([None] * 3, dtype="str")})
+    db.insert_df(df, "nulls")
+    back = db.query("SELECT * FROM nulls")
+    assert back["k"].dtype == np.dtype("int64")
+    for name in ("n", "f", "s"):
+        assert back[name].dtype == object
+        assert back[name].tolist() == [None, None, None]
+
+
+# -- the dtype policy -------------------------------------------------------------------------
+
+def test_integers_give_int64():
+    df = rows_to_dataframe([(1,), (2**62,), (-(2**63),)], ["a"])
+    assert df["a"].dtype == np.dtype("int64")
+    assert df["a"].tolist() == [1, 2**62, -(2**63)]
+
+
+def test_integers_with_null_give_nullable_int64():
+    df = rows_to_dataframe([(1,), (None,), (3,)], ["a"])
+    assert df["a"].dtype == pd.Int64Dtype()
+    assert df["a"].iloc[0] == 1 and df["a"].iloc[2] == 3
+    assert df["a"].iloc[1] is pd.NA
+
+
+def test_reals_give_float64_with_nan_for_null():
+    df = rows_to_dataframe([(1.5,), (None,), (2,)], ["a"])
+    assert df["a"].dtype == np.dtype("float64")
+    assert df["a"].iloc[0] == 1.5 and df["a"].iloc[2] == 2.0
+    assert math.isnan(df["a"].iloc[1])
+
+
+def test_text_gives_str_dtype():
+    df = rows_to_dataframe([("x",), (None,), ("ü€𝄞",)], ["a"])
+    assert df["a"].dtype == STR
+    assert df["a"].iloc[0] == "x" and df["a"].iloc[2] == "ü€𝄞"
+    assert pd.isna(df["a"].iloc[1])
+
+
+def test_mixed_column_keeps_python_values(db):
+    db.write("CREATE TABLE m (x)")
+    db.write_many("INSERT INTO m VALUES (?)", [(1,), ("three",), (4.5,)])
+    for df in (db.query("SELECT x FROM m ORDER BY rowid"),
+               rows_to_dataframe([(1,), ("three",), (4.5,)], ["x"])):
+        assert df["x"].dtype == object
+        values = df["x"].tolist()
+        assert values == [1, "three", 4.5]
+        assert [type(v) for v in values] == [int, str, float]
+
+
+def test_blobs_give_bytes_in_object_column(db):
+    db.write("CREATE TABLE b (x BLOB)")
+    db.write_many("INSERT INTO b VALUES (?)", [(b"\x00\x01",), (None,), (b"",)])
+    df = db.query("SELECT x FROM b ORDER BY rowid")
+    assert df["x"].dtype == object
+    assert df["x"].tolist() == [b"\x00\x01", None, b""]
+    assert type(df["x"].iloc[0]) is bytes
+
+
+def test_empty_result_keeps_column_names(db):
+    db.write("CREATE TABLE e (a INTEGER, b TEXT, c REAL)")
+    df = db.query("SELECT * FROM e")
+    assert list(df.columns) == ["a", "b", "c"]
+    assert len(df) == 0
+    direct = rows_to_dataframe([], ["x", "y"])
+    assert list(direct.columns) == ["x", "y"] and direct.shape == (0, 2)
+
+
+def test_duplicate_column_names_are_kept(db):
+    df = db.query("SELECT 1 AS a, 2 AS a")
+    assert list(df.columns) == ["a", "a"]
+    assert df.iloc[0].tolist() == [1, 2]
+    frame = db.submit("SELECT 1 AS a, 'x' AS a").result().to_dataframe()
+    assert list(frame.columns) == ["a", "a"]
+    assert frame.iloc[0, 0] == 1 and frame.iloc[0, 1] == "x"
+
+
+def test_query_of_a_write_gives_empty_frame_with_rowcount(db):
+    db.write("CREATE TABLE w (x)")
+    df = db.query("INSERT INTO w VALUES (1), (2)")
+    assert df.shape == (0, 0)
+    assert df.attrs["rowcount"] == 2
+
+
+# -- insert_df: the table it makes ------------------------------------------------------------
+
+def test_declared_column_types(db):
+    df = pd.DataFrame({
+        "i": [1, 2],
+        "f": [1.5, 2.0],
+        "b": [True, False],
+        "s": pd.Series(["x", "y"], dtype="str"),
+        "o": pd.Series(["p", "q"], dtype=object),
+        "by": pd.Series([b"a", b"\x00"], dtype=object),
+        "dt": pd.to_datetime(["2024-01-02 00:00:00", "2024-03-04 05:06:07"]),
+        "m": pd.Series([1, "a"], dtype=object),
+    })
+    db.insert_df(df, "types")
+    assert columns_of(db, "types") == {
+        "i": "INTEGER", "f": "REAL", "b": "INTEGER", "s": "TEXT", "o": "TEXT",
+        "by": "BLOB", "dt": "TEXT", "m": "",
+    }
+    rows = db.submit("SELECT * FROM types ORDER BY rowid").result().rows
+    assert rows == [
+        (1, 1.5, 1, "x", "p", b"a", "2024-01-02T00:00:00", 1),
+        (2, 2.0, 0, "y", "q", b"\x00", "2024-03-04T05:06:07", "a"),
+    ]
+
+
+def test_datetime_stored_as_iso_text_and_nat_as_null(db):
+    df = pd.DataFrame({"dt": pd.to_datetime(["2024-01-02 03:04:05.123456", None])})
+    db.insert_df(df, "dates")
+    rows = db.submit("SELECT dt, typeof(dt) FROM dates ORDER BY rowid").result().rows
+    assert rows == [("2024-01-02T03:04:05.123456", "text"), (None, "null")]
+
+
+def test_if_exists_fail_is_the_default(db):
+    df = pd.DataFrame({"a": [1, 2]})
+    db.insert_df(df, "t")
+    with pytest.raises(sqlite3.OperationalError, match="already exists"):
+        db.insert_df(pd.DataFrame({"a": [3]}), "t")
+    with pytest.raises(sqlite3.OperationalError, match="already exists"):
+        db.insert_df(pd.DataFrame({"a": [3]}), "t", if_exists="fail")
+    assert db.submit("SELECT a FROM t ORDER BY rowid").result().rows == [(1,), (2,)]
+
+
+def test_if_exists_append_adds_rows(db):
+    db.insert_df(pd.DataFrame({"a": [1, 2]}), "t")
+    assert db.insert_df(pd.DataFrame({"a": [3]}), "t", if_exists="append") == 1
+    assert db.submit("SELECT a FROM t ORDER BY rowid").result().rows == [(1,), (2,), (3,)]
+    # append also creates the table when it is missing
+    assert db.insert_df(pd.DataFrame({"a": [9]}), "new", if_exists="append") == 1
+    assert count(db, "new") == 1
+
+
+def test_if_exists_replace_drops_the_old_table(db):
+    db.insert_df(pd.DataFrame({"a": [1, 2]}), "t")
+    db.insert_df(pd.DataFrame({"b": ["x"], "c": [0.5]}), "t", if_exists="replace")
+    assert columns_of(db, "t") == {"b": "TEXT", "c": "REAL"}
+    assert db.submit("SELECT * FROM t").result().rows == [("x", 0.5)]
+
+
+def test_if_exists_bad_value_is_a_usage_error(db):
+    with pytest.raises(sqlnb.UsageError, match="if_exists"):
+        db.insert_df(pd.DataFrame({"a": [1]}), "t", if_exists="truncate")  # type: ignore[arg-type]
+    assert not table_exists(db, "t")
+
+
+def test_index_true_writes_the_index(db):
+    df = pd.DataFrame({"a": [10, 20]}, index=[5, 7])
+    db.insert_df(df, "plain", index=True)
+    assert db.submit('SELECT "index", a FROM plain ORDER BY rowid').result().rows == [
+        (5, 10), (7, 20)]
+    named = pd.DataFrame({"a": [1.5]}, index=pd.Index(["k1"], name="key"))
+    db.insert_df(named, "named", index=True)
+    assert columns_of(db, "named") == {"key": "TEXT", "a": "REAL"}
+    assert db.submit("SELECT key, a FROM named").result().rows == [("k1", 1.5)]
+    db.insert_df(df, "noindex")
+    assert list(columns_of(db, "noindex")) == ["a"]
+
+
+def test_numpy_scalars_in_object_columns_are_stored(db):
+    df = pd.DataFrame({
+        "i": pd.Series([np.int64(3), np.int32(-4)], dtype=object),
+        "f": pd.Series([np.float64(2.5), np.float32(0.5)], dtype=object),
+        "b": pd.Series([np.bool_(True), np.bool_(False)], dtype=object),
+        "s": pd.Series([np.str_("x"), np.str_("y")], dtype=object),
+        "m": pd.Series([np.int64(7), "seven"], dtype=object),
+    })
+    assert db.insert_df(df, "np") == 2
+    sql = ("SELECT i, typeof(i), f, typeof(f), b, typeof(b), s, typeof(s), m, typeof(m) "
+           "FROM np ORDER BY rowid")
+    assert db.submit(sql).result().rows == [
+        (3, "integer", 2.5, "real", 1, "integer", "x", "text", 7, "integer"),
+        (-4, "integer", 0.5, "real", 0, "integer", "y", "text", "seven", "text"),
+    ]
+
+
+def test_list_values_fail_and_nothing_is_written(db):
+    df = pd.DataFrame({"a": [1, 2], "l": [[1], [2]]})
+    with pytest.raises(sqlite3.ProgrammingError):
+        db.insert_df(df, "lists")
+    assert not table_exists(db, "lists")  # CREATE TABLE was rolled back with the rows
+
+    db.insert_df(pd.DataFrame({"a": [0], "l": ["ok"]}), "kept")
+    with pytest.raises(sqlite3.ProgrammingError):
+        db.insert_df(df, "kept", if_exists="append")
+    assert db.submit("SELECT * FROM kept").result().rows == [(0, "ok")]
+
+
+def test_bad_value_in_a_late_chunk_rolls_back_the_earlier_chunks(db):
+    n = 25_000  # three executemany() chunks; the bad value is in the last one
+    values: list[object] = list(range(n))
+    values[-1] = {"not": "storable"}
+    df = pd.DataFrame({"k": range(n), "v": pd.Series(values, dtype=object)})
+    with pytest.raises(sqlite3.ProgrammingError):
+        db.insert_df(df, "late")
+    assert not table_exists(db, "late")
+    db.insert_df(pd.DataFrame({"k": [1], "v": [1]}), "late2")
+    with pytest.raises(sqlite3.ProgrammingError):
+        db.insert_df(df, "late2", if_exists="append")
+    assert count(db, "late2") == 1
+
+
+def test_unstorable_value_note_names_the_column(db):
+    df = pd.DataFrame({"a": [1, 2], "l": [[1], [2]]})
+    with pytest.raises(sqlite3.ProgrammingError) as caught:
+        db.insert_df(df, "lists")
+    notes = " ".join(getattr(caught.value, "__notes__", []))
+    assert "column 'l'" in notes
+
+
+def test_big_frame_round_trips(db):
+    n = 50_000
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame({
+        "i": np.arange(n, dtype="int64") * 3 - 7,
+        "f": rng.standard_normal(n),
+        "s": pd.Series([f"row {k} ✓" for k in range(n)], dtype="str"),
+    })
+    df.loc[::97, "f"] = np.nan
+    df.loc[::89, "s"] = np.nan
+    assert db.insert_df(df, "big") == n
+    back = db.query("SELECT * FROM big ORDER BY rowid")
+    pd.testing.assert_frame_equal(back, df)
+
+
+@pytest.mark.parametrize("table", ["my table", 'we"ird', 'a "q" b', "select", "ü t"])
+def test_table_names_needing_quotes(db, table):
+    df = pd.DataFrame({"col one": [1, 2], 'c"2': ["x", "y"]})
+    assert db.insert_df(df, table) == 2
+    back = db.query(f"SELECT * FROM {quoted(table)} ORDER BY rowid")
+    pd.testing.assert_frame_equal(back, df.astype({'c"2': "str"}))
+    db.insert_df(df, table, if_exists="append")
+    db.insert_df(df, table, if_exists="replace")
+    assert count(db, table) == 2
+
+
+# -- Result -----------------------------------------------------------------------------------
+
+def test_result_of_a_select(db):
+    db.write("CREATE TABLE r (id INTEGER PRIMARY KEY, name TEXT)")
+    db.write_many("INSERT INTO r (name) VALUES (?)", [("a",), ("b",), ("c",)])
+    result = db.submit("SELECT id, name FROM r ORDER BY id").result()
+    assert isinstance(result, Result)
+    assert result.columns == ["id", "name"]
+    assert result.rows == [(1, "a"), (2, "b"), (3, "c")]
+    assert len(result) == 3
+    assert list(result) == result.rows
+    assert result[1] == (2, "b")
+    assert result.first() == (1, "a")
+    assert result.dicts() == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"},
+                              {"id": 3, "name": "c"}]
+    assert repr(result) == "<Result 3 rows x 2 columns>"
+    assert result.truncated is False
+    assert result.sql == "SELECT id, name FROM r ORDER BY id"
+    frame = result.to_dataframe()
+    assert frame["id"].tolist() == [1, 2, 3] and list(frame.columns) == ["id", "name"]
+
+
+def test_result_single_value_and_first(db):
+    assert db.submit("SELECT 42").result().single_value() == 42
+    assert db.submit("SELECT NULL").result().single_value() is None
+    empty = db.submit("SELECT 1 WHERE 0").result()
+    assert empty.first() is None
+    assert len(empty) == 0 and list(empty) == [] and empty.dicts() == []
+    for sql in ("SELECT 1 WHERE 0", "SELECT 1, 2", "SELECT 1 UNION ALL SELECT 2"):
+        with pytest.raises(sqlnb.UsageError, match="single_value"):
+            db.submit(sql).result().single_value()
+
+
+def test_result_of_writes(db):
+    created = db.write("CREATE TABLE w (id INTEGER PRIMARY KEY, v INTEGER)")
+    assert created.columns == [] and created.rows == []
+    inserted = db.write("INSERT INTO w (id, v) VALUES (41, 1)")
+    assert inserted.rowcount == 1
+    assert inserted.lastrowid == 41
+    assert repr(inserted) == "<Result 1 rows changed>"
+    again = db.write("INSERT INTO w (v) VALUES (?)", [2])
+    assert again.lastrowid == 42
+    db.write_many("INSERT INTO w (v) VALUES (?)", [(3,), (4,)])
+    updated = db.write("UPDATE w SET v = v + 1 WHERE v >= 2")
+    assert updated.rowcount == 3
+    assert repr(updated) == "<Result 3 rows changed>"
+    deleted = db.write("DELETE FROM w WHERE v > 100")
+    assert deleted.rowcount == 0
+    assert len(deleted) == 0 and deleted.first() is None
+
+
+def test_result_built_directly():
+    result = Result(["a"], [(1,), (2,)], rowcount=-1)
+    assert len(result) == 2 and result.first() == (1,)
+    assert repr(result) == "<Result 2 rows x 1 columns>"
+    changed = Result([], [], rowcount=5)
+    assert repr(changed) == "<Result 5 rows changed>"
+    assert changed.to_dataframe().attrs["rowcount"] == 5
