@@ -266,6 +266,16 @@ def test_numpy_scalars_in_object_columns_are_stored(db):
     ]
 
 
+def test_numpy_datetime64_in_object_column_is_stored_as_iso_text(db):
+    # the same ISO text a datetime64 column gives, whatever the scalar's unit
+    df = pd.DataFrame({"d": pd.Series([np.datetime64("2024-01-02T03:04:05", "s"),
+                                       np.datetime64("2024-01-02T03:04:05", "ns")],
+                                      dtype=object)})
+    db.insert_df(df, "npdates")
+    rows = db.submit("SELECT d, typeof(d) FROM npdates ORDER BY rowid").result().rows
+    assert rows == [("2024-01-02T03:04:05", "text"), ("2024-01-02T03:04:05", "text")]
+
+
 def test_list_values_fail_and_nothing_is_written(db):
     df = pd.DataFrame({"a": [1, 2], "l": [[1], [2]]})
     with pytest.raises(sqlite3.ProgrammingError):
