@@ -114,14 +114,19 @@ def _values(column: Any) -> list[Any]:
 def _adapt(value: Any) -> Any:
     if value is None or isinstance(value, (int, float, str, bytes)):
         return value
-    item = getattr(value, "item", None)  # numpy scalars
+    if isinstance(value, (datetime.date, datetime.time)):  # pandas Timestamps too
+        return value.isoformat()
+    if type(value).__name__ == "datetime64":  # numpy's: as ISO text, like a datetime64 column
+        import pandas as pd
+
+        stamp = pd.Timestamp(value)
+        return None if stamp is pd.NaT else stamp.isoformat()
+    item = getattr(value, "item", None)  # other numpy scalars
     if item is not None and not isinstance(value, (list, tuple, dict)):
         try:
             return item()
         except (TypeError, ValueError):
             return value
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return str(value)
     if isinstance(value, (bytearray, memoryview)):
@@ -131,7 +136,7 @@ def _adapt(value: Any) -> Any:
 
 def _which_value(error: BaseException, names: list[str]) -> str:
     text = str(error)
-    for word in text.split():
+    for word in text.replace(":", " ").split():
         if word.isdigit() and 1 <= int(word) <= len(names):
             return (f"column {names[int(word) - 1]!r} holds a value SQLite cannot store: "
                     "convert it first (to text, a number or bytes)")
