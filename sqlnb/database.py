@@ -247,6 +247,7 @@ class Database:
         """
         self._engine.check_open()
         statement = _sqltext.single(sql)
+        _sqltext.check_possible(statement)
         _sqltext.check_params(statement, params)
         work = _frame_work if dataframe else run_statement
         alone = statement.runs_alone
@@ -427,6 +428,7 @@ class Database:
     def _write_statement(self, sql: str, params: Any, time_limit: float | None) -> QueryHandle:
         self._engine.check_open()
         statement = _sqltext.single(sql)
+        _sqltext.check_possible(statement)
         _sqltext.check_params(statement, params)
         alone = statement.runs_alone
         task = Task(functools.partial(_bind, run_statement, statement, params),
@@ -441,6 +443,8 @@ class Database:
         statements = _sqltext.split(sql)
         if not statements:
             raise UsageError("the script is empty (only blanks or comments): give statements")
+        for statement in statements:
+            _sqltext.check_possible(statement)
         alone = any(s.runs_alone for s in statements)
 
         def work(link: Link, control: Control) -> Result:

@@ -94,35 +94,44 @@ def rows_to_dataframe(rows: Sequence[tuple], columns: Sequence[str]) -> pd.DataF
     import numpy as np
     import pandas as pd
 
-    if rows:
-        data = {}
-        for i, values in enumerate(zip(*rows)):
-            array = np.empty(len(values), dtype=object)
-            array[:] = values
-            data[i] = _column(array, pd)
-    else:
-        data = {i: pd.Series([], dtype=object) for i in range(len(columns))}
-    frame = pd.DataFrame(data, copy=False)
-    frame.columns = list(columns)
+    arrays = []
+    for values in zip(*rows) if rows else [() for _ in columns]:
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        arrays.append(_column(array, pd))
+    index = pd.RangeIndex(len(rows))
+    names = list(columns)
+    if len(set(names)) == len(names):
+        return pd.DataFrame(dict(zip(names, arrays)), index=index, copy=False)
+    frame = pd.DataFrame(dict(enumerate(arrays)), index=index, copy=False)
+    frame.columns = names  # a SELECT may repeat a name
     return frame
 
 
 def _column(values: Any, pd: Any) -> Any:
+    import numpy as np
+
     kind = pd.api.types.infer_dtype(values, skipna=True)
     if kind == "integer":
         if pd.isna(values).any():
             return pd.array(values, dtype="Int64")
         return values.astype("int64")
     if kind in ("floating", "mixed-integer-float"):
-        return pd.Series(values, dtype="float64")
+        values[pd.isna(values)] = np.nan
+        return values.astype("float64")
     if kind == "string":
-        return pd.Series(values, dtype=_string_dtype(pd))
-    return pd.Series(values, dtype=object)
+        return pd.array(values, dtype=_STRING_DTYPE or _string_dtype(pd))
+    return values
+
+
+_STRING_DTYPE = None
 
 
 def _string_dtype(pd: Any) -> Any:
     # pandas 3 has a default string dtype ("str"); pandas 2 keeps text in object columns.
+    global _STRING_DTYPE
     try:
-        return pd.StringDtype(na_value=float("nan"))
+        _STRING_DTYPE = pd.StringDtype(na_value=float("nan"))
     except TypeError:
-        return object
+        _STRING_DTYPE = object
+    return _STRING_DTYPE

@@ -157,3 +157,13 @@ def test_shared_in_memory_default_is_one_database_for_all_threads(memdb):
     assert counts == [10] * 24
     with sqlnb.connect() as other:  # another Database gets its own empty database
         assert other.query("SELECT count(*) FROM sqlite_master").iloc[0, 0] == 0
+
+
+@pytest.mark.parametrize("sql", ["PRAGMA locking_mode = EXCLUSIVE",
+                                 "pragma main.locking_mode='exclusive'"])
+def test_exclusive_locking_is_refused_with_a_way_out(db, sql):
+    with pytest.raises(sqlnb.UsageError, match="threads=0"):
+        db.query(sql)
+    with pytest.raises(sqlnb.UsageError, match="BEGIN EXCLUSIVE"):
+        db.write_script(f"CREATE TABLE t (x); {sql};")
+    assert db.query("SELECT count(*) FROM sqlite_master").iloc[0, 0] == 0
