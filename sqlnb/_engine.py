@@ -506,6 +506,7 @@ class Writer:
                 log.exception("sqlnb: the writer failed")
                 for task in batch:
                     settle(task, error=Error("the writer failed; see the log"))
+            del task, batch  # an idle writer must not keep the last tasks (and callers) alive
 
     def close(self) -> None:
         """Run what is queued, then stop the thread and close the write connection."""
@@ -531,7 +532,7 @@ class ReadPool:
         self._idle = threading.Semaphore(0)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._links: list[Link] = []
+        self._taken: set[Task] = set()
         self._closed = False
 
     def submit(self, task: Task) -> None:
@@ -553,21 +554,25 @@ class ReadPool:
                 task = self._queue.get()
                 if task is _STOP:
                     return
-                if link is None:
-                    try:
-                        link = self._engine.open_reader()
-                    except BaseException as error:
-                        settle(task, error=error)
+                with self._lock:  # close() stops every task taken before it, none after
+                    if self._closed:
+                        settle(task, error=DatabaseClosed("the database was closed before "
+                                                          "this query ran"))
                         continue
+                    self._taken.add(task)
+                try:
+                    if link is None:
+                        link = self._engine.open_reader()
+                    self._engine.run_read(link, task)
+                except BaseException as error:
+                    settle(task, error=error)
+                finally:
                     with self._lock:
-                        self._links.append(link)
-                self._engine.run_read(link, task)
-                del task
+                        self._taken.discard(task)
+                    del task  # an idle reader must not keep the last task (and its caller) alive
                 self._idle.release()
         finally:
             if link is not None:
-                with self._lock:
-                    self._links.remove(link)
                 link.close()
 
     def close(self) -> None:
@@ -575,7 +580,7 @@ class ReadPool:
         with self._lock:
             self._closed = True
             threads = list(self._threads)
-            running = [link.control for link in self._links]
+            running = [task.control for task in self._taken]
         while True:
             try:
                 task = self._queue.get_nowait()
@@ -584,8 +589,7 @@ class ReadPool:
             if task is not _STOP:
                 settle(task, error=DatabaseClosed("the database was closed before this query ran"))
         for control in running:
-            if control is not None:
-                control.cancel(CLOSED)
+            control.cancel(CLOSED)
         for _ in threads:
             self._queue.put(_STOP)
         for thread in threads:
@@ -605,7 +609,9 @@ class Engine:
         self.session = SessionState()
         self._session_lock = threading.Lock()
         self._closed = False
+        self._closed_done = False
         self._lock = threading.Lock()
+        self._close_lock = threading.Lock()
         conn = open_connection(target.write_uri, busy_timeout)
         try:
             conn.execute("PRAGMA schema_version").fetchall()
@@ -815,11 +821,19 @@ class Engine:
 
     # -- closing -----------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop reads, finish queued writes, join every thread, close every connection."""
-        with self._lock:
-            if self._closed:
+        """Stop reads, finish queued writes, join every thread, close every connection.
+
+        A second call, from any thread, returns once the first has finished.
+        """
+        with self._close_lock:
+            if self._closed_done:
                 return
-            self._closed = True
+            with self._lock:
+                self._closed = True
+            self._close()
+            self._closed_done = True
+
+    def _close(self) -> None:
         if self.pool is not None:
             self.pool.close()
         if self.writer is not None:

@@ -341,7 +341,7 @@ class Database:
 
     async def _await(self, handle: QueryHandle, block: bool) -> Any:
         if not block:
-            handle.add_done_callback(self._note_background)
+            handle.add_done_callback(_weak(self._note_background))
             return handle
         return await handle
 
@@ -420,7 +420,7 @@ class Database:
 
     def _wait(self, handle: QueryHandle, block: bool) -> Any:
         if not block:
-            handle.add_done_callback(self._note_background)
+            handle.add_done_callback(_weak(self._note_background))
             return handle
         return handle.result()
 
@@ -580,7 +580,8 @@ class Database:
         if threading.current_thread().name.startswith("sqlnb-"):
             raise UsageError("close() cannot run inside one of this Database's own threads "
                              "(from a function given to execute_fn or execute_write_fn)")
-        self._finalizer()
+        self._engine.close()
+        self._finalizer.detach()
 
     def __enter__(self) -> Database:
         return self
@@ -603,6 +604,18 @@ def _bind(work: Callable[..., Any], statement: _sqltext.Statement, params: Any,
 def _frame_work(link: Link, statement: _sqltext.Statement, params: Any,
                 control: Control) -> pd.DataFrame:
     return run_statement(link, statement, params, control).to_dataframe()
+
+
+def _weak(method: Callable[[QueryHandle], None]) -> Callable[[QueryHandle], None]:
+    """A callback that does not keep its Database alive (a dropped Database must close)."""
+    ref = weakref.WeakMethod(method)
+
+    def call(handle: QueryHandle) -> None:
+        target = ref()
+        if target is not None:
+            target(handle)
+
+    return call
 
 
 def _fn_name(fn: Callable[..., Any]) -> str:

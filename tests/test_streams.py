@@ -22,8 +22,8 @@ def big(tmp_path):
 
 
 def _reader_control(database):
-    links = database._engine.pool._links
-    return links[0].control if links else None
+    taken = list(database._engine.pool._taken)
+    return taken[0].control if taken else None
 
 
 def test_iter_chunks_gives_every_row_in_chunks(big):
