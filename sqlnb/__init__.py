@@ -23,6 +23,21 @@ from .results import Result
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """`%load_ext sqlnb`: register the %sql, %%sql and %sqlnb magics (imports IPython)."""
+    from .ipython import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    """`%unload_ext sqlnb`: close the databases the magics opened."""
+    from .ipython import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 __all__ = [
     "BackgroundWriteError",
     "Database",

@@ -413,6 +413,34 @@ class Database:
         finally:
             handle.cancel()
 
+    def tables(self, *, time_limit: float | None = None) -> pd.DataFrame:
+        """The tables and views (TEMP ones too), with their row counts, as a DataFrame."""
+        from ._explore import tables
+
+        self._engine.check_open()
+        task = Task(lambda link, control: tables(link.conn), self._control(time_limit),
+                    "(list the tables)", groupable=False, transaction=False)
+        return self._read_or_writer(task).result()
+
+    def schema(self, table: str, *, time_limit: float | None = None) -> pd.DataFrame:
+        """The columns of a table or view: type, not null, default, primary and foreign keys."""
+        from ._explore import schema
+
+        self._engine.check_open()
+        if not isinstance(table, str) or not table.strip():
+            raise UsageError(f"table must be a table's name, not {table!r}")
+        task = Task(lambda link, control: schema(link.conn, table), self._control(time_limit),
+                    f"(the schema of {table!r})", groupable=False, transaction=False)
+        return self._read_or_writer(task).result()
+
+    def _read_or_writer(self, task: Task) -> QueryHandle:
+        # TEMP objects live on the writer's connection: when there are any, look there
+        if self._engine.session.has_writer_only:
+            self._engine.submit_write(task)
+        else:
+            self._engine.submit_read(task)
+        return QueryHandle(task)
+
     def flush(self) -> None:
         """Wait until every write queued so far has finished (the sync twin of wait_for_writes)."""
         self._wait(self._barrier(), True)

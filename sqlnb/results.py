@@ -119,6 +119,8 @@ def _column(values: Any, pd: Any) -> Any:
     if kind in ("floating", "mixed-integer-float"):
         values[pd.isna(values)] = np.nan
         return values.astype("float64")
+    if kind == "boolean" and not pd.isna(values).any():
+        return values.astype("bool")
     if kind == "string":
         return pd.array(values, dtype=_STRING_DTYPE or _string_dtype(pd))
     return values

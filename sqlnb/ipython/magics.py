@@ -1,0 +1,422 @@
+"""`%sql` / `%%sql` and `%sqlnb`: SQL cells that run through sqlnb's engine and give DataFrames.
+
+A cell's statements run in order, each through `Database.submit()`: reads on the read pool, writes
+through the writer. The value of the cell is the DataFrame of the last statement that returned
+rows, or a one-line summary of what the writes changed. A failure shows one line (error type,
+SQLite's message, which statement, and a hint) instead of a traceback through sqlnb; the
+statements before it stay done and the line says so. `%config SqlNB.short_errors = False` shows
+the full traceback.
+"""
+
+from __future__ import annotations
+
+import datetime
+import keyword
+import math
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError as IPythonUsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import (
+    MagicArgumentParser,
+    argument,
+    magic_arguments,
+    parse_argstring,
+)
+from traitlets import Bool, Float, Int
+
+import sqlnb
+from sqlnb import _sqltext
+from sqlnb.errors import shorten
+
+#: Options of %sql / %%sql that take a value (the others are flags).
+_VALUED = {"--db", "--time-limit"}
+_TOKEN = re.compile(r"\s*(\S+)")
+_TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
+_MARK = "sqlnb_display_limit"
+
+
+class SqlCellError(Exception):
+    """A SQL cell failed; IPython shows this one line instead of a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def _render_traceback_(self) -> list[str]:
+        return [self.message]
+
+
+class WriteSummary:
+    """What a cell of writes changed, shown as one line ("3 rows changed")."""
+
+    def __init__(self, rowcount: int, statements: int) -> None:
+        #: rows inserted, updated or deleted by the cell's statements
+        self.rowcount = rowcount
+        #: statements the cell ran
+        self.statements = statements
+
+    def __repr__(self) -> str:
+        rows = "1 row" if self.rowcount == 1 else f"{self.rowcount:,} rows"
+        done = "" if self.statements == 1 else f" ({self.statements} statements)"
+        return f"{rows} changed{done}"
+
+
+@magics_class
+class SqlNB(Magics):
+    """The sqlnb magics and their settings (`%config SqlNB.<name> = value`)."""
+
+    time_limit = Float(
+        None, allow_none=True, config=True,
+        help="Seconds a cell's query may run before SQLite stops it (math.inf: no limit). "
+             "None uses the Database's limit, which is sqlnb.options.time_limit (30) by default.",
+    )
+    display_limit = Int(
+        20, config=True,
+        help="Rows of a result shown in the cell's output (first and last halves); the "
+             "DataFrame itself keeps every row.",
+    )
+    short_errors = Bool(
+        True, config=True,
+        help="Show a failing statement as one line; False shows the full traceback.",
+    )
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._databases: dict[str, sqlnb.Database] = {}
+        self._owned: set[str] = set()
+        self._current: str | None = None
+
+    # -- %sql and %%sql ------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("--db", metavar="NAME", help="run on this database (see %%sqlnb list)")
+    @argument("--time-limit", metavar="SECONDS", type=float,
+              help="stop the query after this many seconds (default: %%config SqlNB.time_limit)")
+    @line_cell_magic
+    def sql(self, line: str, cell: str | None = None) -> Any:
+        """Run SQL on the current database; the value is a DataFrame of the last result.
+
+        %%sql [--db NAME] [--time-limit SECONDS] [VAR <<]
+        %sql [options] [VAR <<] SELECT ...     (also: df = %sql SELECT ...)
+        %sql sqlite:///path/to/file.db         (open a database and make it current)
+
+        `:name` in the SQL binds the Python variable `name` as a parameter (never pasted into
+        the SQL). `VAR <<` also stores the result in the variable VAR.
+        """
+        options, target, rest = _split_line(line)
+        args = parse_argstring(self.sql, " ".join(options))
+        sql = rest if cell is None else f"{rest}\n{cell}" if rest.strip() else cell
+        if cell is None and rest.strip().startswith("sqlite://") and len(rest.split()) == 1:
+            return self._connect(_sqlalchemy_path(rest.strip()), name=None, read_only=False)
+        if target is not None and not (target.isidentifier() and not keyword.iskeyword(target)):
+            raise IPythonUsageError(f"{target!r} is not a valid Python variable name for "
+                                    "'VAR <<': use letters, digits and _")
+        limit = _limit(args.time_limit, self.time_limit)
+        value = self._run_cell(self._database(args.db), sql, limit)
+        if target is not None:
+            self.shell.user_ns[target] = value
+        return value
+
+    def _run_cell(self, db: sqlnb.Database, sql: str, limit: float | None) -> Any:
+        try:
+            statements = _sqltext.split(sql)
+        except sqlnb.UsageError as error:
+            raise IPythonUsageError(str(error)) from None
+        if not statements:
+            raise IPythonUsageError("the cell has no SQL (only blanks or comments): "
+                                    "write a statement to run")
+        frame = None
+        changed = 0
+        for index, statement in enumerate(statements):
+            where = _where(index, len(statements))
+            params = self._bind(statement, where)
+            handle = None
+            try:
+                handle = db.submit(statement.text, params, time_limit=limit, dataframe=True)
+                value = handle.result()
+            except KeyboardInterrupt:
+                if not self.short_errors:
+                    raise
+                elapsed = handle.progress.elapsed if handle is not None else 0.0
+                raise SqlCellError(
+                    f"Cancelled: {where} was stopped after {elapsed:.2f} s by the kernel interrupt"
+                    f"{_undone(handle)}{_done_before(index)}") from None
+            except (sqlite3.Error, sqlnb.Error, ValueError, TypeError, OverflowError) as error:
+                if not self.short_errors:
+                    raise
+                raise SqlCellError(_one_line(error, where, index, statement.text)) from error
+            if len(value.columns) or "rowcount" not in value.attrs:
+                frame = value
+            else:
+                changed += max(value.attrs["rowcount"], 0)
+        if frame is None:
+            return WriteSummary(changed, len(statements))
+        frame.attrs[_MARK] = self.display_limit
+        return frame
+
+    def _bind(self, statement: _sqltext.Statement, where: str) -> dict[str, Any] | None:
+        """The values of the Python variables the statement names (:name, @name, $name)."""
+        if statement.positional:
+            raise IPythonUsageError(f"{where} uses '?': in a SQL cell, bind Python variables "
+                                    "by name, as :name")
+        if not statement.named:
+            return None
+        namespace = self.shell.user_ns
+        params = {}
+        for name in statement.named:
+            if name not in namespace:
+                raise IPythonUsageError(
+                    f":{name} in {where} names no Python variable: define {name} first, or "
+                    "quote the text if it is not a parameter")
+            params[name] = _bindable(name, namespace[name])
+        return params
+
+    # -- %sqlnb --------------------------------------------------------------------------------
+    @line_magic
+    def sqlnb(self, line: str) -> Any:
+        """Manage and explore databases.
+
+        %sqlnb connect PATH [--as NAME] [--read-only]   open a database and make it current
+        %sqlnb list                                     the open databases
+        %sqlnb use NAME                                 make NAME current (or a Database variable)
+        %sqlnb close [NAME]                             close a database (the current one)
+        %sqlnb tables                                   tables and views, with row counts
+        %sqlnb schema TABLE                             a table's columns and keys
+        """
+        words = line.split(None, 1)
+        if not words:
+            raise IPythonUsageError("%sqlnb needs a command: connect, list, use, close, tables "
+                                    "or schema (see %sqlnb?)")
+        command, rest = words[0], words[1] if len(words) > 1 else ""
+        handler = getattr(self, f"_cmd_{command}", None)
+        if handler is None:
+            raise IPythonUsageError(f"unknown %sqlnb command {command!r}: use connect, list, "
+                                    "use, close, tables or schema")
+        return handler(rest)
+
+    def _cmd_connect(self, rest: str) -> Any:
+        parser = MagicArgumentParser(prog="%sqlnb connect")
+        parser.add_argument("path")
+        parser.add_argument("--as", dest="name")
+        parser.add_argument("--read-only", action="store_true")
+        args = parser.parse_argstring(rest)
+        return self._connect(args.path, name=args.name, read_only=args.read_only)
+
+    def _cmd_list(self, rest: str) -> Any:
+        import pandas as pd
+
+        self._database(None)  # the default database counts as open
+        rows = [(name, db.path, db.read_only, name == self._current)
+                for name, db in self._databases.items()]
+        return pd.DataFrame(rows, columns=["name", "path", "read_only", "current"])
+
+    def _cmd_use(self, rest: str) -> None:
+        name = rest.strip()
+        if not name:
+            raise IPythonUsageError("%sqlnb use needs a name: see %sqlnb list")
+        if name not in self._databases:
+            value = self.shell.user_ns.get(name)
+            if not isinstance(value, sqlnb.Database):
+                raise IPythonUsageError(f"no database named {name!r}: %sqlnb list shows them, "
+                                        "or name a sqlnb.Database variable")
+            self._databases[name] = value
+        self._current = name
+
+    def _cmd_close(self, rest: str) -> None:
+        name = rest.strip() or self._current
+        if name is None or name not in self._databases:
+            raise IPythonUsageError(f"no database named {name!r} is open: see %sqlnb list")
+        db = self._databases.pop(name)
+        if name in self._owned:
+            self._owned.discard(name)
+            db.close()
+        if self._current == name:
+            self._current = next(iter(self._databases), None)
+
+    def _cmd_tables(self, rest: str) -> Any:
+        return self._explore(lambda db: db.tables())
+
+    def _cmd_schema(self, rest: str) -> Any:
+        table = rest.strip()
+        if not table:
+            raise IPythonUsageError("%sqlnb schema needs a table name: see %sqlnb tables")
+        return self._explore(lambda db: db.schema(table))
+
+    def _explore(self, call: Any) -> Any:
+        try:
+            return call(self._database(None))
+        except (sqlite3.Error, sqlnb.Error) as error:
+            if not self.short_errors:
+                raise
+            raise SqlCellError(f"{type(error).__name__}: {error}") from error
+
+    # -- databases ------------------------------------------------------------------------------
+    def _connect(self, path: str, *, name: str | None, read_only: bool) -> None:
+        try:
+            db = sqlnb.connect(None if path in ("", ":memory:") else path, read_only=read_only)
+        except (OSError, sqlite3.Error, sqlnb.Error) as error:
+            raise SqlCellError(f"{type(error).__name__}: cannot open {path!r}: {error}") from None
+        if name is None:
+            base = "memory" if path in ("", ":memory:") else Path(path).stem or "db"
+            name, n = base, 1
+            while name in self._databases:
+                n += 1
+                name = f"{base}{n}"
+        elif name in self._databases:
+            self._cmd_close(name)
+        self._databases[name] = db
+        self._owned.add(name)
+        self._current = name
+        print(f"connected: {name} ({db.path})")
+
+    def _database(self, name: str | None) -> sqlnb.Database:
+        if name is None:
+            if self._current is None:
+                self._databases["default"] = sqlnb.connect()
+                self._owned.add("default")
+                self._current = "default"
+            name = self._current
+        db = self._databases.get(name)
+        if db is None:
+            raise IPythonUsageError(f"no database named {name!r}: %sqlnb list shows them, and "
+                                    "%sqlnb connect PATH --as NAME opens one")
+        if db.closed:
+            raise IPythonUsageError(f"the database {name!r} is closed: open it again with "
+                                    "%sqlnb connect")
+        return db
+
+    def close_all(self) -> None:
+        """Close the databases the magics opened."""
+        for name in list(self._owned):
+            self._databases.pop(name).close()
+        self._owned.clear()
+        self._current = None
+
+    # -- display --------------------------------------------------------------------------------
+    def install_display(self) -> None:
+        """Show a result's first and last `display_limit` rows (only frames from these magics)."""
+        import pandas as pd
+
+        formatters = self.shell.display_formatter.formatters
+        html = formatters["text/html"]
+        previous_html = html.lookup_by_type(pd.DataFrame) if _has_type(html, pd.DataFrame) else None
+
+        def as_html(frame: pd.DataFrame) -> str | None:
+            limit = frame.attrs.get(_MARK)
+            if limit is None:
+                return previous_html(frame) if previous_html else frame._repr_html_()
+            with pd.option_context("display.max_rows", limit, "display.min_rows", limit):
+                return frame._repr_html_()
+
+        html.for_type(pd.DataFrame, as_html)
+        plain = formatters["text/plain"]
+
+        def as_text(frame: pd.DataFrame, printer: Any, cycle: bool) -> None:
+            limit = frame.attrs.get(_MARK)
+            if limit is None:
+                printer.text(repr(frame))
+                return
+            with pd.option_context("display.max_rows", limit, "display.min_rows", limit):
+                printer.text(repr(frame))
+
+        plain.for_type(pd.DataFrame, as_text)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def _split_line(line: str) -> tuple[list[str], str | None, str]:
+    """The line's leading options, its `VAR <<` target, and the SQL after them (verbatim)."""
+    options: list[str] = []
+    pos = 0
+    while True:
+        match = _TOKEN.match(line, pos)
+        if match is None:
+            break
+        token = match.group(1)
+        if not re.match(r"--?[A-Za-z]", token):
+            break
+        options.append(token)
+        pos = match.end()
+        if token in _VALUED:
+            value = _TOKEN.match(line, pos)
+            if value is not None:
+                options.append(value.group(1))
+                pos = value.end()
+    target = None
+    match = _TARGET.match(line, pos)
+    if match is not None:
+        target = match.group(1)
+        pos = match.end()
+    return options, target, line[pos:]
+
+
+def _sqlalchemy_path(url: str) -> str:
+    """sqlite:///relative.db -> relative.db; sqlite:////abs.db -> /abs.db; sqlite:// -> memory."""
+    path = url[len("sqlite://"):]
+    return path[1:] if path.startswith("/") else path
+
+
+def _limit(option: float | None, setting: float | None) -> float | None:
+    value = option if option is not None else setting
+    if value is None:
+        return None
+    if math.isnan(value) or value <= 0:
+        raise IPythonUsageError(f"--time-limit must be more than 0 seconds, not {value:g} "
+                                "(use inf for no limit)")
+    return value
+
+
+def _bindable(name: str, value: Any) -> Any:
+    """A Python value as SQLite can bind it, or a one-line error."""
+    if value is None or isinstance(value, (int, float, str, bytes)):
+        return value
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:  # numpy scalars
+        return _bindable(name, item())
+    raise IPythonUsageError(
+        f":{name} is a {type(value).__name__}; SQLite binds numbers, text, bytes or None: "
+        "convert it first (one value per parameter)")
+
+
+def _where(index: int, total: int) -> str:
+    return "the statement" if total == 1 else f"statement {index + 1} of {total}"
+
+
+def _done_before(index: int) -> str:
+    if index == 0:
+        return ""
+    return ("; the statement before it is done" if index == 1
+            else f"; the {index} statements before it are done")
+
+
+def _undone(handle: Any) -> str:
+    if handle is not None and handle._task.control.is_write:
+        return "; its changes were rolled back"
+    return ""
+
+
+def _one_line(error: BaseException, where: str, index: int, text: str) -> str:
+    kind = type(error).__name__
+    message = str(error).split("\n")[0]
+    hint = ""
+    if isinstance(error, sqlnb.QueryTimeout):
+        message = f"stopped at the {error.time_limit:g} s time limit"
+        if error.is_write:
+            message += "; its changes were rolled back"
+        hint = " -- raise it with --time-limit SECONDS or %config SqlNB.time_limit"
+    elif isinstance(error, sqlnb.QueryCancelled):
+        message = str(error)
+    return f"{kind}: {message} ({where}: {shorten(text, 60)}){_done_before(index)}{hint}"
+
+
+def _has_type(formatter: Any, kind: type) -> bool:
+    try:
+        formatter.lookup_by_type(kind)
+    except KeyError:
+        return False
+    return True

@@ -1,0 +1,128 @@
+"""The magics in a real kernel (jupyter_client), as a front end sees them: a cell's output, the
+one-line error, `VAR <<` and `:name` binding, and the kernel interrupt (the Stop button) during a
+slow query, after which the next cell works."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+
+
+class Kernel:
+    def __init__(self) -> None:
+        self.manager, self.client = start_new_kernel(kernel_name="python3")
+
+    def start(self, code: str) -> str:
+        return self.client.execute(code)
+
+    def finish(self, msg_id: str, timeout: float = 60) -> tuple[str, list[tuple[str, dict]]]:
+        """The cell's status ("ok" or "error") and its outputs, as (msg_type, content)."""
+        outputs = []
+        while True:
+            msg = self.client.get_iopub_msg(timeout=timeout)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "status" and msg["content"]["execution_state"] == "idle":
+                break
+            if kind in ("execute_result", "display_data", "stream", "error"):
+                outputs.append((kind, msg["content"]))
+        while True:
+            reply = self.client.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply["content"]["status"], outputs
+
+    def run(self, code: str) -> tuple[str, list[tuple[str, dict]]]:
+        return self.finish(self.start(code))
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    k = Kernel()
+    status, _ = k.run("%load_ext sqlnb")
+    assert status == "ok"
+    yield k
+    k.close()
+
+
+def _result(outputs):
+    results = [content for kind, content in outputs if kind == "execute_result"]
+    assert len(results) == 1, outputs
+    return results[0]["data"]
+
+
+def _error(outputs):
+    errors = [content for kind, content in outputs if kind == "error"]
+    assert len(errors) == 1, outputs
+    return errors[0]
+
+
+def test_cell_shows_a_dataframe(kernel):
+    status, outputs = kernel.run("%%sql\nCREATE TABLE birds (name TEXT, kg REAL);\n"
+                                 "INSERT INTO birds VALUES ('wren', 0.01), ('swan', 11.9);\n"
+                                 "SELECT * FROM birds ORDER BY kg")
+    assert status == "ok"
+    data = _result(outputs)
+    assert "<table" in data["text/html"] and "swan" in data["text/html"]
+    assert data["text/plain"].splitlines()[0].split() == ["name", "kg"]
+
+
+def test_writes_show_a_summary(kernel):
+    status, outputs = kernel.run("%%sql\nCREATE TABLE w (x);\nINSERT INTO w VALUES (1), (2), (3)")
+    assert status == "ok"
+    assert _result(outputs)["text/plain"] == "3 rows changed (2 statements)"
+
+
+def test_error_is_one_short_line(kernel):
+    status, outputs = kernel.run("%%sql\nSELECT 1;\nSELECT * FROM no_such_table")
+    assert status == "error"
+    error = _error(outputs)
+    assert error["traceback"] == [error["evalue"]]
+    assert error["evalue"] == ("OperationalError: no such table: no_such_table "
+                               "(statement 2 of 2: SELECT * FROM no_such_table); "
+                               "the statement before it is done")
+
+
+def test_target_and_binding(kernel):
+    status, _ = kernel.run("low = 1\n")
+    assert status == "ok"
+    status, _ = kernel.run("%%sql heavy <<\nSELECT name FROM birds WHERE kg > :low")
+    assert status == "ok"
+    status, outputs = kernel.run("print(list(heavy['name']))")
+    assert status == "ok"
+    assert outputs == [("stream", {"name": "stdout", "text": "['swan']\n"})]
+
+
+def test_interrupt_cancels_a_slow_query_and_the_kernel_goes_on(kernel):
+    msg_id = kernel.start(f"%%sql --time-limit inf\n{SLOW}")
+    time.sleep(1.0)
+    kernel.manager.interrupt_kernel()
+    status, outputs = kernel.finish(msg_id)
+    assert status == "error"
+    assert _error(outputs)["evalue"].startswith("Cancelled: the statement was stopped after")
+    status, outputs = kernel.run("%sql SELECT 41 + 1 AS answer")
+    assert status == "ok"
+    assert "42" in _result(outputs)["text/plain"]
+
+
+def test_interrupt_rolls_back_a_slow_write(kernel):
+    status, _ = kernel.run("%%sql\nCREATE TABLE big (x);\nINSERT INTO big VALUES (0)")
+    assert status == "ok"
+    msg_id = kernel.start("%%sql --time-limit inf\nINSERT INTO big WITH RECURSIVE c(x) AS "
+                          "(SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c")
+    time.sleep(1.0)
+    kernel.manager.interrupt_kernel()
+    status, outputs = kernel.finish(msg_id)
+    assert status == "error"
+    assert "its changes were rolled back" in _error(outputs)["evalue"]
+    status, outputs = kernel.run("%sql SELECT count(*) AS n FROM big")
+    assert status == "ok"
+    assert _result(outputs)["text/plain"].split()[-1] == "1"

@@ -1,0 +1,199 @@
+"""The %sql / %%sql and %sqlnb magics in IPython's InteractiveShell: results, binding, targets,
+connections, exploring, settings, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+import sqlnb
+
+SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+
+
+@pytest.fixture
+def ip():
+    shell = InteractiveShell.instance()
+    sqlnb.load_ipython_extension(shell)
+    names = set(shell.user_ns)
+    yield shell
+    sqlnb.unload_ipython_extension(shell)
+    for name in set(shell.user_ns) - names:
+        del shell.user_ns[name]
+
+
+def cell(ip, body, line=""):
+    return ip.run_cell_magic("sql", line, body)
+
+
+def fails(ip, capsys, code):
+    """Run a cell that must fail; return its one-line message (and check it is one line)."""
+    capsys.readouterr()
+    result = ip.run_cell(code)
+    assert result.error_in_exec is not None or result.error_before_exec is not None
+    captured = capsys.readouterr()
+    text = (captured.out + captured.err).strip()
+    assert "Traceback" not in text, text
+    assert len(text.splitlines()) == 1, text
+    return text
+
+
+def test_a_cell_with_no_connect_step(ip):
+    frame = cell(ip, """
+        CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);
+        INSERT INTO t (name) VALUES ('a'), ('b');
+        SELECT * FROM t
+    """)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame["name"]) == ["a", "b"]
+
+
+def test_line_magic_returns_a_dataframe(ip):
+    cell(ip, "CREATE TABLE t (x); INSERT INTO t VALUES (1), (2), (3)")
+    ip.run_cell("df = %sql SELECT x FROM t WHERE x >= 2")
+    assert list(ip.user_ns["df"]["x"]) == [2, 3]
+
+
+def test_a_cell_of_writes_shows_a_summary(ip):
+    cell(ip, "CREATE TABLE t (x)")
+    summary = cell(ip, "INSERT INTO t VALUES (1), (2); UPDATE t SET x = x + 1 WHERE x = 1")
+    assert repr(summary) == "3 rows changed (2 statements)"
+    assert repr(cell(ip, "DELETE FROM t WHERE x = 2")) == "2 rows changed"
+
+
+def test_target_variable(ip):
+    cell(ip, "CREATE TABLE t (x); INSERT INTO t VALUES (7)")
+    returned = cell(ip, "SELECT x FROM t", line="result <<")
+    assert ip.user_ns["result"] is returned
+    ip.run_cell("%sql --time-limit 5 other << SELECT x * 2 AS y FROM t")
+    assert ip.user_ns["other"]["y"][0] == 14
+
+
+def test_binding_python_variables(ip):
+    cell(ip, "CREATE TABLE t (name TEXT)")
+    ip.user_ns["who"] = "Robert'); DROP TABLE t; --"
+    cell(ip, "INSERT INTO t VALUES (:who)")
+    assert cell(ip, "SELECT name FROM t")["name"][0] == "Robert'); DROP TABLE t; --"
+    ip.user_ns["n"] = 1
+    assert cell(ip, "SELECT :n + 1 AS two, ':n' AS text")["text"][0] == ":n"
+
+
+def test_numpy_and_date_values_bind(ip):
+    import datetime
+
+    import numpy as np
+
+    ip.user_ns["k"] = np.int64(5)
+    ip.user_ns["day"] = datetime.date(2024, 5, 1)
+    frame = cell(ip, "SELECT :k * 2 AS k, :day AS day")
+    assert frame["k"][0] == 10 and frame["day"][0] == "2024-05-01"
+
+
+def test_connections(ip, tmp_path, capsys):
+    path = tmp_path / "birds.db"
+    ip.run_line_magic("sql", f"sqlite:///{path}")
+    cell(ip, "CREATE TABLE b (n); INSERT INTO b VALUES ('wren')")
+    ip.run_line_magic("sqlnb", f"connect {tmp_path / 'other.db'} --as other")
+    listing = ip.run_line_magic("sqlnb", "list")
+    assert set(listing["name"]) >= {"birds", "other"}
+    assert listing.set_index("name")["current"]["other"]
+    assert cell(ip, "SELECT n FROM b", line="--db birds")["n"][0] == "wren"
+    ip.run_line_magic("sqlnb", "use birds")
+    assert cell(ip, "SELECT count(*) AS c FROM b")["c"][0] == 1
+    ip.run_line_magic("sqlnb", "close other")
+    assert "other" not in set(ip.run_line_magic("sqlnb", "list")["name"])
+    with sqlnb.connect(tmp_path / "mine.db") as mine:
+        mine.write("CREATE TABLE m (v)")
+        ip.user_ns["mine"] = mine
+        ip.run_line_magic("sqlnb", "use mine")
+        assert list(cell(ip, "SELECT name FROM sqlite_master")["name"]) == ["m"]
+    ip.run_line_magic("sqlnb", f"connect {path} --as ro --read-only")
+    text = fails(ip, capsys, "%%sql\nINSERT INTO b VALUES ('heron')")
+    assert "readonly" in text
+    assert cell(ip, "SELECT count(*) AS c FROM b")["c"][0] == 1
+
+
+def test_tables_and_schema(ip):
+    cell(ip, """
+        CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT 'x');
+        CREATE TABLE child (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES parent(id));
+        INSERT INTO parent (name) VALUES ('a'), ('b');
+        CREATE VIEW v AS SELECT * FROM parent;
+    """)
+    tables = ip.run_line_magic("sqlnb", "tables").set_index("name")
+    assert tables["rows"]["parent"] == 2 and tables["type"]["v"] == "view"
+    schema = ip.run_line_magic("sqlnb", "schema child").set_index("name")
+    assert schema["references"]["pid"] == "parent(id)"
+    assert schema["primary_key"]["id"] == 1
+    parent = ip.run_line_magic("sqlnb", "schema parent").set_index("name")
+    assert bool(parent["not_null"]["name"]) and parent["default"]["name"] == "'x'"
+
+
+def test_time_limit_option_and_setting(ip, capsys):
+    text = fails(ip, capsys, f"%%sql --time-limit 0.2\n{SLOW}")
+    assert text.startswith("QueryTimeout: stopped at the 0.2 s time limit")
+    assert "--time-limit" in text and "%config SqlNB.time_limit" in text
+    ip.run_line_magic("config", "SqlNB.time_limit = 0.3")
+    text = fails(ip, capsys, f"%%sql\n{SLOW}")
+    assert "0.3 s time limit" in text
+    ip.run_line_magic("config", "SqlNB.time_limit = None")
+
+
+def test_display_limit_setting(ip):
+    frame = cell(ip, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 500) "
+                     "SELECT x FROM c")
+    assert len(frame) == 500  # the frame keeps every row
+    ip.run_line_magic("config", "SqlNB.display_limit = 6")
+    frame = cell(ip, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 500) "
+                     "SELECT x FROM c")
+    data, _metadata = ip.display_formatter.format(frame)
+    assert data["text/html"].count("<tr>") <= 6 + 2
+    assert "500 rows" in data["text/plain"]
+    plain = pd.DataFrame({"x": range(500)})  # other frames keep pandas' own display
+    other, _ = ip.display_formatter.format(plain)
+    assert other["text/html"] == plain._repr_html_()
+
+
+def test_short_errors_name_the_statement_and_keep_earlier_ones(ip, capsys):
+    cell(ip, "CREATE TABLE t (x UNIQUE)")
+    text = fails(ip, capsys, "%%sql\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (1);\n"
+                             "INSERT INTO t VALUES (2)")
+    assert text.startswith("IntegrityError: UNIQUE constraint failed: t.x (statement 2 of 3")
+    assert "the statement before it is done" in text
+    assert list(cell(ip, "SELECT x FROM t")["x"]) == [1]
+
+
+def test_full_traceback_setting(ip, capsys):
+    ip.run_line_magic("config", "SqlNB.short_errors = False")
+    try:
+        result = ip.run_cell("%%sql\nSELECT * FROM nowhere")
+        assert "no such table" in str(result.error_in_exec)
+        assert "Traceback" in capsys.readouterr().out
+    finally:
+        ip.run_line_magic("config", "SqlNB.short_errors = True")
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("%%sql\n", "cell body is empty"),
+    ("%%sql\n-- only a comment\n/* and another */", "no SQL"),
+    ("%%sql --nope\nSELECT 1", "unrecognized arguments: --nope"),
+    ("%%sql --db nowhere\nSELECT 1", "no database named 'nowhere'"),
+    ("%%sql 1abc <<\nSELECT 1", "not a valid Python variable name"),
+    ("%%sql for <<\nSELECT 1", "not a valid Python variable name"),
+    ("%sqlnb connect /no/such/folder/x.db", "does not exist"),
+    ("%sqlnb use nothing", "no database named 'nothing'"),
+    ("%sqlnb frobnicate", "unknown %sqlnb command"),
+    ("%sqlnb schema missing_table", "no table or view named 'missing_table'"),
+    ("%%sql\nSELECT :undefined_variable_xyz", ":undefined_variable_xyz"),
+    ("a_list = [1, 2]\n%sql SELECT :a_list", ":a_list is a list"),
+    ("a_dict = {'k': 1}\n%sql SELECT :a_dict", ":a_dict is a dict"),
+    ("%%sql\nSELECT ?", "bind Python variables by name"),
+    ("%%sql\nSELEC 1", "syntax error"),
+    ("%%sql --time-limit -1\nSELECT 1", "more than 0 seconds"),
+])
+def test_bad_input_gets_one_line_and_the_next_cell_works(ip, capsys, code, expected):
+    cell(ip, "CREATE TABLE IF NOT EXISTS keep (x); INSERT INTO keep VALUES (1)")
+    text = fails(ip, capsys, code)
+    assert expected in text
+    assert cell(ip, "SELECT count(*) AS n FROM keep")["n"][0] == 1
