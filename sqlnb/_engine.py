@@ -29,13 +29,13 @@ import urllib.parse
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import _sqltext
 from ._control import CLOSED, TIMEOUT, Control, Timer
+from ._reply import Reply
 from .errors import (
     DatabaseClosed,
     Error,
@@ -201,7 +201,7 @@ class Task:
                  reroutable: bool = False) -> None:
         self.work = work
         self.control = control
-        self.future: Future[Any] = Future()
+        self.future = Reply()
         self.sql = sql
         self.statement = statement
         self.groupable = groupable and transaction and not isolated
@@ -319,14 +319,10 @@ def settle(task: Task, value: Any = None, error: BaseException | None = None) ->
             control.finish("cancelled")
         else:
             control.finish("failed")
-        if not task.future.done():
-            with contextlib.suppress(Exception):
-                task.future.set_exception(error)
+        task.future.set_exception(error)
     else:
         control.finish("done")
-        if not task.future.done():
-            with contextlib.suppress(Exception):
-                task.future.set_result(value)
+        task.future.set_result(value)
 
 
 class Stopped(Exception):
@@ -350,7 +346,7 @@ class WriteRunner:
         self._open_isolated = open_isolated
 
     def run(self, batch: list[Task]) -> None:
-        if len(batch) == 1 and not batch[0].groupable:
+        if len(batch) == 1:  # its own transaction: no savepoint needed
             self._run_alone(batch[0])
         else:
             self._run_group(batch)
@@ -529,7 +525,7 @@ class ReadPool:
         self._engine = engine
         self._size = size
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
+        self._idle = 0  # readers waiting for a task
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._taken: set[Task] = set()
@@ -541,7 +537,9 @@ class ReadPool:
                 settle(task, error=DatabaseClosed("the database is closed"))
                 return
             self._queue.put(task)
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._size:
+            if self._idle:
+                self._idle -= 1
+            elif len(self._threads) < self._size:
                 thread = threading.Thread(target=self._run, name=f"sqlnb-read-{len(self._threads)}",
                                           daemon=True)
                 self._threads.append(thread)
@@ -563,14 +561,15 @@ class ReadPool:
                 try:
                     if link is None:
                         link = self._engine.open_reader()
-                    self._engine.run_read(link, task)
+                    outcome = self._engine.run_read(link, task)
                 except BaseException as error:
-                    settle(task, error=error)
-                finally:
-                    with self._lock:
-                        self._taken.discard(task)
-                    del task  # an idle reader must not keep the last task (and its caller) alive
-                self._idle.release()
+                    outcome = (None, error)
+                with self._lock:
+                    self._taken.discard(task)
+                    self._idle += 1
+                if outcome is not None:
+                    settle(task, *outcome)  # last, so the woken caller finds this thread asleep
+                del task, outcome  # an idle reader must not keep the last task (and caller) alive
         finally:
             if link is not None:
                 link.close()
@@ -616,7 +615,9 @@ class Engine:
         try:
             conn.execute("PRAGMA schema_version").fetchall()
             if wal and not target.memory and not target.read_only:
-                conn.execute("PRAGMA journal_mode=WAL").fetchall()
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode == "wal":  # durable across crashes; a power cut may lose the last commits
+                    conn.execute("PRAGMA synchronous=NORMAL")
         except BaseException:
             conn.close()
             raise
@@ -650,7 +651,9 @@ class Engine:
             with self._inline_lock, keyboard_cancels(task.control):
                 if self._inline_reader is None:
                     self._inline_reader = self.open_reader()
-                self.run_read(self._inline_reader, task)
+                outcome = self.run_read(self._inline_reader, task)
+                if outcome is not None:
+                    settle(task, *outcome)
 
     def submit_write(self, task: Task) -> None:
         self.check_open()
@@ -667,16 +670,23 @@ class Engine:
         conn.execute("PRAGMA query_only = 1")
         return Link(conn)
 
-    def run_read(self, link: Link, task: Task) -> None:
-        """Run a read on a reader; move it to the writer when SQLite says it belongs there."""
+    def run_read(self, link: Link, task: Task) -> tuple[Any, BaseException | None] | None:
+        """Run a read on a reader; move it to the writer when SQLite says it belongs there.
+
+        Returns (value, error) for the caller to settle once its own bookkeeping is done (so
+        the waiting thread, once woken, does not wait again for this one), or None when the
+        task was stopped before it began or moved to the writer.
+        """
         control = task.control
-        try:
-            self._sync_session(link)
-        except sqlite3.Error as error:
-            log.warning("sqlnb: could not apply the session's settings to a reader: %s", error)
+        if link.version != self.session.version:
+            try:
+                self._sync_session(link)
+            except sqlite3.Error as error:
+                log.warning("sqlnb: could not apply the session's settings to a reader: %s",
+                            error)
         if not control.begin(link.conn):
             settle_if_stopped(task)
-            return
+            return None
         link.control = control
         try:
             value = task.work(link, control)
@@ -687,13 +697,12 @@ class Engine:
                 moved = self._reroute(link, task, error)
                 if moved is not None:
                     self._send_to_writer(moved)
-                    return
+                    return None
             link.denied = False
-            settle(task, error=error)
-        else:
-            link.control = None
-            control.release()
-            settle(task, value)
+            return None, error
+        link.control = None
+        control.release()
+        return value, None
 
     def _reroute(self, link: Link, task: Task, error: sqlite3.Error) -> Task | None:
         statement = task.statement

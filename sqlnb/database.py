@@ -1,15 +1,15 @@
 """`sqlnb.connect()` and `Database`: async methods, DataFrame-returning calls, query handles.
 
 Every call builds a task and hands it to the engine (_engine.py): reads to the read pool, writes
-to the writer thread. The reply is a `concurrent.futures.Future`, wrapped in a `QueryHandle`, so
-one code path serves a sync caller (`.result()`), an async one (`await`) and the progress widget
-(`.progress`, `.cancel()`). The async and sync methods are thin twins over that path.
+to the writer thread. The reply is a `Reply` (_reply.py, a lean one-shot future) wrapped in a
+`QueryHandle`, so one code path serves a sync caller (`.result()`), an async one (`await`) and the
+progress widget (`.progress`, `.cancel()`). The async and sync methods are thin twins over it.
 """
 
 from __future__ import annotations
 
+import _thread
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
 import itertools
@@ -121,9 +121,7 @@ class QueryHandle:
             return future.result(timeout)
         except KeyboardInterrupt:
             self.cancel()
-            try:
-                future.exception(timeout=10)
-            except concurrent.futures.TimeoutError:
+            if not future.wait(10):
                 log.warning("sqlnb: a cancelled query has not stopped after 10 s: %s",
                             shorten(self.sql))
             raise
@@ -144,22 +142,61 @@ class QueryHandle:
         return self._wait().__await__()
 
     async def _wait(self) -> Any:
-        inner = asyncio.wrap_future(self._task.future)
-        inner.add_done_callback(_consume)
-        try:
-            return await asyncio.shield(inner)
-        except asyncio.CancelledError:
-            self.cancel()
-            raise
+        reply = self._task.future
+        if not reply.done():
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+            mailbox = _mailbox(loop)
+            reply.add_done_callback(lambda _reply: mailbox.post(waiter))
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                self.cancel()
+                raise
+        return reply.result()
 
     def __repr__(self) -> str:
         p = self.progress
         return f"<QueryHandle {p.state} {p.elapsed:.2f}s rows={p.rows} {shorten(self.sql, 40)!r}>"
 
 
-def _consume(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved, so asyncio does not warn about it
+class _Mailbox:
+    """Wakes the waiters of one event loop: one `call_soon_threadsafe` per burst, not per reply.
+
+    The writer settles a whole group of writes at once; one self-pipe write for all of them
+    spares the writer a system call per write.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = _thread.allocate_lock()
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def post(self, waiter: asyncio.Future[None]) -> None:
+        with self._lock:
+            self._waiters.append(waiter)
+            if len(self._waiters) > 1:
+                return  # a drain is already on its way
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+_mailboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Mailbox] = (
+    weakref.WeakKeyDictionary())
+
+
+def _mailbox(loop: asyncio.AbstractEventLoop) -> _Mailbox:
+    mailbox = _mailboxes.get(loop)
+    if mailbox is None:
+        mailbox = _mailboxes.setdefault(loop, _Mailbox(loop))
+    return mailbox
 
 
 _DEFAULT: Any = object()
@@ -671,7 +708,8 @@ def connect(
     `mode=ro`, so SQLite itself refuses writes. time_limit: this Database's default limit in
     seconds (None: sqlnb.options.time_limit; math.inf: none). threads: reader threads (0 runs
     everything in the calling thread). busy_timeout: seconds to wait for another process's
-    lock. wal=True puts a writable file in WAL mode, so reads go on while a write commits.
+    lock. wal=True puts a writable file in WAL mode (reads go on while a write commits) with
+    synchronous=NORMAL (commits survive a process crash; a power cut may lose the last ones).
     """
     return Database(path, read_only=read_only, time_limit=time_limit, threads=threads,
                     busy_timeout=busy_timeout, wal=wal)

@@ -1,0 +1,86 @@
+"""A one-shot reply from a worker thread: the lean cousin of `concurrent.futures.Future`.
+
+A query's round trip is two thread wake-ups; everything either thread runs in Python around them
+competes for the GIL. A waiting caller here blocks on one C-level lock (released by the worker
+when the value is set), with no Condition and no Python on either side of the wake-up. Same
+method names as `concurrent.futures.Future` for the parts sqlnb uses.
+"""
+
+from __future__ import annotations
+
+import _thread
+from collections.abc import Callable
+from typing import Any
+
+_registry = _thread.allocate_lock()  # guards the done flag and the callbacks of every Reply
+
+
+class Reply:
+    """Set once (by whichever thread comes first), waited on by any number of threads."""
+
+    __slots__ = ("_callbacks", "_done", "_error", "_lock", "_value")
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()
+        self._done = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._callbacks: list[Callable[[Reply], object]] | None = None
+
+    def done(self) -> bool:
+        """True once a value or an error is set."""
+        return self._done
+
+    def _set(self, value: Any, error: BaseException | None) -> bool:
+        with _registry:
+            if self._done:
+                return False
+            self._value, self._error = value, error
+            self._done = True
+            callbacks, self._callbacks = self._callbacks, None
+        self._lock.release()
+        for callback in callbacks or ():
+            callback(self)
+        return True
+
+    def set_result(self, value: Any) -> bool:
+        """Set the value (False if the reply was already set)."""
+        return self._set(value, None)
+
+    def set_exception(self, error: BaseException) -> bool:
+        """Set the error (False if the reply was already set)."""
+        return self._set(None, error)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until set (True) or until `timeout` seconds pass (False)."""
+        if self._done:
+            return True
+        if self._lock.acquire(True, -1 if timeout is None else max(timeout, 0)):
+            self._lock.release()  # let every other waiter through too
+            return True
+        return self._done
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The value, or raise the error; TimeoutError if not set within `timeout` seconds."""
+        if not self.wait(timeout):
+            raise TimeoutError(f"no reply within {timeout} s")
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The error, or None; TimeoutError if not set within `timeout` seconds."""
+        if not self.wait(timeout):
+            raise TimeoutError(f"no reply within {timeout} s")
+        return self._error
+
+    def add_done_callback(self, fn: Callable[[Reply], object]) -> None:
+        """Call `fn(reply)` once set: in the setting thread, or at once if already set."""
+        with _registry:
+            if not self._done:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        fn(self)
