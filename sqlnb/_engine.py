@@ -44,7 +44,7 @@ from .errors import (
     UsageError,
     annotate,
 )
-from .results import Result
+from .results import FrameBuilder, Result
 
 log = logging.getLogger("sqlnb")
 
@@ -52,6 +52,8 @@ log = logging.getLogger("sqlnb")
 STEP_BLOCK = 1 << 22
 #: Rows fetched per `fetchmany()` while a result is read (the row counter moves this often).
 FETCH_ROWS = 2048
+#: Rows per batch while a DataFrame is built (its row tuples are dropped batch by batch).
+FRAME_ROWS = 65_536
 #: At most this many queued writes share one transaction.
 MAX_GROUP = 1000
 
@@ -211,8 +213,12 @@ class Task:
 
 
 def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
-                  control: Control) -> Result:
-    """Run one statement to its end and fetch all its rows, counting them as they come."""
+                  control: Control, *, frame: bool = False) -> Any:
+    """Run one statement to its end and fetch all its rows, counting them as they come.
+
+    Returns a `Result`; with frame=True a DataFrame, its columns built batch by batch as the
+    rows arrive, so a large result never holds all its row tuples at once.
+    """
     conn = link.conn
     changes = conn.total_changes
     cursor = conn.cursor()
@@ -225,6 +231,15 @@ def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
                 rowcount = conn.total_changes - changes  # first; WITH ... INSERT counts here
             result = Result([], [], rowcount=rowcount, lastrowid=cursor.lastrowid,
                             sql=statement.text)
+        elif frame:
+            builder = FrameBuilder([d[0] for d in description])
+            while True:
+                batch = cursor.fetchmany(FRAME_ROWS)
+                builder.add(batch)
+                control.rows = builder.rows
+                if len(batch) < FRAME_ROWS:
+                    break
+            del batch
         else:
             rows: list[tuple] = []
             while True:
@@ -239,6 +254,8 @@ def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
         cursor.close()
     if link.after is not None:
         link.after(link, statement)
+    if frame:
+        return builder.frame() if description is not None else result.to_dataframe()
     result.elapsed = control.elapsed
     return result
 

@@ -668,7 +668,7 @@ def _bind(work: Callable[..., Any], statement: _sqltext.Statement, params: Any,
 
 def _frame_work(link: Link, statement: _sqltext.Statement, params: Any,
                 control: Control) -> pd.DataFrame:
-    return run_statement(link, statement, params, control).to_dataframe()
+    return run_statement(link, statement, params, control, frame=True)
 
 
 def _weak(method: Callable[[QueryHandle], None]) -> Callable[[QueryHandle], None]:

@@ -11,6 +11,7 @@ keeps each value as it is, in an object column. A column that is NULL throughout
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -91,30 +92,97 @@ class Result:
 
 def rows_to_dataframe(rows: Sequence[tuple], columns: Sequence[str]) -> pd.DataFrame:
     """Build a DataFrame from SQLite rows, one column at a time, with dtypes from the values."""
+    builder = FrameBuilder(columns)
+    if rows:
+        builder.add(rows)
+    return builder.frame()
+
+
+class FrameBuilder:
+    """Turns rows into typed columns a batch at a time, so the row tuples of a large result
+    never all exist at once (peak memory is the typed columns plus one batch)."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        self.columns = list(columns)
+        self._getters = [itemgetter(j) for j in range(len(self.columns))]
+        self._parts: list[list[Any]] = [[] for _ in self.columns]
+        self.rows = 0
+
+    def add(self, rows: list[tuple]) -> None:
+        """Convert one batch of rows (column by column) and keep the typed arrays."""
+        for get, parts in zip(self._getters, self._parts):
+            parts.append(_convert(list(map(get, rows))))
+        self.rows += len(rows)
+
+    def frame(self) -> pd.DataFrame:
+        """The DataFrame of every batch added so far."""
+        import pandas as pd
+
+        arrays = [_join(parts) for parts in self._parts]
+        index = pd.RangeIndex(self.rows)
+        names = self.columns
+        if len(set(names)) == len(names):
+            return pd.DataFrame(dict(zip(names, arrays)), index=index, copy=False)
+        frame = pd.DataFrame(dict(enumerate(arrays)), index=index, copy=False)
+        frame.columns = names  # a SELECT may repeat a name
+        return frame
+
+
+def _convert(values: list[Any]) -> Any:
+    """One batch of one column as a typed array: numpy's C fast path when the values allow."""
+    import numpy as np
+
+    first = next((v for v in values if v is not None), None)
+    if type(first) in (int, float):
+        array = np.array(values)
+        if array.dtype.kind in "if":  # all numbers (ints with floats become floats)
+            return array
+    objects = np.empty(len(values), dtype=object)
+    objects[:] = values
+    return _column(objects)
+
+
+def _join(parts: list[Any]) -> Any:
+    """One column from its batches, in a dtype that holds every batch's values."""
     import numpy as np
     import pandas as pd
 
-    arrays = []
-    for values in zip(*rows) if rows else [() for _ in columns]:
-        array = np.empty(len(values), dtype=object)
-        array[:] = values
-        arrays.append(_column(array, pd))
-    index = pd.RangeIndex(len(rows))
-    names = list(columns)
-    if len(set(names)) == len(names):
-        return pd.DataFrame(dict(zip(names, arrays)), index=index, copy=False)
-    frame = pd.DataFrame(dict(enumerate(arrays)), index=index, copy=False)
-    frame.columns = names  # a SELECT may repeat a name
-    return frame
+    if not parts:
+        return np.empty(0, dtype=object)
+    if len(parts) == 1:
+        return parts[0]
+    kinds = {_kind(part) for part in parts}
+    if kinds <= {"i", "f"}:
+        return np.concatenate(parts)
+    if kinds <= {"i", "Int64"}:
+        parts = [pd.array(p, dtype="Int64") if _kind(p) == "i" else p for p in parts]
+        return type(parts[0])._concat_same_type(parts)
+    if len(kinds) == 1 and kinds != {"O"} and not isinstance(parts[0], np.ndarray):
+        return type(parts[0])._concat_same_type(parts)
+    objects = np.concatenate([np.asarray(part, dtype=object) for part in parts])
+    return _column(objects)  # mixed batches: look at the whole column again
 
 
-def _column(values: Any, pd: Any) -> Any:
+def _kind(part: Any) -> str:
+    """"i" or "f" for numpy numbers, "O" for a numpy object array, else the dtype's name."""
     import numpy as np
+
+    if isinstance(part, np.ndarray):
+        return part.dtype.kind if part.dtype.kind in "if" else "O"
+    return str(part.dtype)
+
+
+def _column(values: Any) -> Any:
+    """An object array as the dtype its values call for (see the module docstring)."""
+    import numpy as np
+    import pandas as pd
 
     kind = pd.api.types.infer_dtype(values, skipna=True)
     if kind == "integer":
-        if pd.isna(values).any():
-            return pd.array(values, dtype="Int64")
+        missing = pd.isna(values)
+        if missing.any():
+            values[missing] = 0
+            return pd.arrays.IntegerArray(values.astype("int64"), missing)
         return values.astype("int64")
     if kind in ("floating", "mixed-integer-float"):
         values[pd.isna(values)] = np.nan
