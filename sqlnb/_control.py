@@ -167,7 +167,8 @@ class Timer:
 
     def __init__(self, name: str = "sqlnb-timer") -> None:
         self._name = name
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # taken directly on the hot path (a C-level `with`)
+        self._cond = threading.Condition(self._lock)
         self._due: dict[Control, float] = {}
         self._wake_at = math.inf
         self._thread: threading.Thread | None = None
@@ -175,7 +176,7 @@ class Timer:
 
     def watch(self, control: Control, when: float) -> None:
         """Call `control.on_timer` at `when` (monotonic seconds)."""
-        with self._cond:
+        with self._lock:
             if self._closed:
                 return
             self._due[control] = min(when, self._due.get(control, math.inf))
@@ -187,7 +188,7 @@ class Timer:
 
     def unwatch(self, control: Control) -> None:
         """Forget a query that is over (the thread is not woken)."""
-        with self._cond:
+        with self._lock:
             self._due.pop(control, None)
 
     def _run(self) -> None:

@@ -176,7 +176,7 @@ def check_possible(statement: Statement) -> None:
 
 def check_params(statement: Statement, params: object) -> None:
     """Name the problem when `params` do not fit the statement's placeholders."""
-    if params is None:
+    if params is None or type(params) in (tuple, list):
         return
     if isinstance(params, Mapping):
         extra = [key for key in params if key not in statement.named]

@@ -263,11 +263,15 @@ class Database:
         return f"<sqlnb.Database {self.path!r} {state}>"
 
     def _limit(self, time_limit: float | None) -> float | None:
-        limit = _check_limit(time_limit)
+        """The limit a query runs under: the call's, else the Database's, else the global one."""
+        limit, name = time_limit, "time_limit"
         if limit is None:
             limit = self._time_limit
-        if limit is None:
-            limit = _check_limit(options.time_limit, "sqlnb.options.time_limit")
+            if limit is None:
+                limit, name = options.time_limit, "sqlnb.options.time_limit"
+        if type(limit) is float and 0 < limit < math.inf:  # the common case, checked quickly
+            return limit
+        limit = _check_limit(limit, name)
         return None if limit is None or limit == math.inf else limit
 
     def _control(self, time_limit: float | None) -> Control:
@@ -301,7 +305,7 @@ class Database:
     async def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
                       time_limit: float | None = None) -> Result:
         """Run one statement (read or write) and return its `Result`."""
-        return await self.submit(sql, params, time_limit=time_limit)
+        return await self.submit(sql, params, time_limit=time_limit)._wait()
 
     async def execute_fn(self, fn: Callable[[Any], T], *, time_limit: float | None = None) -> T:
         """Run `fn(connection)` on a reader thread (a read-only connection) and return its value."""
@@ -380,7 +384,7 @@ class Database:
         if not block:
             handle.add_done_callback(_weak(self._note_background))
             return handle
-        return await handle
+        return await handle._wait()
 
     # -- sync: the notebook and script API --------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,

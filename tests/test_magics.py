@@ -197,3 +197,12 @@ def test_bad_input_gets_one_line_and_the_next_cell_works(ip, capsys, code, expec
     text = fails(ip, capsys, code)
     assert expected in text
     assert cell(ip, "SELECT count(*) AS n FROM keep")["n"][0] == 1
+
+
+def test_defaults_without_options_match_the_declared_ones(ip):
+    from IPython.core.magic_arguments import parse_argstring
+
+    from sqlnb.ipython import magics
+
+    declared = parse_argstring(magics.SqlNB.sql, "")
+    assert vars(declared) == vars(magics._NO_OPTIONS)

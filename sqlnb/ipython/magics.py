@@ -10,6 +10,7 @@ the full traceback.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import keyword
 import math
@@ -37,6 +38,7 @@ _VALUED = {"--db", "--time-limit"}
 _TOKEN = re.compile(r"\s*(\S+)")
 _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
 _MARK = "sqlnb_display_limit"
+_NO_OPTIONS = argparse.Namespace(db=None, time_limit=None)
 
 
 class SqlCellError(Exception):
@@ -107,7 +109,7 @@ class SqlNB(Magics):
         the SQL). `VAR <<` also stores the result in the variable VAR.
         """
         options, target, rest = _split_line(line)
-        args = parse_argstring(self.sql, " ".join(options))
+        args = parse_argstring(self.sql, " ".join(options)) if options else _NO_OPTIONS
         sql = rest if cell is None else f"{rest}\n{cell}" if rest.strip() else cell
         if cell is None and rest.strip().startswith("sqlite://") and len(rest.split()) == 1:
             return self._connect(_sqlalchemy_path(rest.strip()), name=None, read_only=False)
