@@ -206,3 +206,12 @@ def test_defaults_without_options_match_the_declared_ones(ip):
 
     declared = parse_argstring(magics.SqlNB.sql, "")
     assert vars(declared) == vars(magics._NO_OPTIONS)
+
+
+def test_ipython_does_not_expand_dollar_or_braces_in_the_line(ip):
+    ip.user_ns["v"] = "injected"
+    ip.run_cell("r = %sql SELECT '{v}' AS braces, '$v' AS dollar, :v AS bound")
+    row = ip.user_ns["r"].iloc[0]
+    assert (row["braces"], row["dollar"], row["bound"]) == ("{v}", "$v", "injected")
+    ip.run_cell("r2 = %sql SELECT $v AS bound_with_dollar")
+    assert ip.user_ns["r2"]["bound_with_dollar"][0] == "injected"

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError as IPythonUsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import (
+    Magics,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    no_var_expand,
+)
 from IPython.core.magic_arguments import (
     MagicArgumentParser,
     argument,
@@ -97,6 +103,7 @@ class SqlNB(Magics):
     @argument("--db", metavar="NAME", help="run on this database (see %%sqlnb list)")
     @argument("--time-limit", metavar="SECONDS", type=float,
               help="stop the query after this many seconds (default: %%config SqlNB.time_limit)")
+    @no_var_expand  # `$name` and `{x}` in SQL are SQLite's, never IPython's
     @line_cell_magic
     def sql(self, line: str, cell: str | None = None) -> Any:
         """Run SQL on the current database; the value is a DataFrame of the last result.
@@ -177,6 +184,7 @@ class SqlNB(Magics):
         return params
 
     # -- %sqlnb --------------------------------------------------------------------------------
+    @no_var_expand
     @line_magic
     def sqlnb(self, line: str) -> Any:
         """Manage and explore databases.
