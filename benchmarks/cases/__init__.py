@@ -1,0 +1,10 @@
+"""The cases, in the order they run; each module has ID, TITLE and run(ctx) -> CaseResult."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import bulk, limiter, lookup, loop, magic, parallel, writes
+
+MODULES: list[ModuleType] = [lookup, magic, bulk, writes, parallel, limiter, loop]
+CASES: dict[str, ModuleType] = {module.ID: module for module in MODULES}

@@ -1,0 +1,1 @@
+"""Programs the benchmarks run in fresh processes (started by benchmarks.subproc)."""

@@ -1,0 +1,110 @@
+"""Peak memory of one way of reading a whole result, in a fresh process.
+
+    python -m benchmarks.children.memory CONTENDER DB_PATH SQL
+
+CONTENDER is one of `fetchall`, `read_sql_query`, `db.query`, `adbc`. The child opens the
+database, runs the query once on 5 rows (imports done, threads started), then measures: the
+resident set size at the start, and its peak while the query runs and its result is held. On
+Linux the kernel's high-water mark is reset first (/proc/self/clear_refs), so the peak is this
+query's; elsewhere it is ru_maxrss, which can only overstate the start. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import re
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+STATUS = Path("/proc/self/status")
+
+
+def _opener(contender: str, path: str) -> Callable[[str], Any]:
+    """A function running SQL the contender's way and returning its result."""
+    if contender == "fetchall":
+        import sqlite3
+
+        conn = sqlite3.connect(path)
+        return lambda sql: conn.execute(sql).fetchall()
+    if contender == "read_sql_query":
+        import sqlite3
+
+        import pandas as pd
+
+        conn = sqlite3.connect(path)
+        return lambda sql: pd.read_sql_query(sql, conn)
+    if contender == "db.query":
+        import sqlnb
+
+        db = sqlnb.connect(path)
+        return lambda sql: db.query(sql, time_limit=600)
+    if contender == "adbc":
+        import adbc_driver_sqlite.dbapi
+
+        conn = adbc_driver_sqlite.dbapi.connect(path)
+
+        def run(sql: str) -> Any:
+            with conn.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetch_arrow_table().to_pandas()
+
+        return run
+    raise SystemExit(f"unknown contender {contender!r}")
+
+
+def _kib(field: str) -> int:
+    match = re.search(rf"^{field}:\s+(\d+) kB", STATUS.read_text(), re.MULTILINE)
+    if match is None:
+        raise OSError(f"no {field} in {STATUS}")
+    return int(match.group(1))
+
+
+def _reset_peak() -> str:
+    """Reset the peak RSS if the OS allows it; name the method used."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        _kib("VmHWM")
+        return "VmHWM after clear_refs"
+    except OSError:
+        return "ru_maxrss"
+
+
+def _peak_kib(method: str) -> int:
+    if method == "ru_maxrss":
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return _kib("VmHWM")
+
+
+def _rss_kib() -> int:
+    try:
+        return _kib("VmRSS")
+    except OSError:
+        import psutil
+
+        return psutil.Process().memory_info().rss // 1024
+
+
+def main(contender: str, path: str, sql: str) -> None:
+    run = _opener(contender, path)
+    run(f"SELECT * FROM ({sql}) LIMIT 5")
+    gc.collect()
+    method = _reset_peak()
+    start_kib = _rss_kib()
+    began = time.perf_counter()
+    result = run(sql)
+    seconds = time.perf_counter() - began
+    peak_kib = _peak_kib(method)
+    print(json.dumps({
+        "contender": contender, "rows": len(result), "seconds": seconds, "method": method,
+        "start_mb": start_kib / 1024, "peak_mb": peak_kib / 1024,
+        "delta_mb": (peak_kib - start_kib) / 1024,
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

@@ -1,0 +1,125 @@
+"""The benchmark data: a table `t` built once into a cached SQLite file under benchmarks/.data/.
+
+    t (id INTEGER PRIMARY KEY, a INTEGER indexed, b REAL, c TEXT of 8-12 letters, d INTEGER,
+       NULL in about 10% of rows)
+
+The file is in WAL mode and carries `PRAGMA user_version = VERSION`; a file with another version
+or row count is rebuilt. The rows come from a seeded generator, so every machine builds the same
+data.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import sqlite3
+import string
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+#: Where the cached files live (gitignored).
+DATA_DIR = Path(__file__).resolve().parent / ".data"
+#: Bump when the table's definition or contents change, so cached files get rebuilt.
+VERSION = 1
+SEED = 20_251_125
+
+SCHEMA = """
+CREATE TABLE t (
+    id INTEGER PRIMARY KEY,
+    a INTEGER NOT NULL,
+    b REAL NOT NULL,
+    c TEXT NOT NULL,
+    d INTEGER
+)
+"""
+
+
+def table_file(rows: int) -> Path:
+    """The cached file with `rows` rows in `t`, built first if it is missing or stale."""
+    DATA_DIR.mkdir(exist_ok=True)
+    path = DATA_DIR / f"t-{rows}.db"
+    if _is_current(path, rows):
+        return path
+    started = time.perf_counter()
+    print(f"building {path.name}: table t with {rows:,} rows ...", flush=True)
+    building = path.with_name(path.name + ".building")
+    _remove(building)
+    _build(building, rows)
+    _remove(path)
+    building.rename(path)
+    print(f"built {path.name} in {time.perf_counter() - started:.1f} s", flush=True)
+    return path
+
+
+def scratch_dir() -> Path:
+    """An empty folder for files a case creates (on the data's disk, so fsync costs the same)."""
+    path = DATA_DIR / "scratch"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def scaled_source(table_rows: int, want: int = 1_000_000) -> str:
+    """A FROM source with at least `want` rows of t's columns: `t` itself when it is that big,
+    else t repeated (cross-joined with a counter), for the cases that need a query of a given
+    length in a --quick run too."""
+    copies = math.ceil(want / table_rows)
+    if copies <= 1:
+        return "t"
+    counter = f"WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < {copies})"
+    return f"(SELECT t.* FROM ({counter} SELECT n FROM k) AS k CROSS JOIN t)"
+
+
+def scaled_label(table_rows: int, want: int = 1_000_000) -> str:
+    """How scaled_source() reads, for titles: "t", or "t x10" when t is repeated ten times."""
+    copies = math.ceil(want / table_rows)
+    return "t" if copies <= 1 else f"t x{copies}"
+
+
+def _rows(count: int) -> Iterator[tuple[int, int, float, str, int | None]]:
+    rng = random.Random(SEED)
+    letters = string.ascii_lowercase
+    for i in range(1, count + 1):
+        text = "".join(rng.choices(letters, k=rng.randint(8, 12)))
+        d = None if rng.random() < 0.1 else rng.randrange(1_000_000)
+        yield i, rng.randrange(100_000), round(rng.uniform(0, 1000), 3), text, d
+
+
+def _build(path: Path, rows: int) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("BEGIN")
+        conn.execute(SCHEMA)
+        conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?)", _rows(rows))
+        conn.execute("CREATE INDEX t_a ON t (a)")
+        conn.execute(f"PRAGMA user_version = {VERSION}")
+        conn.execute("COMMIT")
+        conn.execute("ANALYZE")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def _is_current(path: Path, rows: int) -> bool:
+    if not path.exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            count = conn.execute("SELECT max(id) FROM t").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return version == VERSION and mode == "wal" and count == rows
+
+
+def _remove(path: Path) -> None:
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        (path.parent / name).unlink(missing_ok=True)
+
