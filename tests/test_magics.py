@@ -16,7 +16,8 @@ SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT c
 def ip():
     shell = InteractiveShell.instance()
     sqlnb.load_ipython_extension(shell)
-    names = set(shell.user_ns)
+    shell.run_line_magic("config", "SqlNB.show_progress = False")  # the tests below that
+    names = set(shell.user_ns)  # are about progress turn it on
     yield shell
     sqlnb.unload_ipython_extension(shell)
     for name in set(shell.user_ns) - names:
@@ -215,3 +216,45 @@ def test_ipython_does_not_expand_dollar_or_braces_in_the_line(ip):
     assert (row["braces"], row["dollar"], row["bound"]) == ("{v}", "$v", "injected")
     ip.run_cell("r2 = %sql SELECT $v AS bound_with_dollar")
     assert ip.user_ns["r2"]["bound_with_dollar"][0] == "injected"
+
+
+def test_terminal_shows_a_text_progress_line(ip, capsys):
+    ip.run_line_magic("config", "SqlNB.show_progress = True")
+    capsys.readouterr()
+    ip.run_cell(f"%%sql --time-limit 0.8\n{SLOW}")
+    err = capsys.readouterr().err
+    lines = err.split("\r")
+    assert any(" of 0.8 s · " in line for line in lines)
+    assert lines[-1].strip().startswith("stopped at the 0.8 s limit")
+    ip.run_cell(f"%%sql --time-limit 0.8 --no-progress\n{SLOW}")
+    assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_cancels_in_a_terminal(ip, capsys):
+    import signal
+    import threading
+
+    ip.run_line_magic("config", "SqlNB.show_progress = True")
+    timer = threading.Timer(0.6, signal.pthread_kill, (threading.main_thread().ident,
+                                                       signal.SIGINT))
+    timer.start()
+    capsys.readouterr()
+    result = ip.run_cell(f"%%sql --time-limit inf\n{SLOW}")
+    captured = capsys.readouterr()
+    assert "Cancelled: the statement was stopped after" in captured.out
+    assert captured.err.split("\r")[-1].strip().startswith("cancelled after")
+    assert result.error_in_exec is not None
+    assert cell(ip, "SELECT 1 AS one")["one"][0] == 1
+
+
+def test_background_cell_in_a_terminal(ip):
+    ip.run_cell(f"%%sql --background late <<\n{SLOW.replace('FROM c)', 'FROM c LIMIT 100000)')}")
+    handle = ip.user_ns["late"]
+    assert handle.result(30).iloc[0, 0] == 100000
+    for _ in range(100):
+        if isinstance(ip.user_ns["late"], pd.DataFrame):
+            break
+        import time
+
+        time.sleep(0.01)
+    assert isinstance(ip.user_ns["late"], pd.DataFrame)

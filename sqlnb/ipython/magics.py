@@ -11,11 +11,14 @@ the full traceback.
 from __future__ import annotations
 
 import argparse
+import contextvars
 import datetime
 import keyword
 import math
 import re
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +40,17 @@ from traitlets import Bool, Float, Int
 
 import sqlnb
 from sqlnb import _sqltext
+from sqlnb._reply import Reply
 from sqlnb.errors import shorten
+
+from .progress import CellProgress, summary, widgets_available
 
 #: Options of %sql / %%sql that take a value (the others are flags).
 _VALUED = {"--db", "--time-limit"}
 _TOKEN = re.compile(r"\s*(\S+)")
 _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
 _MARK = "sqlnb_display_limit"
-_NO_OPTIONS = argparse.Namespace(db=None, time_limit=None)
+_NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False)
 
 
 class SqlCellError(Exception):
@@ -56,6 +62,53 @@ class SqlCellError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         return [self.message]
+
+
+class BackgroundCell:
+    """A `%%sql --background` cell: wait for it, cancel it, or watch the statement running now.
+
+    `VAR <<` holds this handle until the cell ends, then the result. An error or a cancellation
+    shows in the cell's widget and is raised by `result()`.
+    """
+
+    def __init__(self, statements: int, progress: CellProgress) -> None:
+        self._reply = Reply()
+        self._progress = progress
+        self._statements = statements
+        self._current: sqlnb.QueryHandle | None = None
+        self._started_count = 0
+
+    def _started(self, handle: sqlnb.QueryHandle) -> None:
+        self._current = handle
+        self._started_count += 1
+
+    def cancel(self) -> bool:
+        """Stop the statement running now (a write is rolled back) and the rest of the cell;
+        False if the cell is over."""
+        if self._reply.done():
+            return False
+        self._progress.cancel()
+        return True
+
+    def done(self) -> bool:
+        """True once the cell has finished, failed or been cancelled."""
+        return self._reply.done()
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the cell: its DataFrame (or write summary), or raise its error."""
+        return self._reply.result(timeout)
+
+    @property
+    def progress(self) -> sqlnb.Progress | None:
+        """The progress of the statement running now (None before the first starts)."""
+        handle = self._current
+        return handle.progress if handle is not None else None
+
+    def __repr__(self) -> str:
+        if self._reply.done():
+            return "<sqlnb background cell: done>"
+        return (f"<sqlnb background cell: statement {max(self._started_count, 1)} of "
+                f"{self._statements} running>")
 
 
 class WriteSummary:
@@ -87,6 +140,11 @@ class SqlNB(Magics):
         help="Rows of a result shown in the cell's output (first and last halves); the "
              "DataFrame itself keeps every row.",
     )
+    show_progress = Bool(
+        True, config=True,
+        help="Show a progress widget (a text line in a terminal) for a query that runs longer "
+             "than a moment, with a Cancel button.",
+    )
     short_errors = Bool(
         True, config=True,
         help="Show a failing statement as one line; False shows the full traceback.",
@@ -101,6 +159,11 @@ class SqlNB(Magics):
     # -- %sql and %%sql ------------------------------------------------------------------------
     @magic_arguments()
     @argument("--db", metavar="NAME", help="run on this database (see %%sqlnb list)")
+    @argument("--no-progress", action="store_true",
+              help="show no progress widget for this cell (see %%config SqlNB.show_progress)")
+    @argument("--background", action="store_true",
+              help="return at once: the widget stays live and VAR (of VAR <<) holds the "
+                   "cell's handle until the result replaces it")
     @argument("--time-limit", metavar="SECONDS", type=float,
               help="stop the query after this many seconds (default: %%config SqlNB.time_limit)")
     @no_var_expand  # `$name` and `{x}` in SQL are SQLite's, never IPython's
@@ -124,12 +187,22 @@ class SqlNB(Magics):
             raise IPythonUsageError(f"{target!r} is not a valid Python variable name for "
                                     "'VAR <<': use letters, digits and _")
         limit = _limit(args.time_limit, self.time_limit)
-        value = self._run_cell(self._database(args.db), sql, limit)
+        db = self._database(args.db)
+        statements = self._statements(sql)
+        if args.background:
+            handle = self._run_background(db, statements, limit, target)
+            if target is not None:
+                self.shell.user_ns[target] = handle
+            return handle if target is None else None
+        progress = CellProgress(enabled=self.show_progress and not args.no_progress,
+                                widgets=widgets_available(self.shell))
+        value = self._run_cell(db, statements, limit, progress)
         if target is not None:
             self.shell.user_ns[target] = value
         return value
 
-    def _run_cell(self, db: sqlnb.Database, sql: str, limit: float | None) -> Any:
+    def _statements(self, sql: str) -> list[tuple[_sqltext.Statement, Any]]:
+        """The cell's statements, each with its bound parameters (all bound before any runs)."""
         try:
             statements = _sqltext.split(sql)
         except sqlnb.UsageError as error:
@@ -137,16 +210,28 @@ class SqlNB(Magics):
         if not statements:
             raise IPythonUsageError("the cell has no SQL (only blanks or comments): "
                                     "write a statement to run")
+        total = len(statements)
+        return [(s, self._bind(s, _where(i, total))) for i, s in enumerate(statements)]
+
+    def _run_cell(self, db: sqlnb.Database, statements: list[tuple[_sqltext.Statement, Any]],
+                  limit: float | None, progress: CellProgress,
+                  on_start: Any = None) -> Any:
+        """Run the statements in order; the cell's value, or a SqlCellError naming the failure."""
         frame = None
         changed = 0
-        for index, statement in enumerate(statements):
-            where = _where(index, len(statements))
-            params = self._bind(statement, where)
+        total = len(statements)
+        started = time.monotonic()
+        for index, (statement, params) in enumerate(statements):
+            where = _where(index, total)
             handle = None
             try:
                 handle = db.submit(statement.text, params, time_limit=limit, dataframe=True)
-                value = handle.result()
-            except KeyboardInterrupt:
+                if on_start is not None:
+                    on_start(handle)
+                value = progress.wait(handle, "" if total == 1 else f"{where} · ")
+            except KeyboardInterrupt as interrupt:
+                if handle is not None:
+                    progress.finish(summary(handle, interrupt, None))
                 if not self.short_errors:
                     raise
                 elapsed = handle.progress.elapsed if handle is not None else 0.0
@@ -154,6 +239,8 @@ class SqlNB(Magics):
                     f"Cancelled: {where} was stopped after {elapsed:.2f} s by the kernel interrupt"
                     f"{_undone(handle)}{_done_before(index)}") from None
             except (sqlite3.Error, sqlnb.Error, ValueError, TypeError, OverflowError) as error:
+                if handle is not None:
+                    progress.finish(summary(handle, error, None))
                 if not self.short_errors:
                     raise
                 raise SqlCellError(_one_line(error, where, index, statement.text)) from error
@@ -161,10 +248,37 @@ class SqlNB(Magics):
                 frame = value
             else:
                 changed += max(value.attrs["rowcount"], 0)
+        took = time.monotonic() - started
         if frame is None:
-            return WriteSummary(changed, len(statements))
+            result: Any = WriteSummary(changed, total)
+            progress.finish(f"{result!r} in {took:.2f} s")
+            return result
+        progress.finish(f"{len(frame):,} {'row' if len(frame) == 1 else 'rows'} in {took:.2f} s")
         frame.attrs[_MARK] = self.display_limit
         return frame
+
+    def _run_background(self, db: sqlnb.Database, statements: list[Any], limit: float | None,
+                        target: str | None) -> BackgroundCell:
+        """Start the cell on a thread of its own; the widget stays live with its Cancel button."""
+        progress = CellProgress(enabled=True, widgets=widgets_available(self.shell),
+                                blocking=False, show_after=0.0)
+        cell = BackgroundCell(len(statements), progress)
+        namespace = self.shell.user_ns
+
+        def run() -> None:
+            try:
+                value = self._run_cell(db, statements, limit, progress, on_start=cell._started)
+            except BaseException as error:
+                cell._reply.set_exception(error)
+                return
+            if target is not None:
+                namespace[target] = value
+            cell._reply.set_result(value)
+
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(run,),
+                                  name="sqlnb-cell", daemon=True)
+        thread.start()
+        return cell
 
     def _bind(self, statement: _sqltext.Statement, where: str) -> dict[str, Any] | None:
         """The values of the Python variables the statement names (:name, @name, $name)."""

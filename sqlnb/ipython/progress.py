@@ -1,0 +1,227 @@
+"""A running cell's progress: a widget in a notebook, a text line in a terminal.
+
+The cell's thread waits for each statement in slices of 0.1 s and updates the display between
+them, from the query's control (elapsed against the limit, rows so far): no extra thread, no
+polling of the kernel. A query that ends within `SHOW_AFTER` shows nothing. The widget is
+displayed once, then only changes values, and ends as a one-line summary in place (no
+`clear_output`, so stored notebooks compare).
+
+The Cancel button: a click is a comm message on the kernel's shell channel, which the kernel
+handles only after the busy cell ends. ipykernel 7.4 and later route each comm message on their
+shell-channel thread through the comm's `_reply_subshell_for`; sqlnb wraps that method on the
+button's comm to spot the click there and cancel at once (a tiny, thread-safe call). Where that
+hook does not exist the button is disabled while the cell blocks, and says to use the Stop button.
+In background mode the kernel is idle, so the click arrives through `on_click` as usual.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+import sqlnb
+
+#: A query that ends within this many seconds shows no progress at all.
+SHOW_AFTER = 0.3
+#: Seconds between two updates of the display.
+TICK = 0.1
+
+
+def summary(handle: sqlnb.QueryHandle, error: BaseException | None, value: Any) -> str:
+    """The one line a finished query leaves behind."""
+    progress = handle.progress
+    took = _seconds(progress.elapsed)
+    undone = "; the write was rolled back" if handle._task.control.is_write else ""
+    if isinstance(error, sqlnb.QueryTimeout):
+        return (f"stopped at the {error.time_limit:g} s limit{undone}: raise it with "
+                "--time-limit or %config SqlNB.time_limit")
+    if isinstance(error, (sqlnb.QueryCancelled, KeyboardInterrupt)):
+        return f"cancelled after {took}{undone}"
+    if error is not None:
+        return f"failed after {took}: {type(error).__name__}"
+    rows = getattr(value, "shape", (progress.rows,))[0]
+    if getattr(value, "columns", None) is not None and len(value.columns) == 0:
+        changed = max(value.attrs.get("rowcount", 0), 0)
+        return f"{changed:,} {'row' if changed == 1 else 'rows'} changed in {took}"
+    return f"{rows:,} {'row' if rows == 1 else 'rows'} in {took}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
+
+
+def _status(handle: sqlnb.QueryHandle, where: str) -> tuple[float | None, str]:
+    p = handle.progress
+    limit = f" of {p.time_limit:g} s" if p.time_limit else ""
+    text = f"{where}{_seconds(p.elapsed)}{limit} · {p.rows:,} rows"
+    return p.fraction, text
+
+
+class TextView:
+    """A progress line on a terminal (stderr), redrawn in place with a carriage return."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._width = 0
+
+    def update(self, handle: sqlnb.QueryHandle, where: str) -> None:
+        fraction, text = _status(handle, where)
+        if fraction is not None:
+            filled = round(fraction * 20)
+            text = f"[{'#' * filled}{'.' * (20 - filled)}] {text}"
+        self._write(text)
+
+    def finish(self, line: str) -> None:
+        self._write(line)
+        self._stream.write("\n")
+        self._stream.flush()
+
+    def _write(self, text: str) -> None:
+        pad = max(self._width - len(text), 0)
+        self._stream.write("\r" + text + " " * pad)
+        self._stream.flush()
+        self._width = len(text)
+
+
+class WidgetView:
+    """The progress widget: a bar of the time limit used, a line of figures, a Cancel button."""
+
+    def __init__(self, blocking: bool, cancel: Any) -> None:
+        import ipywidgets as w
+        from IPython.display import display
+
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info",
+                                   layout=w.Layout(width="14em"))
+        self.label = w.Label(value="starting")
+        self.button = w.Button(description="Cancel", icon="stop", button_style="warning",
+                               tooltip="stop this query (a write is rolled back whole)",
+                               layout=w.Layout(width="8em"))
+        self.box = _ProgressBox([self.bar, self.label, self.button])
+        self.button.on_click(lambda _button: cancel())
+        if not _watch_clicks(self.button, cancel) and blocking:
+            self.button.disabled = True
+            self.button.description = "use Stop"
+            self.button.tooltip = ("this kernel cannot see a click while the cell runs: "
+                                   "use the kernel's Stop button (interrupt) to cancel")
+        display(self.box)
+
+    def update(self, handle: sqlnb.QueryHandle, where: str) -> None:
+        fraction, text = _status(handle, where)
+        self.bar.value = fraction if fraction is not None else 0.0
+        self.label.value = text
+
+    def finish(self, line: str) -> None:
+        self.bar.layout.display = "none"
+        self.button.layout.display = "none"
+        self.label.value = line
+
+
+def _progress_box_class() -> type:
+    import ipywidgets as w
+
+    class ProgressBox(w.HBox):
+        """An HBox whose plain-text form is fixed (so a stored notebook compares)."""
+
+        def __repr__(self) -> str:
+            return "sqlnb query progress"
+
+    return ProgressBox
+
+
+def _ProgressBox(children: list[Any]) -> Any:  # a class made on first use (ipywidgets is heavy)
+    global _BOX
+    if _BOX is None:
+        _BOX = _progress_box_class()
+    return _BOX(children)
+
+
+_BOX: type | None = None
+
+
+def _watch_clicks(button: Any, cancel: Any) -> bool:
+    """Make a click cancel at once even while the cell blocks (ipykernel >= 7.4); False if not."""
+    comm = getattr(button, "comm", None)
+    route = getattr(comm, "_reply_subshell_for", None)
+    if route is None:
+        return False
+
+    def spot_click(data: Any, default: Any) -> Any:
+        # runs on the kernel's shell-channel thread for every message of this comm: tiny, safe
+        try:
+            content = data.get("content") if isinstance(data, dict) else None
+            if data.get("method") == "custom" and isinstance(content, dict) and (
+                    content.get("event") == "click"):
+                cancel()
+        except Exception:  # never disturb the kernel's routing
+            pass
+        return route(data, default)
+
+    comm._reply_subshell_for = spot_click
+    return True
+
+
+def widgets_available(shell: Any) -> bool:
+    """True in a Jupyter kernel that can show widgets (not in a terminal IPython)."""
+    if getattr(shell, "kernel", None) is None:
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class CellProgress:
+    """The progress of one cell's statements, shown once any of them runs long enough."""
+
+    def __init__(self, *, enabled: bool, widgets: bool, blocking: bool = True,
+                 show_after: float = SHOW_AFTER) -> None:
+        self._enabled = enabled
+        self._widgets = widgets
+        self._blocking = blocking
+        self._show_after = show_after
+        self._view: TextView | WidgetView | None = None
+        self._current: sqlnb.QueryHandle | None = None
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Stop the cell: the statement running now, and none after it (any thread, twice)."""
+        self._cancelled = True
+        handle = self._current
+        if handle is not None:
+            handle.cancel()
+
+    @property
+    def shown(self) -> bool:
+        """True once the display appeared."""
+        return self._view is not None
+
+    def wait(self, handle: sqlnb.QueryHandle, where: str = "") -> Any:
+        """Wait for one statement (showing progress if it runs long); its value or its error.
+
+        A KeyboardInterrupt cancels the statement, waits for it to stop, and is raised again.
+        """
+        reply = handle._task.future
+        self._current = handle
+        if self._cancelled:  # a click that came before this statement began
+            handle.cancel()
+        try:
+            if self._enabled and not reply.wait(self._show_after):
+                if self._view is None:
+                    self._view = (WidgetView(self._blocking, self.cancel) if self._widgets
+                                  else TextView())
+                started = time.monotonic()
+                while not reply.wait(TICK if time.monotonic() - started > TICK else 0.02):
+                    self._view.update(handle, where)
+                self._view.update(handle, where)
+            return handle.result()
+        except KeyboardInterrupt:
+            handle.cancel()
+            reply.wait(10)
+            raise
+
+    def finish(self, line: str) -> None:
+        """End the display (if it was shown) with a one-line summary."""
+        if self._view is not None:
+            self._view.finish(line)

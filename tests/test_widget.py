@@ -1,0 +1,123 @@
+"""The progress widget in a real kernel, driven as a front end drives it: the Cancel button's
+click sent as a comm message while the cell blocks, the time limit's summary, background cells,
+and fast queries that show no widget."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.test_kernel import SLOW, Kernel
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    k = Kernel()
+    status, _ = k.run("%load_ext sqlnb")
+    assert status == "ok"
+    yield k
+    k.close()
+
+
+def _collect(kernel, msg_id, until, timeout=60):
+    """iopub messages of the cell `msg_id` until `until(messages)` is true."""
+    messages = []
+    deadline = time.monotonic() + timeout
+    while not until(messages):
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, [m["msg_type"] for m in messages]
+        msg = kernel.client.get_iopub_msg(timeout=remaining)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            messages.append(msg)
+    return messages
+
+
+def _buttons(messages):
+    return [m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_open"
+            and m["content"]["data"]["state"].get("_model_name") == "ButtonModel"]
+
+
+def _labels(messages):
+    """Every value a Label took: at display, then in updates."""
+    label_ids = {m["content"]["comm_id"]: m["content"]["data"]["state"]["value"]
+                 for m in messages if m["msg_type"] == "comm_open"
+                 and m["content"]["data"]["state"].get("_model_name") == "LabelModel"}
+    values = list(label_ids.values())
+    for m in messages:
+        if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] in label_ids:
+            state = m["content"]["data"].get("state", {})
+            if "value" in state:
+                values.append(state["value"])
+    return values
+
+
+def _click(kernel, comm_id):
+    msg = kernel.client.session.msg("comm_msg", content={
+        "comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}})
+    kernel.client.shell_channel.send(msg)
+
+
+def _idle(messages):
+    return any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+               for m in messages)
+
+
+def test_cancel_button_stops_a_blocking_cell(kernel):
+    msg_id = kernel.start(f"%%sql --time-limit inf\n{SLOW}")
+    messages = _collect(kernel, msg_id, lambda ms: _buttons(ms))
+    time.sleep(0.3)
+    _click(kernel, _buttons(messages)[0])
+    messages += _collect(kernel, msg_id, _idle)
+    errors = [m["content"] for m in messages if m["msg_type"] == "error"]
+    assert len(errors) == 1
+    assert errors[0]["evalue"].startswith("CancelledError") or "cancelled" in errors[0]["evalue"]
+    assert _labels(messages)[-1].startswith("cancelled after")
+    kernel.client.get_shell_msg(timeout=30)
+    status, outputs = kernel.run("%sql SELECT 6 * 7 AS answer")
+    assert status == "ok" and "42" in str(outputs)
+
+
+def test_time_limit_ends_the_widget_with_its_summary(kernel):
+    msg_id = kernel.start(f"%%sql --time-limit 1\n{SLOW}")
+    messages = _collect(kernel, msg_id, _idle)
+    kernel.client.get_shell_msg(timeout=30)
+    assert _buttons(messages)
+    final = _labels(messages)[-1]
+    assert final == ("stopped at the 1 s limit: raise it with --time-limit or "
+                     "%config SqlNB.time_limit")
+    errors = [m["content"]["evalue"] for m in messages if m["msg_type"] == "error"]
+    assert errors and errors[0].startswith("QueryTimeout")
+
+
+def test_fast_query_shows_no_widget(kernel):
+    msg_id = kernel.start("%sql SELECT 1 AS one")
+    messages = _collect(kernel, msg_id, _idle)
+    kernel.client.get_shell_msg(timeout=30)
+    assert not [m for m in messages if m["msg_type"] == "comm_open"]
+
+
+def test_background_cell_sets_its_variable_when_done(kernel):
+    status, outputs = kernel.run(
+        "%%sql --background late <<\n"
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 3000000) "
+        "SELECT count(*) AS n FROM c")
+    assert status == "ok"
+    status, outputs = kernel.run("print(type(late).__name__)")
+    assert outputs[0][1]["text"].strip() in ("BackgroundCell", "DataFrame")
+    status, outputs = kernel.run("print(late.result(60)['n'][0] if hasattr(late, 'result') "
+                                 "else late['n'][0])")
+    assert outputs[0][1]["text"].strip() == "3000000"
+    status, outputs = kernel.run("import time; time.sleep(0.5); print(type(late).__name__)")
+    assert outputs[0][1]["text"].strip() == "DataFrame"
+
+
+def test_background_cell_cancelled_by_its_button(kernel):
+    msg_id = kernel.start(f"%%sql --background --time-limit inf bg <<\n{SLOW}")
+    messages = _collect(kernel, msg_id, lambda ms: _buttons(ms) and _idle(ms))
+    kernel.client.get_shell_msg(timeout=30)
+    _click(kernel, _buttons(messages)[0])
+    status, outputs = kernel.run(
+        "try:\n    bg.result(30)\nexcept Exception as e:\n    print(type(e).__name__, e)")
+    assert status == "ok"
+    assert "Cancelled" in outputs[0][1]["text"]
