@@ -268,7 +268,7 @@ def test_threads_are_named_while_in_use(path, baseline):
     assert gated.result(WAIT) is None
     assert [type(h.exception(WAIT)) for h in reads] == [sqlnb.QueryCancelled] * 3
     assert count(path) == 1
-    assert all(not t.is_alive() for t in threads)
+    assert [t.name for t in threads if t.is_alive()] == []
     assert sqlnb_threads() - baseline == set()
 
 
