@@ -52,6 +52,19 @@ def _labels(messages):
     return values
 
 
+def _state(messages, comm_id):
+    """A widget's state as a front end sees it: the state it opened with, then each update."""
+    state = {}
+    for m in messages:
+        if m["content"].get("comm_id") != comm_id:
+            continue
+        if m["msg_type"] == "comm_open":
+            state.update(m["content"]["data"]["state"])
+        elif m["msg_type"] == "comm_msg":
+            state.update(m["content"]["data"].get("state", {}))
+    return state
+
+
 def _click(kernel, comm_id):
     msg = kernel.client.session.msg("comm_msg", content={
         "comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}})
@@ -121,3 +134,27 @@ def test_background_cell_cancelled_by_its_button(kernel):
         "try:\n    bg.result(30)\nexcept Exception as e:\n    print(type(e).__name__, e)")
     assert status == "ok"
     assert "Cancelled" in outputs[0][1]["text"]
+
+
+def test_without_the_routing_hook_the_button_says_to_use_stop():
+    """A kernel that cannot show sqlnb a click during a busy cell (ipykernel before 7.4): the
+    button is disabled and says so, and the Stop button (interrupt) still cancels."""
+    k = Kernel()
+    try:
+        status, _ = k.run("from ipykernel.comm.comm import BaseComm\n"
+                          "del BaseComm._reply_subshell_for\n%load_ext sqlnb")
+        assert status == "ok"
+        msg_id = k.start(f"%%sql --time-limit inf\n{SLOW}")
+        messages = _collect(k, msg_id, lambda ms: _buttons(ms) and "Stop button" in str(
+            _state(ms, _buttons(ms)[0]).get("tooltip")) and len(_labels(ms)) > 2, timeout=30)
+        state = _state(messages, _buttons(messages)[0])
+        assert state["disabled"] is True
+        assert state["description"] == "use Stop"
+        assert "Stop button" in state["tooltip"]
+        k.manager.interrupt_kernel()
+        messages += _collect(k, msg_id, _idle)
+        errors = [m["content"]["evalue"] for m in messages if m["msg_type"] == "error"]
+        assert errors and errors[0].startswith("Cancelled:")
+        assert _labels(messages)[-1].startswith("cancelled after")
+    finally:
+        k.close()
