@@ -1,9 +1,10 @@
-"""End to end in a real browser: JupyterLab served on loopback, headless Chromium driven by
-Playwright. A slow %%sql cell shows the progress widget, a click on its Cancel button stops the
+"""End to end in a real browser: JupyterLab 4 and Notebook 7 served on loopback, headless
+Chromium driven by Playwright. A slow %%sql cell shows the progress widget, a click on its Cancel button stops the
 query while the cell runs, the widget ends in its summary, and the next cell runs.
 
-A screenshot of the widget mid-query is saved to test-artifacts/widget.png (or $SQLNB_ARTIFACTS).
-Needs Debian's chromium (/usr/bin/chromium), jupyterlab and playwright; .ci/run installs them.
+A screenshot of the widget mid-query is saved to test-artifacts/ (or $SQLNB_ARTIFACTS).
+Needs Debian's chromium (/usr/bin/chromium), jupyterlab, notebook and playwright; .ci/run
+installs them.
 """
 
 from __future__ import annotations
@@ -44,9 +45,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lab")
+APPS = {  # the server's module, and the page that opens the notebook
+    "jupyterlab": ("jupyterlab", "/lab/tree/slow.ipynb?reset&token={token}"),
+    "notebook7": ("notebook", "/notebooks/slow.ipynb?token={token}"),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(APPS))
+def server(request, tmp_path_factory):
+    module, page = APPS[request.param]
+    root = tmp_path_factory.mktemp(request.param)
     home = root / "home"
     home.mkdir()
     _notebook(root / "slow.ipynb")
@@ -55,7 +63,7 @@ def lab(tmp_path_factory):
                JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
                IPYTHONDIR=str(home / "ipython"))
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        [sys.executable, "-m", module, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", "--allow-root", f"--ServerApp.root_dir={root}",
          "--LabApp.news_url=None",
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
@@ -69,8 +77,8 @@ def lab(tmp_path_factory):
             except OSError:
                 time.sleep(0.1)
         else:
-            pytest.fail("JupyterLab did not start")
-        yield base, token
+            pytest.fail(f"{module} did not start")
+        yield request.param, base + page.format(token=token)
     finally:
         server.terminate()
         try:
@@ -95,35 +103,31 @@ def _run_cell(page, index: int) -> None:
     pytest.fail(f"cell {index} did not start")
 
 
-def test_cancel_button_in_jupyterlab(lab):
+def test_cancel_button_in_the_browser(server):
     if not Path(CHROMIUM).exists():
         if os.environ.get("SQLNB_REQUIRE_BROWSER"):
             pytest.fail(f"no browser at {CHROMIUM}: apt-get install chromium")
         pytest.skip("no chromium: apt-get install chromium (CI always runs this test)")
     from playwright import sync_api as playwright
 
-    base, token = lab
+    app, url = server
     artifacts = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 800})
-            page.goto(f"{base}/lab/tree/slow.ipynb?reset&token={token}")
-            page.wait_for_selector(
-                ".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator[data-status='idle']",
-                timeout=120_000)
+            page.goto(url)
             cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
+            cells.first.wait_for(timeout=120_000)
+            time.sleep(1.0)  # let the kernel connect
             _run_cell(page, 0)
-            page.wait_for_function(
-                "() => /\\[1\\]/.test(document.querySelectorAll("
-                "'.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell .jp-InputPrompt')[0]"
-                ".textContent)", timeout=60_000)
+            cells.first.locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=120_000)
             _run_cell(page, 1)
             button = cells.nth(1).locator(".jp-OutputArea-output button", has_text="Cancel")
             button.wait_for(state="visible", timeout=60_000)
             time.sleep(1.0)  # let the bar and the figures move
-            cells.nth(1).screenshot(path=str(artifacts / "widget.png"))
+            cells.nth(1).screenshot(path=str(artifacts / f"widget-{app}.png"))
             assert "rows" in cells.nth(1).locator(".jp-OutputArea-output").inner_text()
             button.click()
             summary = cells.nth(1).locator(".jp-OutputArea-output", has_text="cancelled after")
@@ -133,6 +137,6 @@ def test_cancel_button_in_jupyterlab(lab):
             _run_cell(page, 2)
             answer = cells.nth(2).locator(".jp-OutputArea-output", has_text="42")
             answer.first.wait_for(timeout=60_000)
-            cells.nth(1).screenshot(path=str(artifacts / "widget-cancelled.png"))
+            cells.nth(1).screenshot(path=str(artifacts / f"widget-{app}-cancelled.png"))
         finally:
             browser.close()
