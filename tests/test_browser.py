@@ -1,6 +1,7 @@
 """End to end in a real browser: JupyterLab 4 and Notebook 7 served on loopback, headless
-Chromium driven by Playwright. A slow %%sql cell shows the progress widget, a click on its Cancel button stops the
-query while the cell runs, the widget ends in its summary, and the next cell runs.
+Chromium driven by Playwright. A slow %%sql cell shows the progress widget, a click on its
+Cancel button stops the query while the cell runs, the widget ends in its summary, and the next
+cell runs.
 
 A screenshot of the widget mid-query is saved to test-artifacts/ (or $SQLNB_ARTIFACTS).
 Needs Debian's chromium (/usr/bin/chromium), jupyterlab, notebook and playwright; .ci/run
