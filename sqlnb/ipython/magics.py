@@ -260,8 +260,10 @@ class SqlNB(Magics):
     def _run_background(self, db: sqlnb.Database, statements: list[Any], limit: float | None,
                         target: str | None) -> BackgroundCell:
         """Start the cell on a thread of its own; the widget stays live with its Cancel button."""
-        progress = CellProgress(enabled=True, widgets=widgets_available(self.shell),
+        widgets = widgets_available(self.shell)  # a terminal gets no progress line: it would
+        progress = CellProgress(enabled=widgets, widgets=widgets,  # garble the prompt
                                 blocking=False, show_after=0.0)
+        progress.show()  # in the cell, before it returns (so a stored notebook has it)
         cell = BackgroundCell(len(statements), progress)
         namespace = self.shell.user_ns
 

@@ -192,6 +192,12 @@ class CellProgress:
         if handle is not None:
             handle.cancel()
 
+    def show(self) -> None:
+        """Display the progress now (a background cell shows it before the cell returns)."""
+        if self._enabled and self._view is None:
+            self._view = (WidgetView(self._blocking, self.cancel) if self._widgets
+                          else TextView())
+
     @property
     def shown(self) -> bool:
         """True once the display appeared."""
