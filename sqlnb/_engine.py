@@ -292,6 +292,15 @@ def _is_interrupt(error: BaseException) -> bool:
     return code == sqlite3.SQLITE_INTERRUPT if code is not None else str(error) == "interrupted"
 
 
+def _is_busy(error: BaseException) -> bool:
+    if not isinstance(error, sqlite3.OperationalError):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "database is locked" in str(error)
+
+
 def _is_readonly(error: BaseException) -> bool:
     code = getattr(error, "sqlite_errorcode", None)
     if code is not None:
@@ -324,6 +333,11 @@ def settle(task: Task, value: Any = None, error: BaseException | None = None) ->
             error = stopped_error(task)
         elif isinstance(error, (sqlite3.Error, Error)):
             annotate(error, task.sql)
+            if _is_busy(error) and hasattr(error, "add_note"):
+                error.add_note(
+                    "another connection to this database holds its lock (another process, or "
+                    "a transaction left open there) for longer than sqlnb's busy_timeout: wait "
+                    "longer with sqlnb.connect(path, busy_timeout=SECONDS), default 5")
             if (isinstance(error, sqlite3.Error) and _is_readonly(error)
                     and task.control.is_write and hasattr(error, "add_note")):
                 error.add_note("the database is read-only (read_only=True, or a read-only "
