@@ -38,7 +38,8 @@ def test_magic_option_in_readme(option):
     assert option in README, option
 
 
-@pytest.mark.parametrize("command", ["connect", "list", "use", "close", "tables", "schema"])
+@pytest.mark.parametrize("command", ["connect", "list", "use", "close", "tables", "schema",
+                                     "wait"])
 def test_sqlnb_command_in_readme_and_help(command):
     assert f"%sqlnb {command}" in README
     assert f"%sqlnb {command}" in SqlNB.sqlnb.__doc__

@@ -258,3 +258,18 @@ def test_background_cell_in_a_terminal(ip):
 
         time.sleep(0.01)
     assert isinstance(ip.user_ns["late"], pd.DataFrame)
+
+
+def test_background_target_is_never_left_holding_a_finished_handle(ip):
+    import time
+
+    for _ in range(50):
+        ip.run_cell_magic("sql", "--background fast <<", "SELECT 1 AS one")
+        result = ip.run_line_magic("sqlnb", "wait fast")
+        assert result["one"][0] == 1
+        for _ in range(100):
+            if isinstance(ip.user_ns["fast"], pd.DataFrame):
+                break
+            time.sleep(0.005)
+        assert isinstance(ip.user_ns["fast"], pd.DataFrame)
+    assert ip.run_line_magic("sqlnb", "wait fast")["one"][0] == 1  # after the end, too

@@ -191,8 +191,6 @@ class SqlNB(Magics):
         statements = self._statements(sql)
         if args.background:
             handle = self._run_background(db, statements, limit, target)
-            if target is not None:
-                self.shell.user_ns[target] = handle
             return handle if target is None else None
         progress = CellProgress(enabled=self.show_progress and not args.no_progress,
                                 widgets=widgets_available(self.shell))
@@ -277,6 +275,8 @@ class SqlNB(Magics):
                 namespace[target] = value
             cell._reply.set_result(value)
 
+        if target is not None:  # before the thread starts, so the result always replaces it
+            namespace[target] = cell
         thread = threading.Thread(target=contextvars.copy_context().run, args=(run,),
                                   name="sqlnb-cell", daemon=True)
         thread.start()
@@ -311,16 +311,17 @@ class SqlNB(Magics):
         %sqlnb close [NAME]                             close a database (the current one)
         %sqlnb tables                                   tables and views, with row counts
         %sqlnb schema TABLE                             a table's columns and keys
+        %sqlnb wait VAR                                 wait for a --background cell's VAR
         """
         words = line.split(None, 1)
         if not words:
-            raise IPythonUsageError("%sqlnb needs a command: connect, list, use, close, tables "
-                                    "or schema (see %sqlnb?)")
+            raise IPythonUsageError("%sqlnb needs a command: connect, list, use, close, tables, "
+                                    "schema or wait (see %sqlnb?)")
         command, rest = words[0], words[1] if len(words) > 1 else ""
         handler = getattr(self, f"_cmd_{command}", None)
         if handler is None:
             raise IPythonUsageError(f"unknown %sqlnb command {command!r}: use connect, list, "
-                                    "use, close, tables or schema")
+                                    "use, close, tables, schema or wait")
         return handler(rest)
 
     def _cmd_connect(self, rest: str) -> Any:
@@ -361,6 +362,26 @@ class SqlNB(Magics):
             db.close()
         if self._current == name:
             self._current = next(iter(self._databases), None)
+
+    def _cmd_wait(self, rest: str) -> Any:
+        """Wait for the `--background` cell whose `VAR <<` is `rest`; its result (also in VAR)."""
+        name = rest.strip()
+        if not name.isidentifier():
+            raise IPythonUsageError("%sqlnb wait needs the VAR of a `%%sql --background VAR <<`")
+        if name not in self.shell.user_ns:
+            raise IPythonUsageError(f"no variable named {name!r}: run the background cell first")
+        value = self.shell.user_ns[name]
+        if not isinstance(value, BackgroundCell):
+            return value  # finished already: VAR holds the result
+        try:
+            return value.result()
+        except KeyboardInterrupt:
+            value.cancel()
+            raise
+        except SqlCellError:
+            raise
+        except (sqlite3.Error, sqlnb.Error) as error:
+            raise SqlCellError(f"{type(error).__name__}: {error}") from error
 
     def _cmd_tables(self, rest: str) -> Any:
         return self._explore(lambda db: db.tables())
