@@ -25,6 +25,7 @@ import queue
 import signal
 import sqlite3
 import threading
+import time
 import urllib.parse
 import uuid
 from collections import deque
@@ -54,6 +55,9 @@ STEP_BLOCK = 1 << 22
 FETCH_ROWS = 2048
 #: Rows per batch while a DataFrame is built (its row tuples are dropped batch by batch).
 FRAME_ROWS = 65_536
+#: The writer waits for another connection's lock this long at a time (seconds), so that a
+#: cancel or a time limit can stop the wait between two slices.
+BUSY_SLICE = 0.05
 #: At most this many queued writes share one transaction.
 MAX_GROUP = 1000
 
@@ -139,11 +143,16 @@ class SessionState:
 class Link:
     """One SQLite connection and the query it runs now (read by the VM-step counter)."""
 
-    __slots__ = ("__weakref__", "after", "conn", "control", "denied", "state", "version")
+    __slots__ = ("__weakref__", "after", "busy_wait", "conn", "control", "denied", "state",
+                 "version")
 
     def __init__(self, conn: sqlite3.Connection,
-                 after: Callable[[Link, _sqltext.Statement], None] | None = None) -> None:
+                 after: Callable[[Link, _sqltext.Statement], None] | None = None,
+                 busy_wait: float | None = None) -> None:
         self.conn = conn
+        #: on the writer: seconds to keep retrying a statement that finds the database locked
+        #: (SQLite waits BUSY_SLICE at a time, so a cancel or a time limit can stop the wait)
+        self.busy_wait = busy_wait
         self.control: Control | None = None
         self.version = -1
         self.denied = False
@@ -172,6 +181,24 @@ class Link:
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self.conn.close()
+
+
+def retry_busy(link: Link, sql: str, controls: list[Control]) -> None:
+    """Run `sql` on the writer, waiting for another connection's lock up to the busy timeout.
+
+    SQLite's own busy handler cannot be interrupted, so the writer's connection waits one
+    BUSY_SLICE at a time and sqlnb checks between slices whether the query must stop.
+    """
+    deadline = time.monotonic() + (link.busy_wait or 0.0)
+    while True:
+        try:
+            link.conn.execute(sql)
+            return
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error) or time.monotonic() >= deadline:
+                raise
+            if controls and all(c.reason is not None for c in controls):
+                raise Stopped() from None
 
 
 def open_connection(uri: str, busy_timeout: float) -> sqlite3.Connection:
@@ -223,7 +250,18 @@ def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
     changes = conn.total_changes
     cursor = conn.cursor()
     try:
-        cursor.execute(statement.text, () if params is None else params)
+        if link.busy_wait is None or conn.in_transaction:
+            cursor.execute(statement.text, () if params is None else params)
+        else:  # on the writer in autocommit: a locked database is waited for, slice by slice
+            deadline = time.monotonic() + link.busy_wait
+            while True:
+                try:
+                    cursor.execute(statement.text, () if params is None else params)
+                    break
+                except sqlite3.OperationalError as error:
+                    if (not _is_busy(error) or conn.in_transaction or control.reason is not None
+                            or time.monotonic() >= deadline):
+                        raise
         description = cursor.description
         if description is None:
             rowcount = cursor.rowcount
@@ -394,12 +432,13 @@ class WriteRunner:
             savepoint = task.transaction and conn.in_transaction
             try:
                 if task.transaction:
-                    conn.execute("SAVEPOINT sqlnb_task" if savepoint else self._begin)
+                    retry_busy(link, "SAVEPOINT sqlnb_task" if savepoint else self._begin,
+                               [control])
                 value = task.work(link, control)
                 if task.transaction:
                     if control.reason is not None:
                         raise Stopped()
-                    conn.execute("RELEASE sqlnb_task" if savepoint else "COMMIT")
+                    retry_busy(link, "RELEASE sqlnb_task" if savepoint else "COMMIT", [control])
             except BaseException as error:
                 link.control = None
                 control.release()
@@ -422,7 +461,7 @@ class WriteRunner:
             own = not conn.in_transaction
             if own:
                 try:
-                    conn.execute(self._begin)
+                    retry_busy(self.link, self._begin, [t.control for t in remaining])
                 except BaseException as error:
                     for task in remaining:
                         settle(task, error=error)
@@ -463,7 +502,7 @@ class WriteRunner:
                 continue
             if own:
                 try:
-                    conn.execute("COMMIT")
+                    retry_busy(self.link, "COMMIT", [])
                 except BaseException as error:
                     if conn.in_transaction:
                         with contextlib.suppress(sqlite3.Error):
@@ -642,7 +681,7 @@ class Engine:
         self._closed_done = False
         self._lock = threading.Lock()
         self._close_lock = threading.Lock()
-        conn = open_connection(target.write_uri, busy_timeout)
+        conn = open_connection(target.write_uri, BUSY_SLICE)
         try:
             conn.execute("PRAGMA schema_version").fetchall()
             if wal and not target.memory and not target.read_only:
@@ -652,7 +691,7 @@ class Engine:
         except BaseException:
             conn.close()
             raise
-        self.writer_link = Link(conn, after=self._after_write)
+        self.writer_link = Link(conn, after=self._after_write, busy_wait=busy_timeout)
         begin = "BEGIN" if target.read_only else "BEGIN IMMEDIATE"
         runner = WriteRunner(self.writer_link, begin, self._open_isolated)
         self.threaded = threads > 0
@@ -786,6 +825,10 @@ class Engine:
         keyword = statement.keyword
         if statement.sets_pragma:
             name = statement.pragma[0]  # type: ignore[index]
+            if name.rsplit(".", 1)[-1] == "busy_timeout":  # the writer waits in slices of it
+                milliseconds = link.conn.execute("PRAGMA busy_timeout").fetchone()[0]
+                link.busy_wait = self.busy_timeout = milliseconds / 1000
+                link.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SLICE * 1000)}")
             if name.rsplit(".", 1)[-1] in CONNECTION_PRAGMAS:
                 pragmas = dict(self.session.pragmas)
                 pragmas.pop(name, None)
@@ -831,7 +874,8 @@ class Engine:
             )
 
     def _open_isolated(self) -> Link:
-        return Link(open_connection(self.target.write_uri, self.busy_timeout))
+        return Link(open_connection(self.target.write_uri, BUSY_SLICE),
+                    busy_wait=self.busy_timeout)
 
     # -- streams -----------------------------------------------------------------------------
     def inline_stream(self, task: Task, produce: Callable[[Link, Control], Iterator[Any]]

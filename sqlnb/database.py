@@ -583,7 +583,7 @@ class Database:
     def _barrier(self) -> QueryHandle:
         self._engine.check_open()
         task = Task(lambda link, control: None, Control(None, self._engine.timer),
-                    "(wait for writes)")
+                    "(wait for writes)", groupable=False, transaction=False)  # needs no lock
         self._engine.submit_write(task)
         return QueryHandle(task)
 
