@@ -71,6 +71,12 @@ def insert_work(df: Any, table: str, *, if_exists: str, index: bool
                 if hasattr(error, "add_note"):
                     error.add_note(_which_value(error, names))
                 raise
+            except UnicodeEncodeError as error:
+                column = next((n for n, values in zip(names, columns) if _bad_text(values)), "?")
+                raise UsageError(
+                    f"column {column!r} holds text that is not valid Unicode ({error.reason}): "
+                    "clean it first, e.g. with .str.encode('utf-8', 'replace').str.decode()"
+                ) from None
             control.rows += len(rows)
         return len(df)
 
@@ -132,6 +138,16 @@ def _adapt(value: Any) -> Any:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     return value
+
+
+def _bad_text(values: list[Any]) -> bool:
+    for value in values:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def _which_value(error: BaseException, names: list[str]) -> str:

@@ -136,6 +136,14 @@ def split(sql: str) -> tuple[Statement, ...]:
     A statement ends at a `;` where SQLite's own `sqlite3_complete()` agrees it is complete, so a
     `;` inside a string, a comment or a CREATE TRIGGER body does not split it.
     """
+    if "\x00" in sql:
+        raise UsageError("the SQL holds a NUL character (\\x00), which SQLite cannot take in "
+                         "SQL text: remove it, or pass the value as a parameter")
+    try:
+        sql.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise UsageError(f"the SQL holds text that is not valid Unicode ({error.reason} at "
+                         f"character {error.start}): fix the text") from None
     pieces = []
     start = 0
     for match in _TOKEN.finditer(sql):

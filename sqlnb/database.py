@@ -16,10 +16,11 @@ import itertools
 import logging
 import math
 import os
+import sqlite3
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _sqltext
@@ -227,7 +228,23 @@ class Database:
         busy = _check_limit(options.busy_timeout if busy_timeout is None else busy_timeout,
                             "busy_timeout")
         target = resolve_target(path, bool(read_only))
-        self._engine = Engine(target, threads=threads, busy_timeout=busy or 0.0, wal=wal)
+        try:
+            self._engine = Engine(target, threads=threads, busy_timeout=busy or 0.0, wal=wal)
+        except sqlite3.OperationalError as error:
+            folder = _read_only_folder(target)
+            if folder is None:
+                raise
+            if not target.read_only:
+                if hasattr(error, "add_note"):
+                    error.add_note(f"the folder {folder!r} is read-only, and SQLite writes its "
+                                   "journal files beside the database: copy the file to a "
+                                   "writable folder, or connect with read_only=True")
+                raise
+            # a WAL file in a read-only folder: SQLite cannot make its -shm file, so open the
+            # file as immutable (no locks; it must not change while this Database reads it)
+            target = replace(target, write_uri=target.write_uri + "&immutable=1",
+                             read_uri=target.read_uri + "&immutable=1")
+            self._engine = Engine(target, threads=threads, busy_timeout=busy or 0.0, wal=wal)
         self._finalizer = weakref.finalize(self, self._engine.close)
         self._threads = threads
         self._background_lock = threading.Lock()
@@ -663,6 +680,14 @@ class Database:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _read_only_folder(target: Any) -> str | None:
+    """The folder of a database file when this process cannot write in it, else None."""
+    if target.memory or target.label.startswith("file:"):
+        return None
+    folder = os.path.dirname(target.label)
+    return folder if not os.access(folder, os.W_OK) else None
 
 
 def _bind(work: Callable[..., Any], statement: _sqltext.Statement, params: Any,

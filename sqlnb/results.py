@@ -145,8 +145,11 @@ def _convert(values: list[Any]) -> Any:
 
     first = next((v for v in values if v is not None), None)
     if type(first) in (int, float):
-        array = np.array(values)
-        if array.dtype.kind in "if":  # all numbers (ints with floats become floats)
+        try:
+            array = np.array(values)
+        except (ValueError, TypeError, UnicodeError):  # numbers mixed with bytes or text
+            array = None
+        if array is not None and array.dtype.kind in "if":  # all numbers (ints, floats)
             return array
     objects = np.empty(len(values), dtype=object)
     objects[:] = values
