@@ -198,11 +198,6 @@ class CellProgress:
             self._view = (WidgetView(self._blocking, self.cancel) if self._widgets
                           else TextView())
 
-    @property
-    def shown(self) -> bool:
-        """True once the display appeared."""
-        return self._view is not None
-
     def wait(self, handle: sqlnb.QueryHandle, where: str = "") -> Any:
         """Wait for one statement (showing progress if it runs long); its value or its error.
 
