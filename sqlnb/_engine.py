@@ -371,15 +371,14 @@ def settle(task: Task, value: Any = None, error: BaseException | None = None) ->
             error = stopped_error(task)
         elif isinstance(error, (sqlite3.Error, Error)):
             annotate(error, task.sql)
-            if _is_busy(error) and hasattr(error, "add_note"):
-                error.add_note(
-                    "another connection to this database holds its lock (another process, or "
-                    "a transaction left open there) for longer than sqlnb's busy_timeout: wait "
-                    "longer with sqlnb.connect(path, busy_timeout=SECONDS), default 5")
-            if (isinstance(error, sqlite3.Error) and _is_readonly(error)
-                    and task.control.is_write and hasattr(error, "add_note")):
-                error.add_note("the database is read-only (read_only=True, or a read-only "
-                               "file): open it writable to change it")
+            if _is_busy(error):
+                _note(error, "another connection to this database holds its lock (another "
+                             "process, or a transaction left open there) for longer than "
+                             "sqlnb's busy_timeout: wait longer with sqlnb.connect(path, "
+                             "busy_timeout=SECONDS), default 5")
+            if isinstance(error, sqlite3.Error) and _is_readonly(error) and control.is_write:
+                _note(error, "the database is read-only (read_only=True, or a read-only file): "
+                             "open it writable to change it")
         if isinstance(error, (sqlite3.Error, Error)):
             error.__traceback__ = None  # the frames are sqlnb's internals, not the user's
         if isinstance(error, QueryTimeout):
@@ -392,6 +391,12 @@ def settle(task: Task, value: Any = None, error: BaseException | None = None) ->
     else:
         control.finish("done")
         task.future.set_result(value)
+
+
+def _note(error: BaseException, text: str) -> None:
+    """Add a note once (one error can settle a whole group of writes)."""
+    if hasattr(error, "add_note") and text not in getattr(error, "__notes__", ()):
+        error.add_note(text)
 
 
 class Stopped(Exception):
