@@ -426,7 +426,11 @@ class WriteRunner:
             self._run_group(batch)
 
     def _run_alone(self, task: Task) -> None:
-        link = self._open_isolated() if task.isolated else self.link
+        try:
+            link = self._open_isolated() if task.isolated else self.link
+        except BaseException as error:  # the fresh connection could not be opened
+            settle(task, error=error)
+            return
         conn = link.conn
         control = task.control
         try:
