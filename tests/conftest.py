@@ -1,10 +1,12 @@
-"""Shared fixtures: a fresh Database on a real file, and one on the shared in-memory default."""
+"""Shared fixtures: a fresh Database on a real file, one on the shared in-memory default, and a
+real kernel (jupyter_client) with sqlnb loaded, one per test module."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
+from jupyter_client.manager import start_new_kernel
 
 import sqlnb
 
@@ -30,3 +32,51 @@ def memdb():
     yield database
     database.close()
     assert sqlnb_threads() == []
+
+
+#: A read that never ends on its own.
+SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+
+
+class Kernel:
+    """A kernel driven through jupyter_client, as a front end drives it."""
+
+    def __init__(self) -> None:
+        self.manager, self.client = start_new_kernel(kernel_name="python3")
+
+    def start(self, code: str) -> str:
+        return self.client.execute(code)
+
+    def finish(self, msg_id: str, timeout: float = 60) -> tuple[str, list[tuple[str, dict]]]:
+        """The cell's status ("ok" or "error") and its outputs, as (msg_type, content)."""
+        outputs = []
+        while True:
+            msg = self.client.get_iopub_msg(timeout=timeout)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "status" and msg["content"]["execution_state"] == "idle":
+                break
+            if kind in ("execute_result", "display_data", "stream", "error"):
+                outputs.append((kind, msg["content"]))
+        while True:
+            reply = self.client.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply["content"]["status"], outputs
+
+    def run(self, code: str) -> tuple[str, list[tuple[str, dict]]]:
+        return self.finish(self.start(code))
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    """A real kernel with `%load_ext sqlnb` done, shared by the tests of one module."""
+    k = Kernel()
+    status, _ = k.run("%load_ext sqlnb")
+    assert status == "ok"
+    yield k
+    k.close()

@@ -6,51 +6,7 @@ from __future__ import annotations
 
 import time
 
-import pytest
-from jupyter_client.manager import start_new_kernel
-
-SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
-
-
-class Kernel:
-    def __init__(self) -> None:
-        self.manager, self.client = start_new_kernel(kernel_name="python3")
-
-    def start(self, code: str) -> str:
-        return self.client.execute(code)
-
-    def finish(self, msg_id: str, timeout: float = 60) -> tuple[str, list[tuple[str, dict]]]:
-        """The cell's status ("ok" or "error") and its outputs, as (msg_type, content)."""
-        outputs = []
-        while True:
-            msg = self.client.get_iopub_msg(timeout=timeout)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind = msg["msg_type"]
-            if kind == "status" and msg["content"]["execution_state"] == "idle":
-                break
-            if kind in ("execute_result", "display_data", "stream", "error"):
-                outputs.append((kind, msg["content"]))
-        while True:
-            reply = self.client.get_shell_msg(timeout=timeout)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                return reply["content"]["status"], outputs
-
-    def run(self, code: str) -> tuple[str, list[tuple[str, dict]]]:
-        return self.finish(self.start(code))
-
-    def close(self) -> None:
-        self.client.stop_channels()
-        self.manager.shutdown_kernel(now=True)
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    k = Kernel()
-    status, _ = k.run("%load_ext sqlnb")
-    assert status == "ok"
-    yield k
-    k.close()
+from tests.conftest import SLOW
 
 
 def _result(outputs):

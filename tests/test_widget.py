@@ -6,18 +6,7 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from tests.test_kernel import SLOW, Kernel
-
-
-@pytest.fixture(scope="module")
-def kernel():
-    k = Kernel()
-    status, _ = k.run("%load_ext sqlnb")
-    assert status == "ok"
-    yield k
-    k.close()
+from tests.conftest import SLOW, Kernel
 
 
 def _collect(kernel, msg_id, until, timeout=60):
