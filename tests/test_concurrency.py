@@ -120,6 +120,65 @@ def test_a_trigger_raising_rollback_fails_only_its_own_write(db):
     assert set(db.query("SELECT id FROM t")["id"]) == set(range(10)) - {7}
 
 
+def test_a_failing_script_in_a_group_leaves_nothing_half_done(db):
+    db.write("CREATE TABLE t (id INTEGER PRIMARY KEY, tag TEXT)")
+    release, blocker = _block_writer(db)
+    handles = []
+    for i in range(30):
+        if i in (5, 17):  # the first INSERT succeeds, the second breaks UNIQUE: neither stays
+            sql = f"INSERT INTO t VALUES ({1000 + i}, 'half'); INSERT INTO t VALUES ({i - 1}, 'x')"
+        else:
+            sql = f"INSERT INTO t VALUES ({i}, 'ok')"
+        handles.append(db.write_script(sql, block=False))
+    release.set()
+    blocker.result()
+    errors = {i: h.exception(timeout=30) for i, h in enumerate(handles)}
+    assert isinstance(errors.pop(5), sqlite3.IntegrityError)
+    assert isinstance(errors.pop(17), sqlite3.IntegrityError)
+    assert all(e is None for e in errors.values())
+    rows = db.query("SELECT id, tag FROM t")
+    assert set(rows["id"]) == set(range(30)) - {5, 17}
+    assert set(rows["tag"]) == {"ok"}
+    with pytest.raises(sqlnb.BackgroundWriteError):
+        db.flush()
+
+
+def test_insert_or_fail_in_a_group_is_undone_whole(db):
+    # OR FAIL keeps the rows a failing statement already wrote; a task must still be all or none
+    db.write("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    db.write("INSERT INTO t VALUES (50)")
+    release, blocker = _block_writer(db)
+    first = db.write("INSERT INTO t VALUES (1)", block=False)
+    failing = db.write("INSERT OR FAIL INTO t WITH RECURSIVE c(x) AS (SELECT 40 UNION ALL "
+                       "SELECT x + 1 FROM c WHERE x < 60) SELECT x FROM c", block=False)
+    last = db.write("INSERT INTO t VALUES (2)", block=False)
+    release.set()
+    blocker.result()
+    assert isinstance(failing.exception(timeout=30), sqlite3.IntegrityError)
+    assert first.exception(timeout=30) is None and last.exception(timeout=30) is None
+    assert sorted(db.query("SELECT id FROM t")["id"]) == [1, 2, 50]
+    with pytest.raises(sqlnb.BackgroundWriteError):
+        db.flush()
+
+
+def test_a_failing_write_inside_the_users_transaction_keeps_that_transaction(db):
+    db.write("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    db.write("BEGIN")
+    db.write("INSERT INTO t VALUES (100)")
+    release, blocker = _block_writer(db)
+    handles = [db.write("INSERT INTO t VALUES (?)", (i if i != 3 else 100,), block=False)
+               for i in range(6)]
+    release.set()
+    blocker.result()
+    errors = [h.exception(timeout=30) for h in handles]
+    assert isinstance(errors[3], sqlite3.IntegrityError)
+    assert [e for i, e in enumerate(errors) if i != 3] == [None] * 5
+    db.write("COMMIT")
+    assert sorted(db.query("SELECT id FROM t")["id"]) == [0, 1, 2, 4, 5, 100]
+    with pytest.raises(sqlnb.BackgroundWriteError):
+        db.flush()
+
+
 def test_writes_run_in_the_order_they_were_queued(db):
     db.write("CREATE TABLE log (seq INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER)")
     handles = [db.write("INSERT INTO log (n) VALUES (?)", (i,), block=False) for i in range(200)]
