@@ -209,14 +209,19 @@ def open_connection(uri: str, busy_timeout: float) -> sqlite3.Connection:
 
 # -- tasks ----------------------------------------------------------------------------------
 
-class Task:
-    """One unit of work for a reader or the writer, with its control and its future."""
+class Task(Reply):
+    """One unit of work for a reader or the writer, with its control; it is its own reply.
+
+    The work is `work(link, control)`, or, when `work` is None, the one `statement` with its
+    `params` (a DataFrame when `frame` is set): the common case, run with no wrapper call.
+    """
 
     __slots__ = (
         "control",
-        "future",
+        "frame",
         "groupable",
         "isolated",
+        "params",
         "reroutable",
         "sql",
         "statement",
@@ -224,19 +229,31 @@ class Task:
         "work",
     )
 
-    def __init__(self, work: Callable[[Link, Control], Any], control: Control, sql: str, *,
-                 statement: _sqltext.Statement | None = None, groupable: bool = True,
-                 transaction: bool = True, isolated: bool = False,
-                 reroutable: bool = False) -> None:
+    def __init__(self, work: Callable[[Link, Control], Any] | None, control: Control, sql: str,
+                 *, statement: _sqltext.Statement | None = None, params: Any = None,
+                 frame: bool = False, groupable: bool = True, transaction: bool = True,
+                 isolated: bool = False, reroutable: bool = False) -> None:
+        # the Reply's fields, set here rather than through a second __init__ call
+        self._lock = None
+        self._done = False
+        self._value = self._error = self._callbacks = None
         self.work = work
         self.control = control
-        self.future = Reply()
         self.sql = sql
         self.statement = statement
+        self.params = params
+        self.frame = frame
         self.groupable = groupable and transaction and not isolated
         self.transaction = transaction
         self.isolated = isolated
         self.reroutable = reroutable
+
+    def run(self, link: Link, control: Control) -> Any:
+        """Do the work on `link` (on the worker thread)."""
+        if self.work is None:
+            return run_statement(link, self.statement, self.params, control,  # type: ignore[arg-type]
+                                 frame=self.frame)
+        return self.work(link, control)
 
 
 def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
@@ -290,7 +307,7 @@ def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
                             lastrowid=cursor.lastrowid, sql=statement.text)
     finally:
         cursor.close()
-    if link.after is not None:
+    if link.after is not None and statement.changes_session:
         link.after(link, statement)
     if frame:
         return builder.frame() if description is not None else result.to_dataframe()
@@ -364,7 +381,7 @@ def stopped_error(task: Task) -> BaseException:
 
 
 def settle(task: Task, value: Any = None, error: BaseException | None = None) -> None:
-    """Finish a task: set its control's outcome and its future (once), with errors made clear."""
+    """Finish a task: set its control's outcome and its reply (once), with errors made clear."""
     control = task.control
     if error is not None:
         if control.reason is not None and (_is_interrupt(error) or isinstance(error, Stopped)):
@@ -387,10 +404,10 @@ def settle(task: Task, value: Any = None, error: BaseException | None = None) ->
             control.finish("cancelled")
         else:
             control.finish("failed")
-        task.future.set_exception(error)
+        task.set_exception(error)
     else:
         control.finish("done")
-        task.future.set_result(value)
+        task.set_result(value)
 
 
 def _note(error: BaseException, text: str) -> None:
@@ -405,7 +422,7 @@ class Stopped(Exception):
 
 def settle_if_stopped(task: Task) -> None:
     """For a task that will not run because it was stopped: make sure its caller hears of it."""
-    if not task.future.done() and task.control.reason is not None:
+    if not task.done() and task.control.reason is not None:
         settle(task, error=Stopped())
 
 
@@ -443,7 +460,7 @@ class WriteRunner:
                 if task.transaction:
                     retry_busy(link, "SAVEPOINT sqlnb_task" if savepoint else self._begin,
                                [control])
-                value = task.work(link, control)
+                value = task.run(link, control)
                 if task.transaction:
                     if control.reason is not None:
                         raise Stopped()
@@ -495,7 +512,7 @@ class WriteRunner:
                 try:
                     if savepoints:
                         conn.execute("SAVEPOINT sqlnb_task")
-                    value = task.work(self.link, control)
+                    value = task.run(self.link, control)
                     if control.reason is not None:
                         raise Stopped()
                     if savepoints:
@@ -782,7 +799,7 @@ class Engine:
             return None
         link.control = control
         try:
-            value = task.work(link, control)
+            value = task.run(link, control)
         except BaseException as error:
             link.control = None
             control.release()
@@ -912,7 +929,7 @@ class Engine:
             control = task.control
             if not control.begin(link.conn):
                 settle_if_stopped(task)
-                task.future.result()
+                task.result()
             link.control = control
             try:
                 yield from produce(link, control)
@@ -920,7 +937,7 @@ class Engine:
                 link.control = None
                 control.release()
                 settle(task, error=error)
-                task.future.result()
+                task.result()
             else:
                 link.control = None
                 control.release()

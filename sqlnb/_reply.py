@@ -2,8 +2,9 @@
 
 A query's round trip is two thread wake-ups; everything either thread runs in Python around them
 competes for the GIL. A waiting caller here blocks on one C-level lock (released by the worker
-when the value is set), with no Condition and no Python on either side of the wake-up. Same
-method names as `concurrent.futures.Future` for the parts sqlnb uses.
+when the value is set), with no Condition and no Python on either side of the wake-up; the
+lock is made only when a thread blocks, so an awaited reply (woken through its event loop)
+never has one. Same method names as `concurrent.futures.Future` for the parts sqlnb uses.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ class Reply:
     __slots__ = ("_callbacks", "_done", "_error", "_lock", "_value")
 
     def __init__(self) -> None:
-        self._lock = _thread.allocate_lock()
-        self._lock.acquire()
+        self._lock: Any = None  # made by the first thread that blocks (an awaited reply has none)
         self._done = False
         self._value: Any = None
         self._error: BaseException | None = None
-        self._callbacks: list[Callable[[Reply], object]] | None = None
+        # None, one callback, or a list of them
+        self._callbacks: Any = None
 
     def done(self) -> bool:
         """True once a value or an error is set."""
@@ -39,9 +40,15 @@ class Reply:
             self._value, self._error = value, error
             self._done = True
             callbacks, self._callbacks = self._callbacks, None
-        self._lock.release()
-        for callback in callbacks or ():
-            callback(self)
+            lock = self._lock
+        if lock is not None:
+            lock.release()
+        if callbacks is not None:
+            if type(callbacks) is list:
+                for callback in callbacks:
+                    callback(self)
+            else:
+                callbacks(self)
         return True
 
     def set_result(self, value: Any) -> bool:
@@ -56,8 +63,15 @@ class Reply:
         """Block until set (True) or until `timeout` seconds pass (False)."""
         if self._done:
             return True
-        if self._lock.acquire(True, -1 if timeout is None else max(timeout, 0)):
-            self._lock.release()  # let every other waiter through too
+        with _registry:
+            if self._done:
+                return True
+            lock = self._lock
+            if lock is None:
+                lock = self._lock = _thread.allocate_lock()
+                lock.acquire()
+        if lock.acquire(True, -1 if timeout is None else max(timeout, 0)):
+            lock.release()  # let every other waiter through too
             return True
         return self._done
 
@@ -79,8 +93,12 @@ class Reply:
         """Call `fn(reply)` once set: in the setting thread, or at once if already set."""
         with _registry:
             if not self._done:
-                if self._callbacks is None:
-                    self._callbacks = []
-                self._callbacks.append(fn)
+                callbacks = self._callbacks
+                if callbacks is None:
+                    self._callbacks = fn
+                elif type(callbacks) is list:
+                    callbacks.append(fn)
+                else:
+                    self._callbacks = [callbacks, fn]
                 return
         fn(self)

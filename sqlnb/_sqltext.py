@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .errors import UsageError
@@ -47,34 +47,39 @@ QUERY_PRAGMAS_WITH_ARG = frozenset({
 })
 
 
+#: First keywords after which the writer looks at what changed for its readers (_engine.py).
+SESSION_KEYWORDS = frozenset({"ATTACH", "DETACH", "CREATE", "DROP", "ALTER"})
+
+
 @dataclass(frozen=True)
 class Statement:
-    """One SQL statement as the lexer sees it."""
+    """One SQL statement as the lexer sees it (the derived flags are worked out once)."""
 
     text: str
     keyword: str  # first word, upper case ("" when there is none)
     named: tuple[str, ...]  # named parameters, without their :, @ or $
     positional: int  # how many ? parameters
     pragma: tuple[str, str | None] | None  # (name, value) for a PRAGMA statement
+    #: a PRAGMA that sets a value (PRAGMA x = y, or PRAGMA x(y) that is not a query)
+    sets_pragma: bool = field(init=False)
+    #: must run on the writer outside sqlnb's transaction (BEGIN, ATTACH, PRAGMA x=y ...)
+    runs_alone: bool = field(init=False)
+    #: the first keyword settles it: this goes to the writer without asking a reader first
+    surely_writes: bool = field(init=False)
+    #: may change what the readers must share with the writer (PRAGMA x=y, ATTACH, CREATE ...)
+    changes_session: bool = field(init=False)
 
-    @property
-    def sets_pragma(self) -> bool:
-        """A PRAGMA that sets a value (PRAGMA x = y, or PRAGMA x(y) that is not a query)."""
-        return (
+    def __post_init__(self) -> None:
+        sets_pragma = (
             self.pragma is not None
             and self.pragma[1] is not None
             and self.pragma[0].rsplit(".", 1)[-1] not in QUERY_PRAGMAS_WITH_ARG
         )
-
-    @property
-    def runs_alone(self) -> bool:
-        """Must run on the writer outside sqlnb's transaction (BEGIN, ATTACH, PRAGMA x=y ...)."""
-        return self.keyword in ALONE_KEYWORDS or self.sets_pragma
-
-    @property
-    def surely_writes(self) -> bool:
-        """The first keyword settles it: this goes to the writer without asking a reader first."""
-        return self.keyword in WRITE_KEYWORDS or self.sets_pragma
+        assign = object.__setattr__  # the dataclass is frozen
+        assign(self, "sets_pragma", sets_pragma)
+        assign(self, "runs_alone", self.keyword in ALONE_KEYWORDS or sets_pragma)
+        assign(self, "surely_writes", self.keyword in WRITE_KEYWORDS or sets_pragma)
+        assign(self, "changes_session", self.keyword in SESSION_KEYWORDS or sets_pragma)
 
 
 def _tokens(sql: str) -> Iterator[tuple[str, str]]:
@@ -133,6 +138,8 @@ def _pragma(words: list[tuple[str, str]]) -> tuple[str, str | None]:
 def split(sql: str) -> tuple[Statement, ...]:
     """The statements of `sql`, in order, each analyzed; blank and comment-only pieces dropped.
 
+    A statement sqlnb cannot run (see check_possible) raises a UsageError here.
+
     A statement ends at a `;` where SQLite's own `sqlite3_complete()` agrees it is complete, so a
     `;` inside a string, a comment or a CREATE TRIGGER body does not split it.
     """
@@ -152,7 +159,10 @@ def split(sql: str) -> tuple[Statement, ...]:
             pieces.append(sql[start:end])
             start = end
     pieces.append(sql[start:])
-    return tuple(s for s in map(_analyze_one, pieces) if s is not None)
+    statements = tuple(s for s in map(_analyze_one, pieces) if s is not None)
+    for statement in statements:
+        check_possible(statement)
+    return statements
 
 
 def single(sql: str) -> Statement:

@@ -1,9 +1,10 @@
 """`sqlnb.connect()` and `Database`: async methods, DataFrame-returning calls, query handles.
 
 Every call builds a task and hands it to the engine (_engine.py): reads to the read pool, writes
-to the writer thread. The reply is a `Reply` (_reply.py, a lean one-shot future) wrapped in a
-`QueryHandle`, so one code path serves a sync caller (`.result()`), an async one (`await`) and the
-progress widget (`.progress`, `.cancel()`). The async and sync methods are thin twins over it.
+to the writer thread. The task is its own reply (a `Reply`, _reply.py, a lean one-shot future),
+wrapped in a `QueryHandle`, so one code path serves a sync caller (`.result()`), an async one
+(`await`) and the progress widget (`.progress`, `.cancel()`). The async and sync methods are thin
+twins over it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import _thread
 import asyncio
 import contextlib
-import functools
 import itertools
 import logging
 import math
@@ -103,21 +103,18 @@ class QueryHandle:
 
     def cancel(self) -> bool:
         """Stop the query (a write is rolled back whole); False if it had already finished."""
-        prior = self._task.control.cancel()
-        if prior == QUEUED:
-            settle(self._task, error=Stopped())
-        return prior is not None
+        return _cancel(self._task)
 
     def done(self) -> bool:
         """True once the query has finished, failed or been stopped."""
-        return self._task.future.done()
+        return self._task.done()
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the query and return its value (or raise its error).
 
         `timeout` bounds the wait only (TimeoutError); the query goes on under its own limit.
         """
-        future = self._task.future
+        future = self._task
         try:
             return future.result(timeout)
         except KeyboardInterrupt:
@@ -133,43 +130,58 @@ class QueryHandle:
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """Wait for the query; its error, or None if it succeeded."""
-        return self._task.future.exception(timeout)
+        return self._task.exception(timeout)
 
     def add_done_callback(self, fn: Callable[[QueryHandle], object]) -> None:
         """Call `fn(handle)` when the query is over (at once if it already is), in any thread."""
-        self._task.future.add_done_callback(lambda _future: fn(self))
+        self._task.add_done_callback(lambda _future: fn(self))
 
     def __await__(self) -> Any:
         return self._wait().__await__()
 
     async def _wait(self) -> Any:
-        reply = self._task.future
-        if not reply.done():
-            loop = asyncio.get_running_loop()
-            waiter = loop.create_future()
-            mailbox = _mailbox(loop)
-            reply.add_done_callback(lambda _reply: mailbox.post(waiter))
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                self.cancel()
-                raise
-        return reply.result()
+        return await _await_task(self._task)
 
     def __repr__(self) -> str:
         p = self.progress
         return f"<QueryHandle {p.state} {p.elapsed:.2f}s rows={p.rows} {shorten(self.sql, 40)!r}>"
 
 
+def _cancel(task: Task) -> bool:
+    """Stop a task (see QueryHandle.cancel)."""
+    prior = task.control.cancel()
+    if prior == QUEUED:
+        settle(task, error=Stopped())
+    return prior is not None
+
+
+async def _await_task(task: Task) -> Any:
+    """Wait for a task on the running event loop; cancelling the wait cancels the query."""
+    if not task._done:
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        post = _mailbox(loop).post
+        task.add_done_callback(lambda _task: post(waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            _cancel(task)
+            raise
+    return task.result()
+
+
 class _Mailbox:
     """Wakes the waiters of one event loop: one `call_soon_threadsafe` per burst, not per reply.
 
     The writer settles a whole group of writes at once; one self-pipe write for all of them
-    spares the writer a system call per write.
+    spares the writer a system call per write. It holds its loop weakly, so a loop that is
+    dropped can go (the table of mailboxes is keyed weakly by loop).
     """
 
+    __slots__ = ("__weakref__", "_lock", "_loop", "_waiters")
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self._loop = weakref.ref(loop)
         self._lock = _thread.allocate_lock()
         self._waiters: list[asyncio.Future[None]] = []
 
@@ -178,8 +190,10 @@ class _Mailbox:
             self._waiters.append(waiter)
             if len(self._waiters) > 1:
                 return  # a drain is already on its way
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            self._loop.call_soon_threadsafe(self._drain)
+        loop = self._loop()
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(self._drain)
 
     def _drain(self) -> None:
         with self._lock:
@@ -191,12 +205,18 @@ class _Mailbox:
 
 _mailboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Mailbox] = (
     weakref.WeakKeyDictionary())
+_last_mailbox: _Mailbox | None = None  # the last one asked for: a loop is usually the same one
 
 
 def _mailbox(loop: asyncio.AbstractEventLoop) -> _Mailbox:
+    global _last_mailbox
+    mailbox = _last_mailbox
+    if mailbox is not None and mailbox._loop() is loop:
+        return mailbox
     mailbox = _mailboxes.get(loop)
     if mailbox is None:
         mailbox = _mailboxes.setdefault(loop, _Mailbox(loop))
+    _last_mailbox = mailbox
     return mailbox
 
 
@@ -291,8 +311,8 @@ class Database:
         limit = _check_limit(limit, name)
         return None if limit is None or limit == math.inf else limit
 
-    def _control(self, time_limit: float | None) -> Control:
-        return Control(self._limit(time_limit), self._engine.timer)
+    def _control(self, time_limit: float | None, is_write: bool = False) -> Control:
+        return Control(self._limit(time_limit), self._engine.timer, is_write=is_write)
 
     # -- the one path every statement takes ----------------------------------------------------
     def submit(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
@@ -303,26 +323,28 @@ class Database:
         The handle's value is a `Result`, or a DataFrame built off the caller's thread when
         `dataframe=True`.
         """
+        return QueryHandle(self._statement_task(sql, params, time_limit, dataframe))
+
+    def _statement_task(self, sql: str, params: Any, time_limit: float | None,
+                        dataframe: bool) -> Task:
         self._engine.check_open()
         statement = _sqltext.single(sql)
-        _sqltext.check_possible(statement)
         _sqltext.check_params(statement, params)
-        work = _frame_work if dataframe else run_statement
         alone = statement.runs_alone
-        task = Task(functools.partial(_bind, work, statement, params), self._control(time_limit),
-                    sql, statement=statement, groupable=not alone, transaction=not alone,
-                    reroutable=True)
+        task = Task(None, self._control(time_limit, statement.surely_writes), sql,
+                    statement=statement, params=params, frame=dataframe, groupable=not alone,
+                    transaction=not alone, reroutable=True)
         if statement.surely_writes:
             self._engine.submit_write(task)
         else:
             self._engine.submit_read(task)
-        return QueryHandle(task)
+        return task
 
     # -- async: the Datasette-shaped API ----------------------------------------------------------
     async def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
                       time_limit: float | None = None) -> Result:
         """Run one statement (read or write) and return its `Result`."""
-        return await self.submit(sql, params, time_limit=time_limit)._wait()
+        return await _await_task(self._statement_task(sql, params, time_limit, False))
 
     async def execute_fn(self, fn: Callable[[Any], T], *, time_limit: float | None = None) -> T:
         """Run `fn(connection)` on a reader thread (a read-only connection) and return its value."""
@@ -335,7 +357,10 @@ class Database:
     async def execute_write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
                             *, block: bool = True, time_limit: float | None = None) -> Any:
         """Run one statement on the writer; with block=False, queue it and return its handle."""
-        return await self._await(self._write_statement(sql, params, time_limit), block)
+        task = self._write_task(sql, params, time_limit)
+        if block:
+            return await _await_task(task)
+        return self._background(QueryHandle(task))
 
     async def execute_write_script(self, sql: str, *, block: bool = True,
                                    time_limit: float | None = None) -> Any:
@@ -399,9 +424,13 @@ class Database:
 
     async def _await(self, handle: QueryHandle, block: bool) -> Any:
         if not block:
-            handle.add_done_callback(_weak(self._note_background))
-            return handle
-        return await handle._wait()
+            return self._background(handle)
+        return await _await_task(handle._task)
+
+    def _background(self, handle: QueryHandle) -> QueryHandle:
+        """A write queued with block=False: its failure is logged and kept for flush()."""
+        handle.add_done_callback(_weak(self._note_background))
+        return handle
 
     # -- sync: the notebook and script API --------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
@@ -506,21 +535,22 @@ class Database:
 
     def _wait(self, handle: QueryHandle, block: bool) -> Any:
         if not block:
-            handle.add_done_callback(_weak(self._note_background))
-            return handle
+            return self._background(handle)
         return handle.result()
 
     # -- building tasks ---------------------------------------------------------------------------
     def _write_statement(self, sql: str, params: Any, time_limit: float | None) -> QueryHandle:
+        return QueryHandle(self._write_task(sql, params, time_limit))
+
+    def _write_task(self, sql: str, params: Any, time_limit: float | None) -> Task:
         self._engine.check_open()
         statement = _sqltext.single(sql)
-        _sqltext.check_possible(statement)
         _sqltext.check_params(statement, params)
         alone = statement.runs_alone
-        task = Task(functools.partial(_bind, run_statement, statement, params),
-                    self._control(time_limit), sql, statement=statement, groupable=not alone,
-                    transaction=not alone)
-        return self._submit_write(task)
+        task = Task(None, self._control(time_limit, True), sql, statement=statement,
+                    params=params, groupable=not alone, transaction=not alone)
+        self._engine.submit_write(task)
+        return task
 
     def _write_script(self, sql: str, time_limit: float | None) -> QueryHandle:
         self._engine.check_open()
@@ -529,8 +559,6 @@ class Database:
         statements = _sqltext.split(sql)
         if not statements:
             raise UsageError("the script is empty (only blanks or comments): give statements")
-        for statement in statements:
-            _sqltext.check_possible(statement)
         alone = any(s.runs_alone for s in statements)
 
         def work(link: Link, control: Control) -> Result:
@@ -588,7 +616,7 @@ class Database:
         return QueryHandle(task)
 
     def _note_background(self, handle: QueryHandle) -> None:
-        error = handle._task.future.exception()
+        error = handle._task.exception()
         if error is not None and not isinstance(error, QueryCancelled):
             log.error("sqlnb: a write queued with block=False failed: %s: %s -- in: %s",
                       type(error).__name__, error, shorten(handle.sql))
@@ -651,7 +679,7 @@ class Database:
                 put(_END)
 
         task.work = pump
-        task.future.add_done_callback(finished)
+        task.add_done_callback(finished)
         self._engine.submit_read(task)
         handle = QueryHandle(task)
         handle._slots = slots
@@ -688,16 +716,6 @@ def _read_only_folder(target: Any) -> str | None:
         return None
     folder = os.path.dirname(target.label)
     return folder if not os.access(folder, os.W_OK) else None
-
-
-def _bind(work: Callable[..., Any], statement: _sqltext.Statement, params: Any,
-          link: Link, control: Control) -> Any:
-    return work(link, statement, params, control)
-
-
-def _frame_work(link: Link, statement: _sqltext.Statement, params: Any,
-                control: Control) -> pd.DataFrame:
-    return run_statement(link, statement, params, control, frame=True)
 
 
 def _weak(method: Callable[[QueryHandle], None]) -> Callable[[QueryHandle], None]:

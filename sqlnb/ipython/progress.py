@@ -203,7 +203,7 @@ class CellProgress:
 
         A KeyboardInterrupt cancels the statement, waits for it to stop, and is raised again.
         """
-        reply = handle._task.future
+        reply = handle._task
         self._current = handle
         if self._cancelled:  # a click that came before this statement began
             handle.cancel()
