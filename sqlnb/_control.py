@@ -179,11 +179,14 @@ class Timer:
         with self._lock:
             if self._closed:
                 return
-            self._due[control] = min(when, self._due.get(control, math.inf))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+            due = self._due
+            if when < due.get(control, math.inf):
+                due[control] = when
             if when < self._wake_at:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=self._name,
+                                                    daemon=True)
+                    self._thread.start()
                 self._cond.notify()
 
     def unwatch(self, control: Control) -> None:

@@ -284,8 +284,7 @@ def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
             rowcount = cursor.rowcount
             if rowcount == -1 and control.is_write:  # sqlite3 counts only INSERT/UPDATE/...
                 rowcount = conn.total_changes - changes  # first; WITH ... INSERT counts here
-            result = Result([], [], rowcount=rowcount, lastrowid=cursor.lastrowid,
-                            sql=statement.text)
+            result = Result([], [], rowcount, cursor.lastrowid, statement.text)
         elif frame:
             builder = FrameBuilder([d[0] for d in description])
             while True:
@@ -303,15 +302,15 @@ def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
                 control.rows = len(rows)
                 if len(batch) < FETCH_ROWS:
                     break
-            result = Result([d[0] for d in description], rows, rowcount=cursor.rowcount,
-                            lastrowid=cursor.lastrowid, sql=statement.text)
+            result = Result([d[0] for d in description], rows, cursor.rowcount,
+                            cursor.lastrowid, statement.text)
     finally:
         cursor.close()
     if link.after is not None and statement.changes_session:
         link.after(link, statement)
     if frame:
         return builder.frame() if description is not None else result.to_dataframe()
-    result.elapsed = control.elapsed
+    result.elapsed = time.monotonic() - control.started  # type: ignore[operator]
     return result
 
 

@@ -358,9 +358,21 @@ class Database:
                             *, block: bool = True, time_limit: float | None = None) -> Any:
         """Run one statement on the writer; with block=False, queue it and return its handle."""
         task = self._write_task(sql, params, time_limit)
-        if block:
-            return await _await_task(task)
-        return self._background(QueryHandle(task))
+        if not block:
+            return self._background(QueryHandle(task))
+        if not task._done:  # _await_task, inlined: this is the hottest await in sqlnb
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+            mailbox = _last_mailbox
+            post = (mailbox if mailbox is not None and mailbox._loop() is loop
+                    else _mailbox(loop)).post
+            task.add_done_callback(lambda _task: post(waiter))
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                _cancel(task)
+                raise
+        return task.result()
 
     async def execute_write_script(self, sql: str, *, block: bool = True,
                                    time_limit: float | None = None) -> Any:

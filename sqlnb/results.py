@@ -30,7 +30,7 @@ class Result:
 
     __slots__ = ("columns", "elapsed", "lastrowid", "rowcount", "rows", "sql")
 
-    def __init__(self, columns: list[str], rows: list[tuple], *, rowcount: int = -1,
+    def __init__(self, columns: list[str], rows: list[tuple], rowcount: int = -1,
                  lastrowid: int | None = None, sql: str = "", elapsed: float = 0.0) -> None:
         #: column names, in order ([] for a statement that returns no rows)
         self.columns = columns
