@@ -10,6 +10,7 @@ keeps each value as it is, in an object column. A column that is NULL throughout
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from operator import itemgetter
@@ -120,8 +121,9 @@ class FrameBuilder:
         import pandas as pd
 
         arrays = [_join(parts) for parts in self._parts]
-        index = pd.RangeIndex(self.rows)
-        columns = _column_index(tuple(self.columns))
+        # cached indexes are handed out as views: a frame's index can be renamed in place
+        index = _range_index(self.rows).view() if self.rows < 64 else pd.RangeIndex(self.rows)
+        columns = _column_index(tuple(self.columns)).view()
         try:  # the arrays are built and typed already: skip pandas' checks (3x faster)
             return pd.DataFrame._from_arrays(arrays, columns=columns, index=index,
                                              verify_integrity=False)
@@ -131,9 +133,17 @@ class FrameBuilder:
             return frame
 
 
+@lru_cache(maxsize=64)
+def _range_index(rows: int) -> Any:
+    """The row index of a small frame (its values are immutable; frames get views of it)."""
+    import pandas as pd
+
+    return pd.RangeIndex(rows)
+
+
 @lru_cache(maxsize=256)
 def _column_index(names: tuple[str, ...]) -> Any:
-    """The columns' Index (immutable, so one per set of names serves every frame)."""
+    """The columns' Index (its values are immutable; frames get views of it)."""
     import pandas as pd
 
     return pd.Index(list(names))
@@ -204,18 +214,24 @@ def _column(values: Any) -> Any:
     if kind == "boolean" and not pd.isna(values).any():
         return values.astype("bool")
     if kind == "string":
-        return pd.array(values, dtype=_STRING_DTYPE or _string_dtype(pd))
+        return _text(values)
     return values
 
 
-_STRING_DTYPE = None
+_strings: Any = None  # object array of str -> the text column (made on first use)
 
 
-def _string_dtype(pd: Any) -> Any:
-    # pandas 3 has a default string dtype ("str"); pandas 2 keeps text in object columns.
-    global _STRING_DTYPE
-    try:
-        _STRING_DTYPE = pd.StringDtype(na_value=float("nan"))
-    except TypeError:
-        _STRING_DTYPE = object
-    return _STRING_DTYPE
+def _text(values: Any) -> Any:
+    """A text column: pandas 3's default string dtype (NaN for NULL); object on pandas 2."""
+    global _strings
+    if _strings is None:
+        import pandas as pd
+
+        try:
+            dtype = pd.StringDtype(na_value=float("nan"))
+        except TypeError:  # pandas 2 keeps text in object columns
+            _strings = functools.partial(pd.array, dtype=object)
+        else:  # what pd.array does for this dtype, minus its dispatch (half the time)
+            _strings = functools.partial(dtype.construct_array_type()._from_sequence,
+                                         dtype=dtype)
+    return _strings(values)

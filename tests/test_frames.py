@@ -394,3 +394,13 @@ def test_result_built_directly():
     changed = Result([], [], rowcount=5)
     assert repr(changed) == "<Result 5 rows changed>"
     assert changed.to_dataframe().attrs["rowcount"] == 5
+
+
+def test_renaming_one_frames_index_leaves_the_next_frame_alone(db):
+    # sqlnb reuses the Index objects of small frames; each frame must get its own
+    first = db.query("SELECT 1 AS x, 2 AS y")
+    first.columns.name = "renamed"
+    first.index.name = "rows"
+    second = db.query("SELECT 3 AS x, 4 AS y")
+    assert second.columns.name is None and second.index.name is None
+    assert list(second.columns) == ["x", "y"] and list(second.index) == [0]
