@@ -124,13 +124,45 @@ class FrameBuilder:
         # cached indexes are handed out as views: a frame's index can be renamed in place
         index = _range_index(self.rows).view() if self.rows < 64 else pd.RangeIndex(self.rows)
         columns = _column_index(tuple(self.columns)).view()
-        try:  # the arrays are built and typed already: skip pandas' checks (3x faster)
-            return pd.DataFrame._from_arrays(arrays, columns=columns, index=index,
-                                             verify_integrity=False)
-        except (AttributeError, TypeError):  # a pandas without it
-            frame = pd.DataFrame(dict(enumerate(arrays)), index=index, copy=False)
-            frame.columns = columns
-            return frame
+        return (_assemble or _pick_assembler())(arrays, index, columns)
+
+
+_assemble: Any = None  # (arrays, index, columns) -> DataFrame, picked on first use
+
+
+def _pick_assembler() -> Any:
+    """The fastest way this pandas offers to make a frame of arrays already built and typed.
+
+    pandas >= 3 has `pandas.api.internals.create_dataframe_from_blocks` for libraries that
+    build columns themselves (pyarrow's `to_pandas` uses it): each column becomes its own block,
+    with no copy and no checks; a 1-row frame takes half the time of `_from_arrays`.
+    """
+    global _assemble
+    import numpy as np
+    import pandas as pd
+
+    try:
+        from pandas.api.internals import create_dataframe_from_blocks
+    except ImportError:
+        create_dataframe_from_blocks = None
+
+    if create_dataframe_from_blocks is not None:
+        def assemble(arrays: list[Any], index: Any, columns: Any) -> pd.DataFrame:
+            blocks = [(array.reshape(1, -1) if isinstance(array, np.ndarray) else array,
+                       np.array([j], dtype=np.intp)) for j, array in enumerate(arrays)]
+            return create_dataframe_from_blocks(blocks, index=index, columns=columns)
+    else:
+        def assemble(arrays: list[Any], index: Any, columns: Any) -> pd.DataFrame:
+            try:  # skips pandas' checks, the arrays are typed already
+                return pd.DataFrame._from_arrays(arrays, columns=columns, index=index,
+                                                 verify_integrity=False)
+            except (AttributeError, TypeError):  # a pandas without it
+                frame = pd.DataFrame(dict(enumerate(arrays)), index=index, copy=False)
+                frame.columns = columns
+                return frame
+
+    _assemble = assemble
+    return assemble
 
 
 @lru_cache(maxsize=64)
