@@ -87,8 +87,12 @@ class Control:
         self.keyboard = False
 
     # -- the worker's side ------------------------------------------------------------------
-    def begin(self, conn: sqlite3.Connection) -> bool:
-        """Attach the connection that runs the query; False if it was stopped before it began."""
+    def begin(self, conn: sqlite3.Connection, *, watched: bool = False) -> bool:
+        """Attach the connection that runs the query; False if it was stopped before it began.
+
+        `watched`: the caller has already asked the timer to look at this query no later than
+        its deadline can be (the writer does that once for a whole group).
+        """
         with self._lock:
             if self.reason is not None or self.state == DONE:
                 return False
@@ -99,7 +103,8 @@ class Control:
                 self.started = time.monotonic()
                 if self.time_limit is not None:
                     self.deadline = self.started + self.time_limit
-                    self._timer.watch(self, self.deadline)
+                    if not watched:
+                        self._timer.watch(self, self.deadline)
             return True
 
     def release(self) -> None:
@@ -107,14 +112,18 @@ class Control:
         with self._lock:
             self._conn = None
 
-    def finish(self, outcome: str) -> None:
-        """The query is over: "done", "failed", "cancelled" or "timed out"."""
+    def finish(self, outcome: str, now: float | None = None, *, unwatch: bool = True) -> None:
+        """The query is over: "done", "failed", "cancelled" or "timed out".
+
+        A caller finishing many queries at once passes the time, and unwatches them itself.
+        """
         with self._lock:
             self._conn = None
             self.state = DONE
             self.outcome = outcome
-            self.finished = time.monotonic()
-        self._timer.unwatch(self)
+            self.finished = time.monotonic() if now is None else now
+        if unwatch:
+            self._timer.unwatch(self)
 
     # -- anyone's side ----------------------------------------------------------------------
     def cancel(self, reason: str = CANCELLED) -> str | None:
@@ -133,6 +142,8 @@ class Control:
         """Called by the timer: enforce the deadline; returns when to be called next."""
         with self._lock:
             if self.state != RUNNING:
+                if self.state == QUEUED and self.time_limit is not None:
+                    return now + self.time_limit  # watched early: it cannot time out before
                 return math.inf
             if self.reason is None and now >= self.deadline:
                 self.reason = TIMEOUT
@@ -189,10 +200,37 @@ class Timer:
                     self._thread.start()
                 self._cond.notify()
 
+    def watch_all(self, due: list[tuple[Control, float]]) -> None:
+        """Call each control's `on_timer` at its time or before (one lock for many queries)."""
+        if not due:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            known = self._due
+            earliest = math.inf
+            for control, when in due:
+                if when < known.get(control, math.inf):
+                    known[control] = when
+                earliest = min(earliest, when)
+            if earliest < self._wake_at:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=self._name,
+                                                    daemon=True)
+                    self._thread.start()
+                self._cond.notify()
+
     def unwatch(self, control: Control) -> None:
         """Forget a query that is over (the thread is not woken)."""
         with self._lock:
             self._due.pop(control, None)
+
+    def unwatch_all(self, controls: list[Control]) -> None:
+        """Forget queries that are over (one lock for a group)."""
+        with self._lock:
+            pop = self._due.pop
+            for control in controls:
+                pop(control, None)
 
     def _run(self) -> None:
         with self._cond:

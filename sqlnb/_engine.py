@@ -411,6 +411,21 @@ def settle(task: Task, value: Any = None, error: BaseException | None = None) ->
         task.set_result(value)
 
 
+def settle_done(done: list[tuple[Task, Any]]) -> None:
+    """Settle tasks that succeeded together (a committed group): one clock read, one unwatch."""
+    if not done:
+        return
+    now = time.monotonic()
+    controls = []
+    for task, _value in done:
+        control = task.control
+        control.finish("done", now, unwatch=False)
+        controls.append(control)
+    controls[0]._timer.unwatch_all(controls)
+    for task, value in done:
+        task.set_result(value)
+
+
 def _note(error: BaseException, text: str) -> None:
     """Add a note once (one error can settle a whole group of writes)."""
     if hasattr(error, "add_note") and text not in getattr(error, "__notes__", ()):
@@ -493,6 +508,12 @@ class WriteRunner:
         conn = self.link.conn
         remaining = batch
         savepoints = conn.in_transaction
+        # one timer registration for the group: each query is looked at no later than its
+        # deadline can be (it starts later than now), and the timer checks the real one
+        now = time.monotonic()
+        timer = batch[0].control._timer
+        timer.watch_all([(task.control, now + task.control.time_limit) for task in batch
+                         if task.control.time_limit is not None])
         while remaining:
             own = not conn.in_transaction
             if own:
@@ -506,7 +527,7 @@ class WriteRunner:
             restart = False
             for index, task in enumerate(remaining):
                 control = task.control
-                if not control.begin(conn):
+                if not control.begin(conn, watched=True):
                     settle_if_stopped(task)
                     continue
                 self.link.control = control
@@ -551,8 +572,7 @@ class WriteRunner:
                     for task, _value in done:
                         settle(task, error=error)
                     return
-            for task, value in done:
-                settle(task, value)
+            settle_done(done)
             return
 
     @staticmethod

@@ -210,3 +210,33 @@ def test_many_limited_queries_in_parallel(db):
     for handle in handles:
         with pytest.raises(sqlnb.QueryTimeout):
             handle.result(timeout=30)
+
+
+def test_a_write_queued_behind_a_slow_one_in_its_group_keeps_its_own_limit(db):
+    # The writer asks the timer about a whole group at once, as the group starts; a write that
+    # starts later in the group must still get its full limit, and must still be stopped.
+    db.write("CREATE TABLE t (x)")
+    asyncio.run(db.execute_write_fn(
+        lambda conn: conn.create_function("pause", 1, lambda s: time.sleep(s) or s),
+        transaction=False))
+    hold = threading.Event()
+
+    def blocker(conn):
+        hold.wait(10)
+
+    first = asyncio.run(db.execute_write_fn(blocker, block=False, time_limit=math.inf))
+    slow = db.write("INSERT INTO t VALUES (pause(0.6))", block=False, time_limit=5)
+    runaway = db.write(
+        "INSERT INTO t WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) "
+        "SELECT n FROM c", block=False, time_limit=0.3)
+    last = db.write("INSERT INTO t VALUES ('last')", block=False, time_limit=5)
+    hold.set()
+    first.result(timeout=10)
+    assert slow.exception(timeout=10) is None  # 0.6 s of a 5 s limit
+    with pytest.raises(sqlnb.QueryTimeout):
+        runaway.result(timeout=10)
+    assert runaway.progress.elapsed >= 0.3  # its limit counted from its own start
+    assert last.exception(timeout=10) is None
+    assert sorted(map(str, db.query("SELECT x FROM t")["x"])) == ["0.6", "last"]
+    with pytest.raises(sqlnb.BackgroundWriteError):
+        db.flush()
