@@ -71,7 +71,7 @@ class Control:
     )
 
     def __init__(self, time_limit: float | None, timer: Timer, *, is_write: bool = False) -> None:
-        self._lock = threading.Lock()
+        self._lock = timer.controls_lock
         self._timer = timer
         self._conn: sqlite3.Connection | None = None
         self.state = QUEUED
@@ -180,6 +180,9 @@ class Timer:
         self._name = name
         self._lock = threading.Lock()  # taken directly on the hot path (a C-level `with`)
         self._cond = threading.Condition(self._lock)
+        #: guards the state of every Control of this timer's Database: one lock for all (never
+        #: held while another lock is taken) spares each query a lock of its own
+        self.controls_lock = threading.Lock()
         self._due: dict[Control, float] = {}
         self._wake_at = math.inf
         self._thread: threading.Thread | None = None

@@ -330,7 +330,9 @@ def keyboard_cancels(control: Control) -> Iterator[None]:
 
     def on_sigint(_signum: int, _frame: object) -> None:
         control.keyboard = True
-        control.cancel()
+        # The handler may run while this very thread holds the controls' lock (between two
+        # bytecodes of Control.begin, say): cancel from another thread, which waits for it.
+        threading.Thread(target=control.cancel, name="sqlnb-cancel", daemon=True).start()
 
     signal.signal(signal.SIGINT, on_sigint)
     try:
