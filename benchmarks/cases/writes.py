@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,6 +34,7 @@ TITLE = "single-row INSERTs, each acknowledged after commit"
 CREATE = "CREATE TABLE w (id INTEGER PRIMARY KEY, a INTEGER, c TEXT)"
 INSERT = "INSERT INTO w (a, c) VALUES (?, ?)"
 SQLNB, DATASETTE, RAW = "sqlnb execute_write", "Datasette execute_write", "raw, one transaction"
+BARE = "bare hand-off (reference)"
 TASKS = 100
 
 #: A write function: (sql, params) -> awaitable acknowledged after commit.
@@ -85,7 +88,19 @@ def run(ctx: Context) -> CaseResult:
         def one_by_one(write: Write) -> Awaitable[None]:
             return _sequential(write, sequential)
 
+        def bare() -> float:
+            async def sample() -> float:
+                path = files.fresh()
+                writer = _BareWriter(path, sync_level)
+                try:
+                    elapsed = await _timed(concurrent, writer.write)
+                finally:
+                    writer.close()
+                return _rate(path, elapsed, requests)
+            return loop.run_until_complete(sample())
+
         many = [Contender(SQLNB, with_sqlnb(concurrent, requests)),
+                Contender(BARE, bare),
                 Contender(RAW, floor, "floor")]
         single = [Contender(SQLNB, with_sqlnb(one_by_one, sequential))]
         if app is not None:
@@ -101,6 +116,13 @@ def run(ctx: Context) -> CaseResult:
     result.tables += [many_table, single_table]
     sqlnb_rate = many_table.median(SQLNB)
     floor_rate = many_table.median(RAW)
+    bare_rate = many_table.median(BARE)
+    if bare_rate and floor_rate and sqlnb_rate:
+        result.notes.append(
+            f"the bare hand-off (an asyncio future per request, one writer thread, group commit, "
+            f"and nothing else: no time limit, cancel, error isolation or result) is "
+            f"{floor_rate / bare_rate:.1f}x slower than the floor; sqlnb is "
+            f"{bare_rate / sqlnb_rate:.2f}x slower than the bare hand-off")
     result.targets += [
         compare("sqlnb / Datasette, concurrent", many_table.ratio(SQLNB, DATASETTE), ">=", 15,
                 why_missing="no Datasette figure"),
@@ -186,3 +208,52 @@ def _rate(path: Path, elapsed: float, expected: int) -> float:
     if written != expected:
         raise RuntimeError(f"{written} rows written for {expected} requests")
     return expected / elapsed
+
+
+class _BareWriter:
+    """The least an asyncio program can do to hand writes to one writer thread with group
+    commit: a future per request, a queue, one transaction per burst, one
+    `call_soon_threadsafe` per burst. A reference for what limits sqlnb, not a usable writer:
+    no time limit, no cancel, no isolation of a failing write, no result."""
+
+    def __init__(self, path: Path, sync_level: int) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute(f"PRAGMA synchronous = {sync_level}")
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="bare-writer")
+        self._thread.start()
+
+    async def write(self, sql: str, params: tuple[Any, ...]) -> None:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._queue.put((loop, done, sql, params))
+        await done
+
+    def _run(self) -> None:
+        conn = self._conn
+        while (item := self._queue.get()) is not None:
+            batch = [item]
+            with contextlib.suppress(queue.Empty):
+                while len(batch) < 1000:
+                    batch.append(self._queue.get_nowait())
+            stop = batch[-1] is None
+            if stop:
+                batch.pop()
+            conn.execute("BEGIN IMMEDIATE")
+            for _loop, _done, sql, params in batch:
+                conn.execute(sql, params)
+            conn.execute("COMMIT")
+            if batch:
+                batch[0][0].call_soon_threadsafe(_resolve, [done for _l, done, _s, _p in batch])
+            if stop:
+                return
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._conn.close()
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        future.set_result(None)
