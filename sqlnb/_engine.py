@@ -232,7 +232,7 @@ class Task(Reply):
     )
 
     def __init__(self, work: Callable[[Link, Control], Any] | None, control: Control, sql: str,
-                 *, statement: _sqltext.Statement | None = None, params: Any = None,
+                 statement: _sqltext.Statement | None = None, params: Any = None,
                  frame: bool = False, groupable: bool = True, transaction: bool = True,
                  isolated: bool = False, reroutable: bool = False) -> None:
         # the Reply's fields, set here rather than through a second __init__ call
@@ -789,7 +789,8 @@ class Engine:
                     settle(task, *outcome)
 
     def submit_write(self, task: Task) -> None:
-        self.check_open()
+        if self._closed:
+            self.check_open()
         task.control.is_write = True
         if self.writer is not None:
             self.writer.submit(task)

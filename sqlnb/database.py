@@ -555,12 +555,21 @@ class Database:
         return QueryHandle(self._write_task(sql, params, time_limit))
 
     def _write_task(self, sql: str, params: Any, time_limit: float | None) -> Task:
+        # the hottest path in sqlnb (every awaited single write): kept to plain steps
         self._engine.check_open()
         statement = _sqltext.single(sql)
-        _sqltext.check_params(statement, params)
+        if params is not None and type(params) is not tuple:
+            _sqltext.check_params(statement, params)
         alone = statement.runs_alone
-        task = Task(None, self._control(time_limit, True), sql, statement=statement,
-                    params=params, groupable=not alone, transaction=not alone)
+        limit = time_limit
+        if limit is None:
+            limit = self._time_limit
+            if limit is None:
+                limit = options.time_limit
+        if type(limit) is not float or not 0 < limit < math.inf:
+            limit = self._limit(time_limit)
+        task = Task(None, Control(limit, self._engine.timer, is_write=True), sql, statement,
+                    params, False, not alone, not alone)
         self._engine.submit_write(task)
         return task
 
