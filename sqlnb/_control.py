@@ -87,7 +87,7 @@ class Control:
         self.keyboard = False
 
     # -- the worker's side ------------------------------------------------------------------
-    def begin(self, conn: sqlite3.Connection, *, watched: bool = False) -> bool:
+    def begin(self, conn: sqlite3.Connection, watched: bool = False) -> bool:
         """Attach the connection that runs the query; False if it was stopped before it began.
 
         `watched`: the caller has already asked the timer to look at this query no later than
@@ -112,7 +112,7 @@ class Control:
         with self._lock:
             self._conn = None
 
-    def finish(self, outcome: str, now: float | None = None, *, unwatch: bool = True) -> None:
+    def finish(self, outcome: str, now: float | None = None, unwatch: bool = True) -> None:
         """The query is over: "done", "failed", "cancelled" or "timed out".
 
         A caller finishing many queries at once passes the time, and unwatches them itself.

@@ -421,7 +421,7 @@ def settle_done(done: list[tuple[Task, Any]]) -> None:
     controls = []
     for task, _value in done:
         control = task.control
-        control.finish("done", now, unwatch=False)
+        control.finish("done", now, False)
         controls.append(control)
     controls[0]._timer.unwatch_all(controls)
     for task, value in done:
@@ -527,22 +527,26 @@ class WriteRunner:
                     return
             done: list[tuple[Task, Any]] = []
             restart = False
+            link = self.link
             for index, task in enumerate(remaining):
                 control = task.control
-                if not control.begin(conn, watched=True):
+                if not control.begin(conn, True):
                     settle_if_stopped(task)
                     continue
-                self.link.control = control
+                link.control = control
                 try:
                     if savepoints:
                         conn.execute("SAVEPOINT sqlnb_task")
-                    value = task.run(self.link, control)
+                    if task.work is None and not task.frame:  # a statement: the common case
+                        value = run_statement(link, task.statement, task.params, control)
+                    else:
+                        value = task.run(link, control)
                     if control.reason is not None:
                         raise Stopped()
                     if savepoints:
                         conn.execute("RELEASE sqlnb_task")
                 except BaseException as error:
-                    self.link.control = None
+                    link.control = None
                     control.release()
                     if savepoints and conn.in_transaction:
                         self._undo(conn, savepoint=True)
@@ -559,7 +563,7 @@ class WriteRunner:
                     remaining = [t for t, _v in done] + remaining[index + 1:]
                     savepoints = restart = True
                     break
-                self.link.control = None
+                link.control = None
                 control.release()
                 done.append((task, value))
             if restart:

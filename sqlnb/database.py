@@ -12,6 +12,7 @@ from __future__ import annotations
 import _thread
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import math
@@ -161,7 +162,7 @@ async def _await_task(task: Task) -> Any:
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         post = _mailbox(loop).post
-        task.add_done_callback(lambda _task: post(waiter))
+        task.add_done_callback(functools.partial(post, waiter))
         try:
             await waiter
         except asyncio.CancelledError:
@@ -185,7 +186,8 @@ class _Mailbox:
         self._lock = _thread.allocate_lock()
         self._waiters: list[asyncio.Future[None]] = []
 
-    def post(self, waiter: asyncio.Future[None]) -> None:
+    def post(self, waiter: asyncio.Future[None], _reply: object = None) -> None:
+        """Have the loop wake `waiter` (callable as a reply's done-callback)."""
         with self._lock:
             self._waiters.append(waiter)
             if len(self._waiters) > 1:
@@ -366,7 +368,7 @@ class Database:
             mailbox = _last_mailbox
             post = (mailbox if mailbox is not None and mailbox._loop() is loop
                     else _mailbox(loop)).post
-            task.add_done_callback(lambda _task: post(waiter))
+            task.add_done_callback(functools.partial(post, waiter))
             try:
                 await waiter
             except asyncio.CancelledError:
