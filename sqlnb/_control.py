@@ -112,18 +112,28 @@ class Control:
         with self._lock:
             self._conn = None
 
-    def finish(self, outcome: str, now: float | None = None, unwatch: bool = True) -> None:
-        """The query is over: "done", "failed", "cancelled" or "timed out".
-
-        A caller finishing many queries at once passes the time, and unwatches them itself.
-        """
+    def finish(self, outcome: str) -> None:
+        """The query is over: "done", "failed", "cancelled" or "timed out"."""
         with self._lock:
             self._conn = None
             self.state = DONE
             self.outcome = outcome
-            self.finished = time.monotonic() if now is None else now
-        if unwatch:
-            self._timer.unwatch(self)
+            self.finished = time.monotonic()
+        self._timer.unwatch(self)
+
+    @staticmethod
+    def finish_all(controls: list[Control], now: float) -> None:
+        """Many queries of one Database are done at once (a committed group of writes)."""
+        if not controls:
+            return
+        timer = controls[0]._timer
+        with timer.controls_lock:
+            for control in controls:
+                control._conn = None
+                control.state = DONE
+                control.outcome = "done"
+                control.finished = now
+        timer.unwatch_all(controls)
 
     # -- anyone's side ----------------------------------------------------------------------
     def cancel(self, reason: str = CANCELLED) -> str | None:

@@ -417,15 +417,9 @@ def settle_done(done: list[tuple[Task, Any]]) -> None:
     """Settle tasks that succeeded together (a committed group): one clock read, one unwatch."""
     if not done:
         return
-    now = time.monotonic()
-    controls = []
-    for task, _value in done:
-        control = task.control
-        control.finish("done", now, False)
-        controls.append(control)
-    controls[0]._timer.unwatch_all(controls)
+    Control.finish_all([task.control for task, _value in done], time.monotonic())
     for task, value in done:
-        task.set_result(value)
+        task._set(value, None)
 
 
 def _note(error: BaseException, text: str) -> None:
@@ -624,15 +618,17 @@ class Writer:
             if task is _STOP:
                 return
             batch = [task]
-            while task.groupable and len(batch) < MAX_GROUP:
-                try:
-                    following = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if following is _STOP or not following.groupable:
-                    held.append(following)
-                    break
-                batch.append(following)
+            if task.groupable:
+                take, add = self._queue.get_nowait, batch.append
+                while len(batch) < MAX_GROUP:
+                    try:
+                        following = take()
+                    except queue.Empty:
+                        break
+                    if following is _STOP or not following.groupable:
+                        held.append(following)
+                        break
+                    add(following)
             try:
                 self._runner.run(batch)
             except BaseException:  # never let the writer die with callers waiting
