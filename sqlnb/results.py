@@ -94,10 +94,24 @@ class Result:
 
 def rows_to_dataframe(rows: Sequence[tuple], columns: Sequence[str]) -> pd.DataFrame:
     """Build a DataFrame from SQLite rows, one column at a time, with dtypes from the values."""
-    builder = FrameBuilder(columns)
-    if rows:
-        builder.add(rows)
-    return builder.frame()
+    if not rows or len(rows) > 256:
+        builder = FrameBuilder(columns)
+        if rows:
+            builder.add(rows)
+        return builder.frame()
+    # a few rows (a lookup, a count): one pass, no batches
+    arrays = [_convert(list(values)) for values in zip(*rows)]
+    return _frame(arrays, len(rows), columns)
+
+
+def _frame(arrays: list[Any], rows: int, columns: Sequence[str]) -> pd.DataFrame:
+    """The DataFrame of typed columns."""
+    import pandas as pd
+
+    # cached indexes are handed out as views: a frame's index can be renamed in place
+    index = _range_index(rows).view() if rows < 64 else pd.RangeIndex(rows)
+    return (_assemble or _pick_assembler())(arrays, index,
+                                            _column_index(tuple(columns)).view())
 
 
 class FrameBuilder:
@@ -118,13 +132,7 @@ class FrameBuilder:
 
     def frame(self) -> pd.DataFrame:
         """The DataFrame of every batch added so far."""
-        import pandas as pd
-
-        arrays = [_join(parts) for parts in self._parts]
-        # cached indexes are handed out as views: a frame's index can be renamed in place
-        index = _range_index(self.rows).view() if self.rows < 64 else pd.RangeIndex(self.rows)
-        columns = _column_index(tuple(self.columns)).view()
-        return (_assemble or _pick_assembler())(arrays, index, columns)
+        return _frame([_join(parts) for parts in self._parts], self.rows, self.columns)
 
 
 _assemble: Any = None  # (arrays, index, columns) -> DataFrame, picked on first use
@@ -185,7 +193,13 @@ def _convert(values: list[Any]) -> Any:
     """One batch of one column as a typed array: numpy's C fast path when the values allow."""
     import numpy as np
 
-    first = next((v for v in values if v is not None), None)
+    first = None
+    for first in values:
+        if first is not None:
+            break
+    if first is None:  # NULL throughout: an object column of None
+        objects = np.empty(len(values), dtype=object)
+        return objects
     if type(first) in (int, float):
         try:
             array = np.array(values)
