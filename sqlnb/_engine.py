@@ -292,7 +292,8 @@ def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
     """Run one statement to its end and fetch all its rows, counting them as they come.
 
     Returns a `Result`; with frame=True a DataFrame, its columns built batch by batch as the
-    rows arrive, so a large result never holds all its row tuples at once.
+    rows arrive, so a large result never holds all its row tuples at once (or, for a result of
+    at most CALLER_FRAME_ROWS rows, a SmallFrame that `Task.result()` turns into one).
     """
     conn = link.conn
     changes = conn.total_changes

@@ -322,8 +322,8 @@ class Database:
         """Start one statement and return its handle at once.
 
         A read runs on the pool, a write on the writer (as SQLite says, not as the text looks).
-        The handle's value is a `Result`, or a DataFrame built off the caller's thread when
-        `dataframe=True`.
+        The handle's value is a `Result`, or a DataFrame when `dataframe=True` (built on the
+        worker batch by batch, except a result of a few rows, which `result()` builds).
         """
         return QueryHandle(self._statement_task(sql, params, time_limit, dataframe))
 
@@ -449,7 +449,11 @@ class Database:
     # -- sync: the notebook and script API --------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
               time_limit: float | None = None) -> pd.DataFrame:
-        """Run one statement and return its rows as a pandas DataFrame (built off this thread)."""
+        """Run one statement and return its rows as a pandas DataFrame.
+
+        A large result is built on the reader, batch by batch, under the time limit; one of a few
+        rows comes back whole and is built here (faster than another thread hop).
+        """
         return self.submit(sql, params, time_limit=time_limit, dataframe=True).result()
 
     def write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
