@@ -10,6 +10,7 @@ case is pinned by its own test.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import sqlite3
@@ -404,3 +405,34 @@ def test_renaming_one_frames_index_leaves_the_next_frame_alone(db):
     second = db.query("SELECT 3 AS x, 4 AS y")
     assert second.columns.name is None and second.index.name is None
     assert list(second.columns) == ["x", "y"] and list(second.index) == [0]
+
+
+@pytest.mark.parametrize("rows", [0, 1, 255, 256, 257, 8191, 8192, 8193, 20000])
+def test_small_and_large_results_give_the_same_frame(db, rows):
+    # a result of up to 256 rows is built in the caller's thread in one pass, a larger one on
+    # the reader batch by batch (8,192 rows a batch): the frames must not differ
+    db.write("CREATE TABLE t (i INTEGER, r REAL, s TEXT, n INTEGER, m)")
+    db.write_many("INSERT INTO t VALUES (?, ?, ?, ?, ?)",
+                  [(i, i / 4, f"s{i}", None if i % 3 else i, (i, str(i), None)[i % 3])
+                   for i in range(rows)])
+    sql = "SELECT * FROM t ORDER BY i"
+    frame = db.query(sql)
+    expected = rows_to_dataframe(db.submit(sql).result().rows, ["i", "r", "s", "n", "m"])
+    pd.testing.assert_frame_equal(frame, expected)
+    assert len(frame) == rows
+    if rows:
+        assert frame["i"].dtype == "int64" and frame["r"].dtype == "float64"
+        assert frame["n"].dtype == ("Int64" if rows > 1 else "int64")  # NULL from row 2 on
+        assert frame["m"].dtype == (object if rows > 1 else "int64")  # mixed from row 2 on
+
+
+def test_a_handle_gives_the_same_frame_every_time(db):
+    handle = db.submit("SELECT 1 AS x, 'a' AS y", dataframe=True)
+    first = handle.result()
+    assert isinstance(first, pd.DataFrame)
+    assert handle.result() is first
+    assert asyncio.run(_await(handle)) is first
+
+
+async def _await(handle):
+    return await handle
