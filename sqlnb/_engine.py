@@ -457,8 +457,7 @@ def settle_done(done: list[tuple[Task, Any]]) -> None:
     if not done:
         return
     Control.finish_all([task.control for task, _value in done], time.monotonic())
-    for task, value in done:
-        task._set(value, None)
+    Reply.set_results(done)  # type: ignore[arg-type]
 
 
 def _note(error: BaseException, text: str) -> None:

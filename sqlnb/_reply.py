@@ -51,6 +51,27 @@ class Reply:
                 callbacks(self)
         return True
 
+    @staticmethod
+    def set_results(pairs: list[tuple[Reply, Any]]) -> None:
+        """Set the value of many replies (those not set yet) under one lock: a committed group."""
+        woken = []
+        with _registry:
+            for reply, value in pairs:
+                if not reply._done:
+                    reply._value = value
+                    reply._done = True
+                    woken.append((reply, reply._callbacks, reply._lock))
+                    reply._callbacks = None
+        for reply, callbacks, lock in woken:
+            if lock is not None:
+                lock.release()
+            if callbacks is not None:
+                if type(callbacks) is list:
+                    for callback in callbacks:
+                        callback(reply)
+                else:
+                    callbacks(reply)
+
     def set_result(self, value: Any) -> bool:
         """Set the value (False if the reply was already set)."""
         return self._set(value, None)
