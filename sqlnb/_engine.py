@@ -148,8 +148,8 @@ class SessionState:
 class Link:
     """One SQLite connection and the query it runs now (read by the VM-step counter)."""
 
-    __slots__ = ("__weakref__", "after", "busy_wait", "conn", "control", "denied", "state",
-                 "version")
+    __slots__ = ("__weakref__", "after", "busy_wait", "conn", "control", "cursor", "denied",
+                 "state", "version")
 
     def __init__(self, conn: sqlite3.Connection,
                  after: Callable[[Link, _sqltext.Statement], None] | None = None,
@@ -159,6 +159,8 @@ class Link:
         #: (SQLite waits BUSY_SLICE at a time, so a cancel or a time limit can stop the wait)
         self.busy_wait = busy_wait
         self.control: Control | None = None
+        #: a cursor whose last statement ran to its end, for the next statement on this link
+        self.cursor: sqlite3.Cursor | None = None
         self.version = -1
         self.denied = False
         self.state = SessionState()
@@ -297,7 +299,10 @@ def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
     """
     conn = link.conn
     changes = conn.total_changes
-    cursor = conn.cursor()
+    cursor = link.cursor
+    if cursor is None:
+        cursor = conn.cursor()
+    link.cursor = None  # taken (a statement run inside this one, by a function, makes its own)
     builder: FrameBuilder | None = None
     try:
         if link.busy_wait is None or conn.in_transaction:
@@ -343,8 +348,10 @@ def run_statement(link: Link, statement: _sqltext.Statement, params: Any,
                     break
             result = Result([d[0] for d in description], rows, cursor.rowcount,
                             cursor.lastrowid, statement.text)
-    finally:
-        cursor.close()
+    except BaseException:
+        cursor.close()  # it may hold a statement not run to its end
+        raise
+    link.cursor = cursor  # run to its end (SQLite has reset it): the next statement reuses it
     if link.after is not None and statement.changes_session:
         link.after(link, statement)
     if frame:
