@@ -259,7 +259,7 @@ class Task(Reply):
         """The value (a DataFrame for a SmallFrame, built here once), or raise the error."""
         value = Reply.result(self, timeout)
         if type(value) is SmallFrame:
-            value = self._value = value.frame()
+            value = self._swap_value(value, value.frame())  # one frame, however many ask
         return value
 
     def run(self, link: Link, control: Control) -> Any:

@@ -104,6 +104,13 @@ class Reply:
             raise self._error
         return self._value
 
+    def _swap_value(self, old: Any, new: Any) -> Any:
+        """Replace the value `old` by `new` unless another thread did first; the value now."""
+        with _registry:
+            if self._value is old:
+                self._value = new
+            return self._value
+
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """The error, or None; TimeoutError if not set within `timeout` seconds."""
         if not self.wait(timeout):
