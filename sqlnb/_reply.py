@@ -41,14 +41,7 @@ class Reply:
             self._done = True
             callbacks, self._callbacks = self._callbacks, None
             lock = self._lock
-        if lock is not None:
-            lock.release()
-        if callbacks is not None:
-            if type(callbacks) is list:
-                for callback in callbacks:
-                    callback(self)
-            else:
-                callbacks(self)
+        _wake(self, callbacks, lock)
         return True
 
     @staticmethod
@@ -63,14 +56,7 @@ class Reply:
                     woken.append((reply, reply._callbacks, reply._lock))
                     reply._callbacks = None
         for reply, callbacks, lock in woken:
-            if lock is not None:
-                lock.release()
-            if callbacks is not None:
-                if type(callbacks) is list:
-                    for callback in callbacks:
-                        callback(reply)
-                else:
-                    callbacks(reply)
+            _wake(reply, callbacks, lock)
 
     def set_result(self, value: Any) -> bool:
         """Set the value (False if the reply was already set)."""
@@ -130,3 +116,15 @@ class Reply:
                     self._callbacks = [callbacks, fn]
                 return
         fn(self)
+
+
+def _wake(reply: Reply, callbacks: Any, lock: Any) -> None:
+    """After a reply is set (outside the registry lock): wake its waiters, run its callbacks."""
+    if lock is not None:
+        lock.release()
+    if callbacks is not None:
+        if type(callbacks) is list:
+            for callback in callbacks:
+                callback(reply)
+        else:
+            callbacks(reply)

@@ -156,15 +156,19 @@ def _cancel(task: Task) -> bool:
     return prior is not None
 
 
+def _waiter(task: Task) -> asyncio.Future[None]:
+    """A future of the running loop, completed through the loop's mailbox when `task` is over."""
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+    task.add_done_callback(functools.partial(_mailbox(loop).post, waiter))
+    return waiter
+
+
 async def _await_task(task: Task) -> Any:
     """Wait for a task on the running event loop; cancelling the wait cancels the query."""
     if not task._done:
-        loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
-        post = _mailbox(loop).post
-        task.add_done_callback(functools.partial(post, waiter))
         try:
-            await waiter
+            await _waiter(task)
         except asyncio.CancelledError:
             _cancel(task)
             raise
@@ -363,14 +367,8 @@ class Database:
         if not block:
             return self._background(QueryHandle(task))
         if not task._done:  # _await_task, inlined: this is the hottest await in sqlnb
-            loop = asyncio.get_running_loop()
-            waiter = loop.create_future()
-            mailbox = _last_mailbox
-            post = (mailbox if mailbox is not None and mailbox._loop() is loop
-                    else _mailbox(loop)).post
-            task.add_done_callback(functools.partial(post, waiter))
             try:
-                await waiter
+                await _waiter(task)
             except asyncio.CancelledError:
                 _cancel(task)
                 raise
