@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import math
 import sqlite3
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -21,23 +20,12 @@ import pytest
 
 import sqlnb
 
+from .helpers import committed_count, sqlnb_threads
+
 SCHEMA = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"
 ROWS = 25
 #: Seconds to wait for a result before calling it a hang (never reached when all is well).
 WAIT = 60
-
-
-def sqlnb_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("sqlnb-")}
-
-
-def count(path: Path, table: str = "t") -> int:
-    """Rows in `table`, read through a plain sqlite3 connection (what is committed on disk)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    finally:
-        conn.close()
 
 
 def assert_healthy(db: sqlnb.Database, path: Path, rows: int = ROWS) -> None:
@@ -50,7 +38,7 @@ def assert_healthy(db: sqlnb.Database, path: Path, rows: int = ROWS) -> None:
         before = db.query("SELECT count(*) AS n FROM scratch")["n"][0]
         db.write("INSERT INTO scratch (x) VALUES (?)", (1,))
         assert db.query("SELECT count(*) AS n FROM scratch")["n"][0] == before + 1
-    assert count(path) == rows
+    assert committed_count(path) == rows
 
 
 def fill(path: Path) -> None:
@@ -350,7 +338,7 @@ def test_bad_time_limit_at_connect(path, limit):
     with pytest.raises(sqlnb.UsageError, match="time_limit"):
         sqlnb.connect(path, time_limit=limit)
     assert sqlnb_threads() - before == set()
-    assert count(path) == ROWS
+    assert committed_count(path) == ROWS
 
 
 @pytest.mark.parametrize("limit", BAD_LIMITS, ids=LIMIT_IDS)
@@ -372,7 +360,7 @@ def test_bad_thread_count(path, bad):
     with pytest.raises(sqlnb.UsageError, match="threads"):
         sqlnb.connect(path, threads=bad)
     assert sqlnb_threads() - before == set()
-    assert count(path) == ROWS
+    assert committed_count(path) == ROWS
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, "100", True], ids=str)
@@ -421,7 +409,7 @@ def test_insert_df_into_an_existing_table_fails_by_default(db, path):
     pd.testing.assert_frame_equal(db.query("SELECT * FROM t ORDER BY id"), before)
     assert_healthy(db, path)
     assert db.insert_df(frame, "t", if_exists="append") == 2  # the way the note points
-    assert count(path) == ROWS + 2
+    assert committed_count(path) == ROWS + 2
 
 
 # -- read-only databases ------------------------------------------------------------------------
@@ -468,7 +456,7 @@ def test_read_only_database_refuses_every_kind_of_write(ro, path):
     assert_healthy(ro, path)
     ro.close()
     assert path.read_bytes() == data
-    assert count(path) == ROWS
+    assert committed_count(path) == ROWS
 
 
 # -- paths --------------------------------------------------------------------------------------
@@ -552,7 +540,7 @@ def test_every_call_after_close_raises_database_closed(path, threads):
             closed_call()
         assert isinstance(caught.value, sqlite3.ProgrammingError), name
         assert isinstance(caught.value, sqlnb.Error), name
-    assert count(path) == ROWS
+    assert committed_count(path) == ROWS
     with sqlnb.connect(path, threads=threads) as again:
         assert again.query("SELECT count(*) AS n FROM t")["n"][0] == ROWS
 

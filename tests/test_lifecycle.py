@@ -28,6 +28,8 @@ import pytest
 
 import sqlnb
 
+from .helpers import committed_count, sqlnb_threads, wait_running
+
 #: A read that never ends on its own.
 FOREVER = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 FOREVER_ROWS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
@@ -36,30 +38,8 @@ WATCHDOG = 10
 WAIT = 60
 
 
-def sqlnb_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("sqlnb-")}
-
-
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def count(path: Path, table: str = "t") -> int:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    finally:
-        conn.close()
-
-
-def wait_running(handle: sqlnb.QueryHandle) -> None:
-    """Wait until the query runs on a worker (its control has its connection)."""
-    done = threading.Event()
-    for _ in range(WAIT * 1000):
-        if handle.progress.state == "running":
-            return
-        done.wait(0.001)
-    raise AssertionError(f"the query never started: {handle!r}")
 
 
 @contextlib.contextmanager
@@ -126,7 +106,7 @@ def test_close_is_idempotent(path, baseline):
     db.close()
     assert db.closed
     assert "closed" in repr(db)
-    assert count(path) == 1
+    assert committed_count(path) == 1
 
 
 def test_close_in_a_second_thread_waits_for_the_first(path, baseline):
@@ -159,7 +139,7 @@ def test_close_in_a_second_thread_waits_for_the_first(path, baseline):
     first.join(WAIT)
     assert not first.is_alive() and not second.is_alive()
     assert seen == {"gated done": True, "queued done": True, "threads": []}
-    assert count(path) == 101
+    assert committed_count(path) == 101
 
 
 def test_with_block_closes(path, baseline):
@@ -179,7 +159,7 @@ def test_with_block_closes_when_the_body_raises(path, baseline):
         raise KeyError("boom")
     assert db.closed
     assert sqlnb_threads() - baseline == set()
-    assert count(path) == 1  # the write before the error was committed
+    assert committed_count(path) == 1  # the write before the error was committed
 
 
 def test_async_with_closes(path, baseline):
@@ -237,7 +217,7 @@ def test_calls_after_close_raise_database_closed(path, threads):
         with pytest.raises(sqlnb.DatabaseClosed) as caught:
             closed_call()
         assert isinstance(caught.value, sqlite3.ProgrammingError), name
-    assert count(path) == 1
+    assert committed_count(path) == 1
 
 
 # -- threads ----------------------------------------------------------------------------------
@@ -267,7 +247,7 @@ def test_threads_are_named_while_in_use(path, baseline):
             db.close()
     assert gated.result(WAIT) is None
     assert [type(h.exception(WAIT)) for h in reads] == [sqlnb.QueryCancelled] * 3
-    assert count(path) == 1
+    assert committed_count(path) == 1
     assert [t.name for t in threads if t.is_alive()] == []
     assert sqlnb_threads() - baseline == set()
 
@@ -306,7 +286,7 @@ def test_many_cycles_leave_threads_and_files_as_they_were(tmp_path, where, cycle
     assert threading.active_count() == threads
     assert open_fds() == fds
     if path is not None:
-        assert count(path) == cycles + 1
+        assert committed_count(path) == cycles + 1
 
 
 def test_dropped_database_stops_its_threads(path, baseline):
@@ -328,7 +308,7 @@ def test_dropped_database_stops_its_threads(path, baseline):
     finally:
         if ref() is not None:
             ref().close()
-    assert count(path) == 1
+    assert committed_count(path) == 1
 
 
 def test_dropped_database_stops_its_threads_after_writes_without_waiting(path, baseline):
@@ -348,7 +328,7 @@ def test_dropped_database_stops_its_threads_after_writes_without_waiting(path, b
     finally:
         if ref() is not None:
             ref().close()
-    assert count(path) == 10
+    assert committed_count(path) == 10
 
 
 @pytest.mark.parametrize("path_kind", ["file", "memory"])
@@ -458,7 +438,7 @@ def test_close_finishes_queued_writes(path, baseline, threads):
     assert sqlnb_threads() - baseline == set()
     with sqlnb.connect(path) as again:
         assert again.query("SELECT count(*) AS n FROM t")["n"][0] == 5100
-    assert count(path) == 5100
+    assert committed_count(path) == 5100
 
 
 def test_close_finishes_a_write_running_on_the_writer(path, baseline):
@@ -473,7 +453,7 @@ def test_close_finishes_a_write_running_on_the_writer(path, baseline):
     opener.join()
     assert gated.exception(0) is None
     assert all(h.done() and h.exception(0) is None for h in queued)
-    assert count(path) == 51
+    assert committed_count(path) == 51
     assert sqlnb_threads() - baseline == set()
 
 
@@ -502,4 +482,4 @@ def test_exit_without_close_commits_queued_writes(tmp_path, mode):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "queued"
-    assert count(path) == 3000
+    assert committed_count(path) == 3000

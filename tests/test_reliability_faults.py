@@ -39,24 +39,13 @@ import pytest
 
 import sqlnb
 
+from .helpers import committed, sqlnb_threads
+
 #: Seconds to wait for anything before calling it a hang (never reached when all is well).
 WAIT = 30
 FOREVER = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 #: The names sqlnb's threads may have while a Database with 3 readers is open.
 SQLNB_NAMES = {"sqlnb-read-0", "sqlnb-read-1", "sqlnb-read-2", "sqlnb-writer", "sqlnb-timer"}
-
-
-def sqlnb_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("sqlnb-")}
-
-
-def rows(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    """Rows read through a plain read-only sqlite3 connection (what is committed on disk)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=WAIT)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def wait_until(condition, what: str) -> None:
@@ -163,11 +152,11 @@ class Load:
 
     def check(self, path: Path) -> None:
         assert self.unexpected == [], self.unexpected
-        ids = dict(rows(path, "SELECT id, who FROM t"))
+        ids = dict(committed(path, "SELECT id, who FROM t"))
         lost = self.acked - set(ids)
         assert not lost, f"acknowledged writes lost: {sorted(lost)[:5]}"
         assert not self.refused & set(ids), "a write that raised DatabaseClosed was applied"
-        parts = dict(rows(path, "SELECT key, count(*) FROM batch GROUP BY key"))
+        parts = dict(committed(path, "SELECT key, count(*) FROM batch GROUP BY key"))
         assert all(n == self.BATCH for n in parts.values()), "a write_many was cut in two"
         assert self.batches <= set(parts)
         assert not self.refused_batches & set(parts)
@@ -201,7 +190,7 @@ def test_close_from_another_thread_while_reads_and_writes_run(path, baseline):
     assert [w for w in workers if w.is_alive()] == [], "a caller hung after close()"
     assert load.closed_seen == len(KINDS)  # every worker ended on DatabaseClosed
     load.check(path)
-    assert rows(path, "PRAGMA integrity_check") == [("ok",)]
+    assert committed(path, "PRAGMA integrity_check") == [("ok",)]
 
 
 @pytest.mark.parametrize("how", ["awaited in the loop", "called from a task", "to_thread"])
@@ -253,8 +242,8 @@ def test_close_inside_a_running_event_loop(path, baseline, how):
     asyncio.run(asyncio.wait_for(main(), WAIT))
     assert db.closed
     assert [o for o in outcomes if not isinstance(o, sqlnb.DatabaseClosed)] == [], outcomes
-    assert not acked - {i for (i,) in rows(path, "SELECT id FROM t")}
-    parts = dict(rows(path, "SELECT key, count(*) FROM batch GROUP BY key"))
+    assert not acked - {i for (i,) in committed(path, "SELECT id FROM t")}
+    parts = dict(committed(path, "SELECT key, count(*) FROM batch GROUP BY key"))
     assert all(n == 3 for n in parts.values()) and batches <= set(parts)
 
 
@@ -290,9 +279,9 @@ EXIT_CHILD = textwrap.dedent("""
 def check_whole(path: Path, size: int) -> tuple[int, int]:
     """Only whole writes in the file, and a prefix of the queue: the writer commits in order, so
     the singles are 0..n-1 and the batches those queued among them; returns the counts."""
-    assert rows(path, "PRAGMA integrity_check") == [("ok",)]
-    singles = [i for (i,) in rows(path, "SELECT id FROM single ORDER BY id")]
-    parts = dict(rows(path, "SELECT key, count(*) FROM batch GROUP BY key"))
+    assert committed(path, "PRAGMA integrity_check") == [("ok",)]
+    singles = [i for (i,) in committed(path, "SELECT id FROM single ORDER BY id")]
+    parts = dict(committed(path, "SELECT key, count(*) FROM batch GROUP BY key"))
     assert all(n == size for n in parts.values()), {k: n for k, n in parts.items() if n != size}
     n = len(singles)
     assert singles == list(range(n)), "a later write committed while an earlier one was lost"
@@ -308,7 +297,7 @@ def test_sys_exit_with_queued_writes_commits_them_all(tmp_path):
     assert result.returncode == 3, result.stderr
     assert result.stdout.split() == ["queued"]
     assert check_whole(path, 7) == (3000, 300)
-    assert rows(path, "SELECT count(*) FROM batch") == [(2100,)]
+    assert committed(path, "SELECT count(*) FROM batch") == [(2100,)]
 
 
 @pytest.mark.parametrize("mode", ["sigterm", "sigterm handler exits"])
@@ -341,7 +330,7 @@ BIG_INSERT = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LI
 
 
 def tags(path: Path) -> dict[int, int]:
-    return dict(rows(path, "SELECT tag, count(*) FROM dst GROUP BY tag"))
+    return dict(committed(path, "SELECT tag, count(*) FROM dst GROUP BY tag"))
 
 
 def stop_at_random(handle: sqlnb.QueryHandle, how: str, delay: float) -> BaseException | None:
@@ -409,9 +398,9 @@ SCRIPT = """
 
 
 def script_state(path: Path) -> tuple:
-    return (rows(path, "SELECT count(*), total(x), group_concat(DISTINCT tag) FROM a")[0],
-            [t for (t,) in rows(path, "SELECT tag FROM b ORDER BY rowid")],
-            rows(path, "SELECT count(*) FROM sqlite_master WHERE name = 'a_x'")[0][0])
+    return (committed(path, "SELECT count(*), total(x), group_concat(DISTINCT tag) FROM a")[0],
+            [t for (t,) in committed(path, "SELECT tag FROM b ORDER BY rowid")],
+            committed(path, "SELECT count(*) FROM sqlite_master WHERE name = 'a_x'")[0][0])
 
 
 def test_write_script_stopped_at_random_moments_is_all_or_nothing(path, baseline):
@@ -499,7 +488,7 @@ def test_chunked_read_stopped_at_random_moments_leaves_the_engine_serving(path, 
             assert [h.result(WAIT).single_value() for h in handles] == [n] * 3
             assert_serving(db)
         assert stopped >= 1
-    assert rows(path, "SELECT count(*) FROM nums") == [(n,)]
+    assert committed(path, "SELECT count(*) FROM nums") == [(n,)]
 
 
 # -- bad files and folders ------------------------------------------------------------------------
@@ -583,7 +572,7 @@ def test_a_read_only_folder(tmp_path, baseline):
             with sqlnb.connect(folder / "new.db") as db:
                 db.write("CREATE TABLE t (x)")
                 db.write("INSERT INTO t VALUES (1)")
-            assert rows(folder / "new.db", "SELECT x FROM t") == [(1,)]
+            assert committed(folder / "new.db", "SELECT x FROM t") == [(1,)]
             with sqlnb.connect(existing) as db:
                 db.write("INSERT INTO t VALUES (10)")
             with sqlnb.connect(existing, read_only=True) as db:
@@ -593,7 +582,7 @@ def test_a_read_only_folder(tmp_path, baseline):
                 assert "read-only" in notes, notes
                 assert db.query("SELECT count(*) AS n FROM t")["n"].tolist() == [11]
                 assert not db._engine.writer_link.conn.in_transaction
-            assert rows(existing, "SELECT count(*) FROM t") == [(11,)]
+            assert committed(existing, "SELECT count(*) FROM t") == [(11,)]
             return
         # the folder's mode holds: a new file cannot be made, and nothing is left half-made
         with pytest.raises((sqlite3.OperationalError, PermissionError)), \
@@ -620,7 +609,7 @@ def test_a_read_only_folder(tmp_path, baseline):
                 assert db.query("SELECT count(*) AS n FROM t")["n"].tolist() == [10]
     finally:
         folder.chmod(0o755)
-    assert rows(existing, "SELECT count(*) FROM t") == [(10,)]
+    assert committed(existing, "SELECT count(*) FROM t") == [(10,)]
 
 
 # -- a big table, a full disk ----------------------------------------------------------------------
@@ -676,7 +665,7 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing_committed(path, baseline
         assert "full" in str(error), str(error)
         assert getattr(error, "sql", None) is not None
         assert not isinstance(error, sqlnb.QueryInterrupted)
-        assert {i for (i,) in rows(path, "SELECT id FROM blobs")} == acked
+        assert {i for (i,) in committed(path, "SELECT id FROM blobs")} == acked
         assert not db._engine.writer_link.conn.in_transaction
         assert db.query("SELECT count(*) AS n FROM blobs")["n"].tolist() == [len(acked)]
 
@@ -684,7 +673,7 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing_committed(path, baseline
         with pytest.raises(sqlite3.OperationalError, match="full"):
             db.write("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 500) "
                      "INSERT INTO blobs (id, b) SELECT 10000 + x, randomblob(500) FROM c")
-        assert {i for (i,) in rows(path, "SELECT id FROM blobs")} == acked
+        assert {i for (i,) in committed(path, "SELECT id FROM blobs")} == acked
 
         # writes grouped in one transaction near the limit: each commits or fails alone
         db.write("DELETE FROM blobs WHERE id < 15")  # room for some of the next writes
@@ -694,7 +683,7 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing_committed(path, baseline
         with pytest.raises(sqlnb.BackgroundWriteError) as background:
             db.flush()
         assert all("full" in str(e) for _sql, e in background.value.errors)
-        present = {i for (i,) in rows(path, "SELECT id FROM blobs")}
+        present = {i for (i,) in committed(path, "SELECT id FROM blobs")}
         for key, handle in handles:
             assert (handle.exception(0) is None) == (key in present), key
             if key in present:
@@ -709,7 +698,7 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing_committed(path, baseline
         db.write("INSERT INTO blobs (id, b) VALUES (-1, randomblob(5000))")
         assert db.query("SELECT count(*) AS n FROM blobs")["n"].tolist() == [len(acked) + 1]
         assert db.query("PRAGMA integrity_check").iloc[0, 0] == "ok"
-    assert rows(path, "PRAGMA integrity_check") == [("ok",)]
+    assert committed(path, "PRAGMA integrity_check") == [("ok",)]
 
 
 def _without_root_override(code: str, cwd) -> subprocess.CompletedProcess:

@@ -28,6 +28,8 @@ import pytest
 
 import sqlnb
 
+from .helpers import committed, sqlnb_threads, wait_running
+
 #: Seconds to wait for anything before calling it a hang (never reached when all is well).
 WAIT = 30
 
@@ -74,28 +76,6 @@ LOOPER = textwrap.dedent("""
 """)
 
 
-def sqlnb_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("sqlnb-")}
-
-
-def rows(path: Path, sql: str) -> list[tuple]:
-    """Rows read through a plain read-only sqlite3 connection (what is committed)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=WAIT)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
-def wait_running(handle: sqlnb.QueryHandle) -> None:
-    pause = threading.Event()
-    for _ in range(WAIT * 1000):
-        if handle.progress.state == "running":
-            return
-        pause.wait(0.001)
-    raise AssertionError(f"the query never started: {handle!r}")
-
-
 class Holder:
     """A subprocess holding the database's write lock until `release()`."""
 
@@ -134,7 +114,7 @@ def path(tmp_path: Path) -> Path:
         setup.write("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)")
         setup.write("CREATE TABLE other (n INTEGER)")
         setup.write_many("INSERT INTO t (who) VALUES (?)", [("setup",)] * 10)
-    assert rows(file, "PRAGMA journal_mode") == [("wal",)]
+    assert committed(file, "PRAGMA journal_mode") == [("wal",)]
     return file
 
 
@@ -172,7 +152,7 @@ def test_a_write_waits_for_the_lock_and_goes_through_when_it_is_released(path, b
             assert [h.result(WAIT).rowcount for h in queued] == [1] * 20
         assert db.query("SELECT count(*) AS n FROM t")["n"].tolist() == [32]
         assert not db._engine.writer_link.conn.in_transaction
-    whos = [w for (w,) in rows(path, "SELECT who FROM t ORDER BY id")]
+    whos = [w for (w,) in committed(path, "SELECT who FROM t ORDER BY id")]
     assert whos == ["setup"] * 10 + ["holder", "sqlnb"] + [f"queued {i}" for i in range(20)]
 
 
@@ -188,7 +168,7 @@ def test_an_awaited_write_waits_for_the_lock_too(path, baseline):
 
     with sqlnb.connect(path, busy_timeout=WAIT) as db, holding(path) as holder:
         assert asyncio.run(asyncio.wait_for(main(db, holder), WAIT)) == [1] * 5
-    assert rows(path, "SELECT count(*) FROM t") == [(16,)]
+    assert committed(path, "SELECT count(*) FROM t") == [(16,)]
 
 
 def test_a_write_that_waits_past_the_busy_timeout_says_how_to_wait_longer(path, baseline):
@@ -215,7 +195,7 @@ def test_a_write_that_waits_past_the_busy_timeout_says_how_to_wait_longer(path, 
         assert len(background.value.errors) == 10
         db.write("INSERT INTO t (who) VALUES ('after')")
         assert db.query("SELECT count(*) AS n FROM t")["n"].tolist() == [11]
-    assert rows(path, "SELECT who FROM t WHERE id > 10") == [("after",)]
+    assert committed(path, "SELECT who FROM t WHERE id > 10") == [("after",)]
 
 
 def test_flush_while_another_process_holds_the_lock_reports_the_failed_writes(path, baseline):
@@ -259,7 +239,7 @@ def test_a_write_waiting_for_the_lock_stops_at_its_time_limit_or_cancel(path, ba
         assert isinstance(error, expected), repr(error)
         db.write("INSERT INTO t (who) VALUES ('after')")
         assert not db._engine.writer_link.conn.in_transaction
-    assert rows(path, "SELECT who FROM t WHERE id > 10") == [("after",)]
+    assert committed(path, "SELECT who FROM t WHERE id > 10") == [("after",)]
 
 
 @pytest.mark.timeout(90)
@@ -318,11 +298,11 @@ def test_another_process_writing_in_a_loop_while_sqlnb_reads_and_writes(path, ba
     assert errors == []
     assert looper.returncode == 0, err
     written = int(out.split()[-1])
-    whos = [w for (w,) in rows(path, "SELECT who FROM t")]
+    whos = [w for (w,) in committed(path, "SELECT who FROM t")]
     missing = set(acked) - set(whos)
     assert not missing, f"acknowledged sqlnb writes missing: {sorted(missing)[:5]}"
     assert len(acked) == 4 * (60 + 20 * 3) + 80
     assert len(whos) == 10 + len(acked)
-    ns = [n for (n,) in rows(path, "SELECT n FROM other")]
+    ns = [n for (n,) in committed(path, "SELECT n FROM other")]
     assert len(ns) == len(set(ns)) == written > 0  # every write of the other process too
-    assert rows(path, "PRAGMA integrity_check") == [("ok",)]
+    assert committed(path, "PRAGMA integrity_check") == [("ok",)]
