@@ -366,13 +366,7 @@ class Database:
         task = self._write_task(sql, params, time_limit)
         if not block:
             return self._background(QueryHandle(task))
-        if not task._done:  # _await_task, inlined: this is the hottest await in sqlnb
-            try:
-                await _waiter(task)
-            except asyncio.CancelledError:
-                _cancel(task)
-                raise
-        return task.result()
+        return await _await_task(task)
 
     async def execute_write_script(self, sql: str, *, block: bool = True,
                                    time_limit: float | None = None) -> Any:
