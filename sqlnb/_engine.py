@@ -576,10 +576,7 @@ class WriteRunner:
                 try:
                     if savepoints:
                         conn.execute("SAVEPOINT sqlnb_task")
-                    if task.work is None and not task.frame:  # a statement: the common case
-                        value = run_statement(link, task.statement, task.params, control)
-                    else:
-                        value = task.run(link, control)
+                    value = task.run(link, control)
                     if control.reason is not None:
                         raise Stopped()
                     if savepoints:
@@ -834,8 +831,7 @@ class Engine:
                     settle(task, *outcome)
 
     def submit_write(self, task: Task) -> None:
-        if self._closed:
-            self.check_open()
+        self.check_open()
         task.control.is_write = True
         if self.writer is not None:
             self.writer.submit(task)
