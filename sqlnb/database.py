@@ -106,9 +106,21 @@ class QueryHandle:
         """Stop the query (a write is rolled back whole); False if it had already finished."""
         return _cancel(self._task)
 
+    @property
+    def is_write(self) -> bool:
+        """True when the query runs on the writer (its changes are rolled back if stopped)."""
+        return self._task.control.is_write
+
     def done(self) -> bool:
         """True once the query has finished, failed or been stopped."""
         return self._task.done()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the query is over (True) or `timeout` seconds pass (False); no raise.
+
+        The progress widget waits in slices this way, updating itself in between.
+        """
+        return self._task.wait(timeout)
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the query and return its value (or raise its error).

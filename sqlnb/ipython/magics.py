@@ -11,6 +11,7 @@ the full traceback.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextvars
 import datetime
 import keyword
@@ -40,7 +41,6 @@ from traitlets import Bool, Float, Int
 
 import sqlnb
 from sqlnb import _sqltext
-from sqlnb._reply import Reply
 from sqlnb.errors import shorten
 
 from .progress import CellProgress, summary, widgets_available
@@ -72,7 +72,7 @@ class BackgroundCell:
     """
 
     def __init__(self, statements: int, progress: CellProgress) -> None:
-        self._reply = Reply()
+        self._reply: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._progress = progress
         self._statements = statements
         self._current: sqlnb.QueryHandle | None = None
@@ -542,7 +542,7 @@ def _done_before(index: int) -> str:
 
 
 def _undone(handle: Any) -> str:
-    if handle is not None and handle._task.control.is_write:
+    if handle is not None and handle.is_write:
         return "; its changes were rolled back"
     return ""
 

@@ -32,7 +32,7 @@ def summary(handle: sqlnb.QueryHandle, error: BaseException | None, value: Any) 
     """The one line a finished query leaves behind."""
     progress = handle.progress
     took = _seconds(progress.elapsed)
-    undone = "; the write was rolled back" if handle._task.control.is_write else ""
+    undone = "; the write was rolled back" if handle.is_write else ""
     if isinstance(error, sqlnb.QueryTimeout):
         return (f"stopped at the {error.time_limit:g} s limit{undone}: raise it with "
                 "--time-limit or %config SqlNB.time_limit")
@@ -203,23 +203,22 @@ class CellProgress:
 
         A KeyboardInterrupt cancels the statement, waits for it to stop, and is raised again.
         """
-        reply = handle._task
         self._current = handle
         if self._cancelled:  # a click that came before this statement began
             handle.cancel()
         try:
-            if self._enabled and not reply.wait(self._show_after):
+            if self._enabled and not handle.wait(self._show_after):
                 if self._view is None:
                     self._view = (WidgetView(self._blocking, self.cancel) if self._widgets
                                   else TextView())
                 started = time.monotonic()
-                while not reply.wait(TICK if time.monotonic() - started > TICK else 0.02):
+                while not handle.wait(TICK if time.monotonic() - started > TICK else 0.02):
                     self._view.update(handle, where)
                 self._view.update(handle, where)
             return handle.result()
         except KeyboardInterrupt:
             handle.cancel()
-            reply.wait(10)
+            handle.wait(10)
             raise
 
     def finish(self, line: str) -> None:
