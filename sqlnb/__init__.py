@@ -17,6 +17,7 @@ from .errors import (
     QueryCancelled,
     QueryInterrupted,
     QueryTimeout,
+    TransactionRolledBack,
     UsageError,
 )
 from .results import Result
@@ -50,6 +51,7 @@ __all__ = [
     "QueryInterrupted",
     "QueryTimeout",
     "Result",
+    "TransactionRolledBack",
     "UsageError",
     "__version__",
     "connect",

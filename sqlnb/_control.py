@@ -56,7 +56,6 @@ class Control:
     __slots__ = (
         "_conn",
         "_lock",
-        "_timer",
         "deadline",
         "finished",
         "is_write",
@@ -68,11 +67,13 @@ class Control:
         "state",
         "steps",
         "time_limit",
+        "timer",
     )
 
     def __init__(self, time_limit: float | None, timer: Timer, *, is_write: bool = False) -> None:
         self._lock = timer.controls_lock
-        self._timer = timer
+        #: the timer of this query's Database (which enforces its deadline)
+        self.timer = timer
         self._conn: sqlite3.Connection | None = None
         self.state = QUEUED
         self.reason: str | None = None
@@ -104,7 +105,7 @@ class Control:
                 if self.time_limit is not None:
                     self.deadline = self.started + self.time_limit
                     if not watched:
-                        self._timer.watch(self, self.deadline)
+                        self.timer.watch(self, self.deadline)
             return True
 
     def release(self) -> None:
@@ -119,14 +120,14 @@ class Control:
             self.state = DONE
             self.outcome = outcome
             self.finished = time.monotonic()
-        self._timer.unwatch(self)
+        self.timer.unwatch(self)
 
     @staticmethod
     def finish_all(controls: list[Control], now: float) -> None:
         """Many queries of one Database are done at once (a committed group of writes)."""
         if not controls:
             return
-        timer = controls[0]._timer
+        timer = controls[0].timer
         with timer.controls_lock:
             for control in controls:
                 control._conn = None
@@ -145,7 +146,7 @@ class Control:
             prior = self.state
             self._interrupt()
         if prior == RUNNING:
-            self._timer.watch(self, time.monotonic() + REPEAT_INTERRUPT)
+            self.timer.watch(self, time.monotonic() + REPEAT_INTERRUPT)
         return prior
 
     def on_timer(self, now: float) -> float:

@@ -42,6 +42,7 @@ from .errors import (
     Error,
     QueryCancelled,
     QueryTimeout,
+    TransactionRolledBack,
     UsageError,
     annotate,
 )
@@ -208,10 +209,97 @@ def retry_busy(link: Link, sql: str, controls: list[Control]) -> None:
                 raise Stopped() from None
 
 
-def open_connection(uri: str, busy_timeout: float) -> sqlite3.Connection:
+def open_connection(uri: str, busy_timeout: float,
+                    factory: type[sqlite3.Connection] = sqlite3.Connection) -> sqlite3.Connection:
     """A connection in autocommit mode (sqlnb issues BEGIN itself), usable from any thread."""
     return sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None,
-                           check_same_thread=False, cached_statements=256)
+                           check_same_thread=False, cached_statements=256, factory=factory)
+
+
+class WriteConnection(sqlite3.Connection):
+    """The writer's connection (and an isolated one), as a write function sees it.
+
+    sqlnb keeps its connections in autocommit mode and issues BEGIN itself, where a plain
+    connection's `with conn:` would neither commit nor roll back anything. Here `with conn:` is
+    a transaction, as on a default sqlite3 connection: BEGIN ... COMMIT, or ROLLBACK when the
+    block raises. Inside a transaction already open (sqlnb's, or the user's own BEGIN) it is a
+    SAVEPOINT: the block is undone alone and the outer transaction stays whole and uncommitted.
+    `executescript()` inside an open transaction runs its statements in it, where sqlite3's own
+    would COMMIT first.
+    """
+
+    #: how `with conn:` opens a transaction (plain BEGIN on a read-only database)
+    begin = "BEGIN IMMEDIATE"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._blocks: list[bool] = []  # per open `with` block: is it a savepoint?
+
+    def __enter__(self) -> WriteConnection:
+        nested = self.in_transaction
+        self.execute("SAVEPOINT sqlnb_with" if nested else self.begin)
+        self._blocks.append(nested)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_exc: object) -> bool:
+        nested = self._blocks.pop() if self._blocks else False
+        if not self.in_transaction:  # ended inside the block (or by SQLite): nothing to end
+            return False
+        if nested:
+            if kind is not None:
+                self.execute("ROLLBACK TO sqlnb_with")
+            self.execute("RELEASE sqlnb_with")
+        elif kind is None:
+            self.commit()
+        else:
+            self.rollback()
+        return False
+
+    def executescript(self, sql_script: str) -> sqlite3.Cursor:
+        """Run a script; inside an open transaction its statements join that transaction."""
+        if not self.in_transaction:
+            return super().executescript(sql_script)
+        cursor = self.cursor()
+        for statement in _sqltext.split(sql_script):
+            cursor.execute(statement.text)
+        return cursor
+
+
+def call_in_transaction(fn: Callable[[Any], Any], conn: sqlite3.Connection, name: str) -> Any:
+    """Call a write function inside the transaction sqlnb opened for it.
+
+    sqlnb commits when `fn` returns and rolls back when it raises, so `fn` must not end that
+    transaction itself: SQLite is told to refuse COMMIT, ROLLBACK and BEGIN while `fn` runs
+    (savepoints stay allowed), and an attempt becomes a clear error before anything commits.
+    """
+    tried: list[str] = []
+
+    def refuse_transaction_control(action: int, operation: str | None, *_args: Any) -> int:
+        if action == sqlite3.SQLITE_TRANSACTION:
+            tried.append(operation or "COMMIT")
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    conn.set_authorizer(refuse_transaction_control)
+    try:
+        value = fn(conn)
+    except BaseException as error:
+        if tried:
+            raise _ended_transaction(name, tried[0]) from error
+        raise
+    finally:
+        conn.set_authorizer(None)
+    if tried:
+        raise _ended_transaction(name, tried[0])
+    return value
+
+
+def _ended_transaction(name: str, operation: str) -> UsageError:
+    return UsageError(
+        f"{name} tried to {operation} the transaction execute_write_fn runs it in; nothing was "
+        "committed and the transaction was rolled back. Let fn return to commit (or raise to "
+        "roll back), use `with conn:` for a block that is undone alone, or pass "
+        "transaction=False to manage transactions yourself")
 
 
 # -- tasks ----------------------------------------------------------------------------------
@@ -229,6 +317,7 @@ class Task(Reply):
         "groupable",
         "isolated",
         "params",
+        "reads",
         "reroutable",
         "sql",
         "statement",
@@ -239,11 +328,8 @@ class Task(Reply):
     def __init__(self, work: Callable[[Link, Control], Any] | None, control: Control, sql: str,
                  statement: _sqltext.Statement | None = None, params: Any = None,
                  frame: bool = False, groupable: bool = True, transaction: bool = True,
-                 isolated: bool = False, reroutable: bool = False) -> None:
-        # the Reply's fields, set here rather than through a second __init__ call
-        self._lock = None
-        self._done = False
-        self._value = self._error = self._callbacks = None
+                 isolated: bool = False, reroutable: bool = False, reads: bool = False) -> None:
+        Reply.__init__(self)
         self.work = work
         self.control = control
         self.sql = sql
@@ -254,6 +340,9 @@ class Task(Reply):
         self.transaction = transaction
         self.isolated = isolated
         self.reroutable = reroutable
+        #: the work only reads: on the writer it runs under PRAGMA query_only, and it runs even
+        #: while a rolled-back transaction of the user's waits to be ended
+        self.reads = reads
 
     def result(self, timeout: float | None = None) -> Any:
         """The value (a DataFrame for a SmallFrame, built here once), or raise the error."""
@@ -486,18 +575,56 @@ def settle_if_stopped(task: Task) -> None:
 # -- the writer -----------------------------------------------------------------------------
 
 class WriteRunner:
-    """Runs write tasks on the write connection: alone, or several in one transaction."""
+    """Runs write tasks on the write connection: alone, or several in one transaction.
+
+    A transaction the user opened (BEGIN) is the user's: sqlnb never commits or rolls it back.
+    When SQLite rolls it back whole (a trigger's RAISE(ROLLBACK), an interrupted write), every
+    write made in it fails with TransactionRolledBack, and so does every later write until the
+    user ends it: ROLLBACK ends it quietly, COMMIT raises that error once more.
+    """
 
     def __init__(self, link: Link, begin: str, open_isolated: Callable[[], Link]) -> None:
         self.link = link
         self._begin = begin
         self._open_isolated = open_isolated
+        #: the error that made SQLite roll back the user's transaction, until the user ends it
+        self._aborted: BaseException | None = None
 
     def run(self, batch: list[Task]) -> None:
+        if self._aborted is not None:
+            batch = self._refuse(batch)
         if len(batch) == 1:  # its own transaction: no savepoint needed
             self._run_alone(batch[0])
-        else:
+        elif batch:
             self._run_group(batch)
+
+    def _refuse(self, batch: list[Task]) -> list[Task]:
+        """While the user's rolled-back transaction waits to be ended: the tasks that may run."""
+        cause = self._aborted
+        allowed = []
+        for task in batch:
+            statement = task.statement
+            if self._aborted is None or task.reads:
+                allowed.append(task)
+            elif statement is not None and statement.ends_transaction:
+                self._aborted = None
+                if statement.keyword == "ROLLBACK":  # what the user asked for is done already
+                    result = Result([], [], -1, None, statement.text)
+                    settle(task, result.to_dataframe() if task.frame else result)
+                else:
+                    settle(task, error=TransactionRolledBack(
+                        f"nothing to commit: {_rolled_back(cause)}; nothing of it is in the "
+                        "database"))
+            else:
+                settle(task, error=TransactionRolledBack(
+                    f"this write was not run: {_rolled_back(cause)}; nothing of it is in the "
+                    "database. Run ROLLBACK to end it (writes are refused until then), then "
+                    "write again"))
+        return allowed
+
+    def _user_transaction_lost(self, task: Task) -> None:
+        """SQLite rolled back the user's whole transaction while `task` ran (now settled)."""
+        self._aborted = task.exception(0)
 
     def _run_alone(self, task: Task) -> None:
         try:
@@ -507,6 +634,7 @@ class WriteRunner:
             return
         conn = link.conn
         control = task.control
+        users = conn.in_transaction and not task.isolated  # a transaction the user opened
         try:
             if not control.begin(conn):
                 settle_if_stopped(task)
@@ -517,7 +645,14 @@ class WriteRunner:
                 if task.transaction:
                     retry_busy(link, "SAVEPOINT sqlnb_task" if savepoint else self._begin,
                                [control])
-                value = task.run(link, control)
+                if task.reads:
+                    conn.execute("PRAGMA query_only = 1")
+                    try:
+                        value = task.run(link, control)
+                    finally:
+                        conn.execute("PRAGMA query_only = 0")
+                else:
+                    value = task.run(link, control)
                 if task.transaction:
                     if control.reason is not None:
                         raise Stopped()
@@ -528,6 +663,8 @@ class WriteRunner:
                 if task.transaction and conn.in_transaction:
                     self._undo(conn, savepoint)
                 settle(task, error=error)
+                if users and not conn.in_transaction:
+                    self._user_transaction_lost(task)
             else:
                 link.control = None
                 control.release()
@@ -544,17 +681,18 @@ class WriteRunner:
         fewer per write). When a task fails there, the whole transaction is rolled back, the
         task fails alone, and the tasks before it run again, each in a savepoint now, so a task
         is never half done and the others are not lost. Inside a transaction the user opened,
-        every task gets a savepoint from the start (that transaction is not sqlnb's to undo).
+        every task gets a savepoint from the start (that transaction is not sqlnb's to undo);
+        if SQLite rolls that transaction back whole, every task of the group fails.
         """
         conn = self.link.conn
         remaining = batch
-        savepoints = conn.in_transaction
+        users = savepoints = conn.in_transaction
         # one timer registration for the group: each query is looked at no later than its
         # deadline can be (it starts later than now), and the timer checks the real one
         now = time.monotonic()
-        timer = batch[0].control._timer
-        timer.watch_all([(task.control, now + task.control.time_limit) for task in batch
-                         if task.control.time_limit is not None])
+        batch[0].control.timer.watch_all([(task.control, now + task.control.time_limit)
+                                          for task in batch
+                                          if task.control.time_limit is not None])
         while remaining:
             own = not conn.in_transaction
             if own:
@@ -588,12 +726,21 @@ class WriteRunner:
                         self._undo(conn, savepoint=True)
                         settle(task, error=error)
                         continue
-                    # No savepoint to go back to, or SQLite rolled the whole transaction back
-                    # (an interrupted or failed write can do that): this task fails, and the
-                    # tasks that ran before it run again, in savepoints from now on.
+                    settle(task, error=error)
+                    if users:  # SQLite rolled back the user's transaction: all of it is gone
+                        self._user_transaction_lost(task)
+                        cause = _rolled_back(self._aborted)
+                        for earlier, _value in done:
+                            settle(earlier, error=TransactionRolledBack(
+                                f"{cause}, so this write, made in it, was undone with it. Run "
+                                "ROLLBACK to end it (writes are refused until then)"))
+                        self._refuse(remaining[index + 1:])
+                        return
+                    # No savepoint to go back to, or SQLite rolled sqlnb's transaction back (an
+                    # interrupted or failed write can do that): this task fails, and the tasks
+                    # that ran before it run again, in savepoints from now on.
                     if own and conn.in_transaction:
                         self._undo(conn, savepoint=False)
-                    settle(task, error=error)
                     for earlier, _value in done:
                         earlier.control.rows = 0
                     remaining = [t for t, _v in done] + remaining[index + 1:]
@@ -627,6 +774,13 @@ class WriteRunner:
                 conn.execute("ROLLBACK")
         except sqlite3.Error:
             log.exception("sqlnb: could not roll back a failed write")
+
+
+def _rolled_back(cause: BaseException | None) -> str:
+    """Why the user's transaction is gone, for TransactionRolledBack's message."""
+    why = f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+    return (f"the transaction you opened (BEGIN) was rolled back whole by SQLite when a write in "
+            f"it failed ({why})")
 
 
 class Writer:
@@ -786,7 +940,7 @@ class Engine:
         self._closed_done = False
         self._lock = threading.Lock()
         self._close_lock = threading.Lock()
-        conn = open_connection(target.write_uri, BUSY_SLICE)
+        conn = self._open_write_connection()
         try:
             conn.execute("PRAGMA schema_version").fetchall()
             if wal and not target.memory and not target.read_only:
@@ -979,8 +1133,13 @@ class Engine:
             )
 
     def _open_isolated(self) -> Link:
-        return Link(open_connection(self.target.write_uri, BUSY_SLICE),
-                    busy_wait=self.busy_timeout)
+        return Link(self._open_write_connection(), busy_wait=self.busy_timeout)
+
+    def _open_write_connection(self) -> sqlite3.Connection:
+        conn = open_connection(self.target.write_uri, BUSY_SLICE, WriteConnection)
+        if self.target.read_only:
+            conn.begin = "BEGIN"  # type: ignore[attr-defined]
+        return conn
 
     # -- streams -----------------------------------------------------------------------------
     def inline_stream(self, task: Task, produce: Callable[[Link, Control], Iterator[Any]]

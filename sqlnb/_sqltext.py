@@ -47,6 +47,8 @@ QUERY_PRAGMAS_WITH_ARG = frozenset({
 })
 
 
+_ROLLBACK_TO = re.compile(r"\bTO\b", re.IGNORECASE)
+
 #: First keywords after which the writer looks at what changed for its readers (_engine.py).
 SESSION_KEYWORDS = frozenset({"ATTACH", "DETACH", "CREATE", "DROP", "ALTER"})
 
@@ -68,6 +70,8 @@ class Statement:
     surely_writes: bool = field(init=False)
     #: may change what the readers must share with the writer (PRAGMA x=y, ATTACH, CREATE ...)
     changes_session: bool = field(init=False)
+    #: ends a transaction: COMMIT, END, or ROLLBACK (not ROLLBACK TO a savepoint)
+    ends_transaction: bool = field(init=False)
 
     def __post_init__(self) -> None:
         sets_pragma = (
@@ -80,6 +84,8 @@ class Statement:
         assign(self, "runs_alone", self.keyword in ALONE_KEYWORDS or sets_pragma)
         assign(self, "surely_writes", self.keyword in WRITE_KEYWORDS or sets_pragma)
         assign(self, "changes_session", self.keyword in SESSION_KEYWORDS or sets_pragma)
+        assign(self, "ends_transaction", self.keyword in ("COMMIT", "END") or (
+            self.keyword == "ROLLBACK" and _ROLLBACK_TO.search(self.text) is None))
 
 
 def _tokens(sql: str) -> Iterator[tuple[str, str]]:

@@ -26,7 +26,16 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _sqltext
 from ._control import QUEUED, Control, Progress
-from ._engine import Engine, Link, Stopped, Task, resolve_target, run_statement, settle
+from ._engine import (
+    Engine,
+    Link,
+    Stopped,
+    Task,
+    call_in_transaction,
+    resolve_target,
+    run_statement,
+    settle,
+)
 from .errors import BackgroundWriteError, QueryCancelled, UsageError, annotate, shorten
 from .results import Result, rows_to_dataframe
 
@@ -368,7 +377,7 @@ class Database:
         """Run `fn(connection)` on a reader thread (a read-only connection) and return its value."""
         self._engine.check_open()
         task = Task(lambda link, control: fn(link.conn), self._control(time_limit),
-                    _fn_name(fn), groupable=False, transaction=False)
+                    _fn_name(fn), groupable=False, transaction=False, reads=True)
         self._engine.submit_read(task)
         return await QueryHandle(task)
 
@@ -396,8 +405,11 @@ class Database:
         """Run `fn(connection)` on the writer thread.
 
         With transaction=True it runs in a transaction that commits when fn returns and rolls
-        back if fn raises or the query is stopped (fn must not commit itself). With
-        isolated_connection=True fn gets a fresh connection, closed afterwards.
+        back if fn raises or the query is stopped; there `with conn:` is a savepoint and fn
+        may not end the transaction (a COMMIT or ROLLBACK raises UsageError, nothing commits).
+        With transaction=False fn gets the connection in autocommit mode, and `with conn:` is a
+        transaction, as on a plain sqlite3 connection. With isolated_connection=True fn gets a
+        fresh connection, closed afterwards.
         """
         return await self._await(
             self._write_fn(fn, isolated_connection, transaction, time_limit), block)
@@ -528,7 +540,7 @@ class Database:
 
         self._engine.check_open()
         task = Task(lambda link, control: tables(link.conn), self._control(time_limit),
-                    "(list the tables)", groupable=False, transaction=False)
+                    "(list the tables)", groupable=False, transaction=False, reads=True)
         return self._read_or_writer(task).result()
 
     def schema(self, table: str, *, time_limit: float | None = None) -> pd.DataFrame:
@@ -539,7 +551,7 @@ class Database:
         if not isinstance(table, str) or not table.strip():
             raise UsageError(f"table must be a table's name, not {table!r}")
         task = Task(lambda link, control: schema(link.conn, table), self._control(time_limit),
-                    f"(the schema of {table!r})", groupable=False, transaction=False)
+                    f"(the schema of {table!r})", groupable=False, transaction=False, reads=True)
         return self._read_or_writer(task).result()
 
     def _read_or_writer(self, task: Task) -> QueryHandle:
@@ -639,8 +651,15 @@ class Database:
         self._engine.check_open()
         if not callable(fn):
             raise UsageError(f"fn must be a callable taking a connection, not {type(fn).__name__}")
-        task = Task(lambda link, control: fn(link.conn), self._control(time_limit),
-                    _fn_name(fn), groupable=False, transaction=transaction, isolated=isolated)
+        name = _fn_name(fn)
+        if transaction:
+            def work(link: Link, control: Control) -> Any:
+                return call_in_transaction(fn, link.conn, name)
+        else:
+            def work(link: Link, control: Control) -> Any:
+                return fn(link.conn)
+        task = Task(work, self._control(time_limit), name, groupable=False,
+                    transaction=transaction, isolated=isolated)
         return self._submit_write(task)
 
     def _submit_write(self, task: Task) -> QueryHandle:
@@ -660,7 +679,8 @@ class Database:
     def _barrier(self) -> QueryHandle:
         self._engine.check_open()
         task = Task(lambda link, control: None, Control(None, self._engine.timer),
-                    "(wait for writes)", groupable=False, transaction=False)  # needs no lock
+                    "(wait for writes)", groupable=False, transaction=False,  # needs no lock
+                    reads=True)
         self._engine.submit_write(task)
         return QueryHandle(task)
 

@@ -5,9 +5,11 @@ Exception
 ├── sqlite3.Error                  SQLite's own errors pass through with their sqlite3 type and
 │   │                              message; sqlnb adds `.sql` (the statement) and a note naming it.
 │   ├── sqlite3.OperationalError
-│   │   └── QueryInterrupted       * a query stopped before it finished
-│   │       ├── QueryTimeout       * ... because it reached its time limit
-│   │       └── QueryCancelled     * ... because someone cancelled it (Cancel, Stop, q.cancel())
+│   │   ├── QueryInterrupted       * a query stopped before it finished
+│   │   │   ├── QueryTimeout       * ... because it reached its time limit
+│   │   │   └── QueryCancelled     * ... because someone cancelled it (Cancel, Stop, q.cancel())
+│   │   └── TransactionRolledBack  * the transaction the user opened (BEGIN) was rolled back
+│   │                                whole by SQLite, so this write is not in the database
 │   └── sqlite3.ProgrammingError
 │       └── DatabaseClosed         * the Database was closed before or while the call ran
 └── ValueError
@@ -35,6 +37,7 @@ __all__ = [
     "QueryCancelled",
     "QueryInterrupted",
     "QueryTimeout",
+    "TransactionRolledBack",
     "UsageError",
 ]
 
@@ -75,6 +78,15 @@ class QueryTimeout(QueryInterrupted):
 
 class QueryCancelled(QueryInterrupted):
     """A query was cancelled (QueryHandle.cancel(), the widget's Cancel, the kernel's Stop)."""
+
+
+class TransactionRolledBack(Error, sqlite3.OperationalError):
+    """SQLite rolled back the transaction the user opened (a trigger's RAISE(ROLLBACK), an
+    interrupted write...), so this write, made in it or queued for it, is not in the database.
+
+    Writes are refused with this error until the user ends that transaction: ROLLBACK ends it
+    quietly, COMMIT raises this error once more (nothing of it can be committed).
+    """
 
 
 class BackgroundWriteError(Error):

@@ -10,7 +10,8 @@ import sqlnb
 
 EXPECTED = {
     "BackgroundWriteError", "Database", "DatabaseClosed", "Error", "Options", "Progress",
-    "QueryCancelled", "QueryHandle", "QueryInterrupted", "QueryTimeout", "Result", "UsageError",
+    "QueryCancelled", "QueryHandle", "QueryInterrupted", "QueryTimeout", "Result",
+    "TransactionRolledBack", "UsageError",
     "__version__", "connect", "options",
 }
 

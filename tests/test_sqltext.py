@@ -152,6 +152,15 @@ def test_runs_alone_and_surely_writes(sql, alone, writes):
     assert (lower.runs_alone, lower.surely_writes) == (alone, writes)
 
 
+@pytest.mark.parametrize(("sql", "ends"), [
+    ("COMMIT", True), ("end transaction", True), ("ROLLBACK", True), ("rollback transaction", True),
+    ("ROLLBACK TO sp", False), ("rollback transaction to savepoint sp", False),
+    ("BEGIN", False), ("RELEASE sp", False), ("SELECT 'commit'", False),
+])
+def test_ends_transaction(sql, ends):
+    assert single(sql).ends_transaction is ends
+
+
 # -- single() and check_params() --------------------------------------------------------------
 
 @pytest.mark.parametrize("sql", ["", "   ", "-- only a comment", "/* c */ ;", ";"])
