@@ -624,7 +624,10 @@ class WriteRunner:
 
     def _user_transaction_lost(self, task: Task) -> None:
         """SQLite rolled back the user's whole transaction while `task` ran (now settled)."""
-        self._aborted = task.exception(0)
+        error = self._aborted = task.exception(0)
+        _note(error, "SQLite rolled back the whole transaction you opened (BEGIN) with this "
+                     "write: nothing of it is in the database. Run ROLLBACK to end it (writes "
+                     "are refused until then)")
 
     def _run_alone(self, task: Task) -> None:
         try:
@@ -778,9 +781,14 @@ class WriteRunner:
 
 def _rolled_back(cause: BaseException | None) -> str:
     """Why the user's transaction is gone, for TransactionRolledBack's message."""
-    why = f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
-    return (f"the transaction you opened (BEGIN) was rolled back whole by SQLite when a write in "
-            f"it failed ({why})")
+    if isinstance(cause, QueryTimeout):
+        why = "a write in it reached its time limit"
+    elif isinstance(cause, QueryCancelled):
+        why = "a write in it was cancelled"
+    else:
+        first = str(cause).splitlines()[0] if str(cause) else ""
+        why = f"a write in it failed ({type(cause).__name__}: {first})"
+    return f"the transaction you opened (BEGIN) was rolled back whole by SQLite when {why}"
 
 
 class Writer:

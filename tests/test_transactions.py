@@ -86,6 +86,23 @@ def test_writes_after_the_users_transaction_was_rolled_back_wait_for_its_end(vet
     assert committed(tmp_path / "test.db", "SELECT id FROM t") == [(4,)]
 
 
+def test_a_write_stopped_inside_the_users_transaction_says_the_transaction_is_gone(db, tmp_path):
+    """SQLite rolls back the whole transaction when a write in it is interrupted."""
+    db.write("CREATE TABLE t (x)")
+    db.write("BEGIN")
+    db.write("INSERT INTO t VALUES (1)")
+    endless = ("INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+               "SELECT x FROM c")
+    with pytest.raises(sqlnb.QueryTimeout) as stopped:
+        db.write(endless, time_limit=0.1)
+    assert any("ROLLBACK" in note for note in stopped.value.__notes__)
+    with pytest.raises(sqlnb.TransactionRolledBack, match="reached its time limit"):
+        db.write("INSERT INTO t VALUES (2)")
+    db.write("ROLLBACK")
+    db.write("INSERT INTO t VALUES (3)")
+    assert committed(tmp_path / "test.db", "SELECT x FROM t") == [(3,)]
+
+
 def test_a_group_outside_any_user_transaction_still_reruns_the_others(vetoed, tmp_path):
     """The rule above is for the user's transaction only: in sqlnb's own, the others commit."""
     db = vetoed
