@@ -838,7 +838,8 @@ class Writer:
             except BaseException:  # never let the writer die with callers waiting
                 log.exception("sqlnb: the writer failed")
                 for task in batch:
-                    settle(task, error=Error("the writer failed; see the log"))
+                    with contextlib.suppress(BaseException):
+                        settle(task, error=Error("the writer failed; see the log"))
             del task, batch  # an idle writer must not keep the last tasks (and callers) alive
 
     def close(self) -> None:
@@ -905,7 +906,10 @@ class ReadPool:
                     self._taken.discard(task)
                     self._idle += 1
                 if outcome is not None:
-                    settle(task, *outcome)  # last, so the woken caller finds this thread asleep
+                    try:  # last, so the woken caller finds this thread asleep
+                        settle(task, *outcome)
+                    except BaseException:  # a reader survives whatever a callback raises
+                        log.exception("sqlnb: finishing a read failed")
                 del task, outcome  # an idle reader must not keep the last task (and caller) alive
         finally:
             if link is not None:

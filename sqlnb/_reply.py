@@ -10,9 +10,11 @@ never has one. Same method names as `concurrent.futures.Future` for the parts sq
 from __future__ import annotations
 
 import _thread
+import logging
 from collections.abc import Callable
 from typing import Any
 
+log = logging.getLogger("sqlnb")
 _registry = _thread.allocate_lock()  # guards the done flag and the callbacks of every Reply
 
 
@@ -115,7 +117,7 @@ class Reply:
                 else:
                     self._callbacks = [callbacks, fn]
                 return
-        fn(self)
+        _call(fn, self)
 
 
 def _wake(reply: Reply, callbacks: Any, lock: Any) -> None:
@@ -125,6 +127,15 @@ def _wake(reply: Reply, callbacks: Any, lock: Any) -> None:
     if callbacks is not None:
         if type(callbacks) is list:
             for callback in callbacks:
-                callback(reply)
+                _call(callback, reply)
         else:
-            callbacks(reply)
+            _call(callbacks, reply)
+
+
+def _call(callback: Callable[[Reply], object], reply: Reply) -> None:
+    """Run one done-callback; an error in it is logged, never raised into the worker thread
+    that set the reply (which must go on serving), as `concurrent.futures` does."""
+    try:
+        callback(reply)
+    except Exception:
+        log.exception("sqlnb: a done-callback raised (ignored): %r", callback)

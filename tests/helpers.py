@@ -12,6 +12,11 @@ import sqlnb
 #: The longest a test waits for something that should take milliseconds (seconds).
 WAIT = 60
 
+#: A read that never ends on its own (one row: its count, never reached).
+FOREVER = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+#: A read that never ends on its own and yields rows as it goes.
+FOREVER_ROWS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
+
 
 def sqlnb_threads() -> set[threading.Thread]:
     """sqlnb's threads alive now."""
