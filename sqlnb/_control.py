@@ -191,10 +191,13 @@ class Timer:
         self._name = name
         self._lock = threading.Lock()  # taken directly on the hot path (a C-level `with`)
         self._cond = threading.Condition(self._lock)
-        #: guards the state of every Control of this timer's Database: one lock for all (never
-        #: held while another lock is taken) spares each query a lock of its own
+        #: guards the state of every Control of this timer's Database: one lock for all spares
+        #: each query a lock of its own. Held only briefly; under it the timer's own lock may be
+        #: taken (Control.begin watches its deadline), never the other way round: the timer
+        #: calls on_timer without its lock, so the two cannot deadlock.
         self.controls_lock = threading.Lock()
         self._due: dict[Control, float] = {}
+        self._ticking: set[Control] = set()  # called now, outside the lock (see _run)
         self._wake_at = math.inf
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -238,13 +241,15 @@ class Timer:
         """Forget a query that is over (the thread is not woken)."""
         with self._lock:
             self._due.pop(control, None)
+            self._ticking.discard(control)
 
     def unwatch_all(self, controls: list[Control]) -> None:
         """Forget queries that are over (one lock for a group)."""
         with self._lock:
-            pop = self._due.pop
+            pop, discard = self._due.pop, self._ticking.discard
             for control in controls:
                 pop(control, None)
+                discard(control)
 
     def _run(self) -> None:
         with self._cond:
@@ -252,17 +257,26 @@ class Timer:
                 now = time.monotonic()
                 due = [c for c, when in self._due.items() if when <= now]
                 if due:
+                    # The due queries leave the table while on_timer runs (outside the lock):
+                    # a watch() meanwhile (a cancel asking for repeated interrupts) books its
+                    # own time, and the sooner of the two wins; an unwatch() (the query is
+                    # over) drops it from _ticking, so it is not booked again.
+                    for control in due:
+                        del self._due[control]
+                    self._ticking.update(due)
                     self._cond.release()
                     try:
                         nexts = [(c, c.on_timer(now)) for c in due]
                     finally:
                         self._cond.acquire()
                     for control, when in nexts:
-                        if control in self._due:
+                        if control in self._ticking:
+                            when = min(when, self._due.get(control, math.inf))
                             if when == math.inf:
-                                del self._due[control]
+                                self._due.pop(control, None)
                             else:
                                 self._due[control] = when
+                    self._ticking.clear()
                     continue
                 self._wake_at = min(self._due.values(), default=math.inf)
                 timeout = None if self._wake_at == math.inf else self._wake_at - now
@@ -274,6 +288,7 @@ class Timer:
         with self._cond:
             self._closed = True
             self._due.clear()
+            self._ticking.clear()
             self._cond.notify()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():

@@ -8,24 +8,20 @@ import contextlib
 import math
 import os
 import signal
+import sqlite3
 import threading
 import time
 
 import pytest
 
 import sqlnb
+from sqlnb._control import Control, Timer
 
-FOREVER = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+from .helpers import FOREVER, WAIT, wait_running
+
 SLOW_INSERT = ("INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                "SELECT x FROM c")
 
-
-def _wait_running(handle: sqlnb.QueryHandle) -> None:
-    for _ in range(1000):
-        if handle.progress.state == "running":
-            return
-        time.sleep(0.005)
-    raise AssertionError("the query never started")
 
 
 def test_runaway_read_stops_at_its_time_limit(db):
@@ -51,7 +47,7 @@ def test_limit_holds_while_the_main_thread_runs_python(db):
 
 def test_cancel_from_another_thread(db):
     handle = db.submit(FOREVER, time_limit=math.inf)
-    _wait_running(handle)
+    wait_running(handle)
     threading.Thread(target=handle.cancel).start()
     with pytest.raises(sqlnb.QueryCancelled) as info:
         handle.result(timeout=30)
@@ -93,7 +89,7 @@ def test_cancelled_write_is_rolled_back_and_the_writer_goes_on(db):
     db.write("CREATE TABLE t (x)")
     db.write("INSERT INTO t VALUES (0)")
     handle = db.submit(SLOW_INSERT, time_limit=math.inf)
-    _wait_running(handle)
+    wait_running(handle)
     time.sleep(0.2)
     handle.cancel()
     with pytest.raises(sqlnb.QueryCancelled) as info:
@@ -161,7 +157,7 @@ def test_progress_counts_rows_and_steps(db):
     assert progress.time_limit == 30.0
     assert 0 < progress.fraction < 1
     slow = db.submit(FOREVER, time_limit=math.inf)
-    _wait_running(slow)
+    wait_running(slow)
     first = slow.progress.steps
     time.sleep(0.3)
     assert slow.progress.steps > first
@@ -240,3 +236,36 @@ def test_a_write_queued_behind_a_slow_one_in_its_group_keeps_its_own_limit(db):
     assert sorted(map(str, db.query("SELECT x FROM t")["x"])) == ["0.6", "last"]
     with pytest.raises(sqlnb.BackgroundWriteError):
         db.flush()
+
+
+def test_a_cancel_landing_during_a_timer_tick_keeps_its_repeated_interrupts():
+    """Finding 7: the timer used to overwrite the sooner time a cancel() asked for while
+    `on_timer` ran (with the query's far deadline), so the repeated interrupts that stop a
+    multi-statement write were lost. Forced interleaving: the cancel lands inside the tick."""
+    timer = Timer()
+    conn = sqlite3.connect(":memory:")
+    calls: list[float] = []
+    repeated = threading.Event()
+
+    class CancelledMidTick(Control):
+        __slots__ = ()
+
+        def on_timer(self, now: float) -> float:
+            when = super().on_timer(now)
+            calls.append(when)
+            if len(calls) == 1:
+                self.cancel()  # after on_timer's look, before the timer books its answer
+            else:
+                repeated.set()
+            return when
+
+    control = CancelledMidTick(3600.0, timer)
+    try:
+        assert control.begin(conn)  # watched at its deadline, an hour away
+        timer.watch(control, time.monotonic())  # a tick now
+        assert repeated.wait(WAIT), "the cancel's repeated interrupt was lost"
+        assert calls[0] > time.monotonic() + 60  # the first tick answered the far deadline
+    finally:
+        control.finish("cancelled")
+        timer.close()
+        conn.close()
