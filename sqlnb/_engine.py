@@ -811,9 +811,9 @@ class Writer:
                 self._thread = threading.Thread(target=self._run, name="sqlnb-writer", daemon=True)
                 self._thread.start()
 
-    @property
-    def running(self) -> Control | None:
-        return self._runner.link.control
+    def runs_in(self, thread: threading.Thread) -> bool:
+        """True when `thread` is the writer thread."""
+        return thread is self._thread
 
     def _run(self) -> None:
         held: deque[Any] = deque()
@@ -882,6 +882,11 @@ class ReadPool:
                                           daemon=True)
                 self._threads.append(thread)
                 thread.start()
+
+    def runs_in(self, thread: threading.Thread) -> bool:
+        """True when `thread` is one of this pool's readers."""
+        with self._lock:
+            return thread in self._threads
 
     def _run(self) -> None:
         link: Link | None = None
@@ -972,6 +977,8 @@ class Engine:
         else:
             self.pool = self.writer = None
             self._inline_lock = threading.RLock()
+            self._inline_depth = 0  # how deep the thread in inline work is in it
+            self._inline_thread: int | None = None  # which thread that is
             self._inline_reader: Link | None = None
             self._inline_runner = runner
 
@@ -984,12 +991,35 @@ class Engine:
         if self._closed:
             raise DatabaseClosed("the database is closed: open it again with sqlnb.connect()")
 
+    def in_worker(self) -> bool:
+        """True when called from this engine's own work: one of its threads, or (threads=0)
+        a function it is running in the caller. close() there would wait for itself."""
+        current = threading.current_thread()
+        if self.pool is not None and self.pool.runs_in(current):
+            return True
+        if self.writer is not None and self.writer.runs_in(current):
+            return True
+        return not self.threaded and self._inline_thread == threading.get_ident()
+
+    @contextlib.contextmanager
+    def _inline(self, control: Control) -> Iterator[None]:
+        """threads=0: run work in the calling thread, one piece at a time; Ctrl-C cancels it."""
+        with self._inline_lock, keyboard_cancels(control):
+            self._inline_depth += 1
+            self._inline_thread = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._inline_depth -= 1
+                if not self._inline_depth:
+                    self._inline_thread = None
+
     def submit_read(self, task: Task) -> None:
         self.check_open()
         if self.pool is not None:
             self.pool.submit(task)
         else:
-            with self._inline_lock, keyboard_cancels(task.control):
+            with self._inline(task.control):
                 if self._inline_reader is None:
                     self._inline_reader = self.open_reader()
                 outcome = self.run_read(self._inline_reader, task)
@@ -1002,7 +1032,7 @@ class Engine:
         if self.writer is not None:
             self.writer.submit(task)
         else:
-            with self._inline_lock, keyboard_cancels(task.control):
+            with self._inline(task.control):
                 self._inline_runner.run([task])
 
     # -- readers -----------------------------------------------------------------------------
@@ -1156,28 +1186,51 @@ class Engine:
     # -- streams -----------------------------------------------------------------------------
     def inline_stream(self, task: Task, produce: Callable[[Link, Control], Iterator[Any]]
                       ) -> Iterator[Any]:
-        """threads=0: run a chunked read in the caller, yielding as it goes."""
-        with self._inline_lock, keyboard_cancels(task.control):
-            if self._inline_reader is None:
-                self._inline_reader = self.open_reader()
-            link = self._inline_reader
-            self._sync_session(link)
-            control = task.control
-            if not control.begin(link.conn):
-                settle_if_stopped(task)
-                task.result()
-            link.control = control
+        """threads=0: run a chunked read in the caller, yielding as it goes.
+
+        The stream keeps the inline reader until it ends, but Ctrl-C cancels the query only
+        while a chunk is being read: between chunks the user's own code runs, and there Ctrl-C
+        is the user's KeyboardInterrupt.
+        """
+        control = task.control
+        with self._inline_lock:
+            with self._inline(control):
+                if self._inline_reader is None:
+                    self._inline_reader = self.open_reader()
+                link = self._inline_reader
+                self._sync_session(link)
+                if not control.begin(link.conn):
+                    settle_if_stopped(task)
+                    task.result()
+                link.control = control
+            chunks = produce(link, control)
             try:
-                yield from produce(link, control)
-            except BaseException as error:
-                link.control = None
-                control.release()
-                settle(task, error=error)
-                task.result()
+                while True:
+                    with self._inline(control):
+                        chunk = next(chunks, _STOP)
+                    if chunk is _STOP:
+                        break
+                    yield chunk
+            except GeneratorExit:  # the caller closed the iterator: that cancels the query
+                control.cancel()
+                error: BaseException = Stopped()
+            except BaseException as failure:
+                error = failure
             else:
                 link.control = None
                 control.release()
                 settle(task, None)
+                return
+            finally:
+                chunks.close()
+            link.control = None
+            control.release()
+            settle(task, error=error)
+            if isinstance(error, GeneratorExit) or type(error) is Stopped:
+                return
+            if control.keyboard:  # Ctrl-C reached SQLite while it read a chunk
+                raise KeyboardInterrupt from task.exception(0)
+            task.result()
 
     # -- closing -----------------------------------------------------------------------------
     def close(self) -> None:

@@ -743,9 +743,10 @@ class Database:
 
         Safe to call twice; later calls on this Database raise DatabaseClosed.
         """
-        if threading.current_thread().name.startswith("sqlnb-"):
+        if self._engine.in_worker():
             raise UsageError("close() cannot run inside one of this Database's own threads "
-                             "(from a function given to execute_fn or execute_write_fn)")
+                             "(from a function given to execute_fn or execute_write_fn): "
+                             "close it after that call returns")
         self._engine.close()
         self._finalizer.detach()
 

@@ -94,6 +94,49 @@ def baseline():
 
 # -- close() ----------------------------------------------------------------------------------
 
+def _close_in_thread(db: sqlnb.Database, name: str) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            db.close()
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=close, name=name)
+    thread.start()
+    thread.join(WAIT)
+    assert not thread.is_alive(), "close() hung"
+    return errors
+
+
+def test_close_works_from_a_thread_named_like_sqlnbs_own(path, baseline):
+    """Finding 8: close() refused every thread whose name starts with sqlnb-, such as the
+    sqlnb-cell thread of a --background cell; only this Database's own workers are refused."""
+    db = sqlnb.connect(path)
+    db.query("SELECT 1")
+    assert _close_in_thread(db, "sqlnb-cell") == []
+    assert db.closed
+
+
+@pytest.mark.parametrize("threads", [None, 0])
+def test_close_inside_the_databases_own_worker_is_refused(path, baseline, threads):
+    with sqlnb.connect(path, threads=threads) as db:
+        for call in (db.execute_fn, db.execute_write_fn):
+            with pytest.raises(sqlnb.UsageError, match="own threads"):
+                asyncio.run(call(lambda conn: db.close()))
+        assert not db.closed
+        assert db.query("SELECT count(*) AS n FROM t")["n"][0] == 0
+
+
+def test_close_of_another_database_inside_a_worker_works(path, tmp_path, baseline):
+    other = sqlnb.connect(tmp_path / "other.db")
+    other.query("SELECT 1")
+    with sqlnb.connect(path) as db:
+        asyncio.run(db.execute_write_fn(lambda conn: other.close()))
+    assert other.closed
+
+
 def test_close_is_idempotent(path, baseline):
     db = sqlnb.connect(path)
     db.write("INSERT INTO t VALUES (1)")

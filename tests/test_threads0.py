@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -11,9 +13,8 @@ import time
 import pytest
 
 import sqlnb
-from tests.conftest import sqlnb_threads
 
-FOREVER = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+from .helpers import FOREVER, FOREVER_ROWS, WAIT, sqlnb_threads
 
 
 @pytest.fixture(params=["file", "memory"])
@@ -22,7 +23,7 @@ def inline(request, tmp_path):
     database = sqlnb.connect(path, threads=0)
     yield database
     database.close()
-    assert sqlnb_threads() == []
+    assert sqlnb_threads() == set()
 
 
 def test_reads_and_writes_run_in_the_calling_thread(inline):
@@ -32,7 +33,7 @@ def test_reads_and_writes_run_in_the_calling_thread(inline):
     assert seen == [threading.current_thread()]
     inline.write_many("INSERT INTO t VALUES (?)", [(1,), (2,)])
     assert list(inline.query("SELECT x FROM t ORDER BY x")["x"]) == [1, 2]
-    assert [t for t in sqlnb_threads() if t != "sqlnb-timer"] == []
+    assert {t.name for t in sqlnb_threads()} <= {"sqlnb-timer"}
 
 
 def test_same_routing_and_session_rules(inline):
@@ -100,3 +101,36 @@ def test_errors_keep_their_type(inline):
     with pytest.raises(sqlite3.IntegrityError):
         inline.write("INSERT INTO u VALUES (1)")
     assert inline.query("SELECT count(*) FROM u").iloc[0, 0] == 1
+
+
+def _sigint_now() -> None:
+    """Deliver Ctrl-C to this (the main) thread and give Python the chance to handle it."""
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(WAIT * 1000):  # the handler runs between two bytecodes of this loop
+        time.sleep(0.001)
+
+
+def test_ctrl_c_between_chunks_is_the_users_keyboard_interrupt(inline):
+    """Finding 6: a half-read iter_chunks held sqlnb's SIGINT handler across `yield`, so Ctrl-C
+    in the user's own code between chunks was swallowed and the next chunk raised
+    QueryCancelled. Outside a running query, Ctrl-C is the user's KeyboardInterrupt."""
+    inline.write("CREATE TABLE t (x)")
+    inline.write_many("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
+    chunks = inline.iter_chunks("SELECT x FROM t", chunk_rows=10)
+    assert list(next(chunks)["x"]) == list(range(10))
+    with pytest.raises(KeyboardInterrupt):
+        _sigint_now()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert list(next(chunks)["x"]) == list(range(10, 20))  # the query goes on
+    chunks.close()
+    assert inline.query("SELECT count(*) AS n FROM t")["n"][0] == 100
+
+
+def test_ctrl_c_while_a_chunk_is_read_cancels_the_query(inline):
+    chunks = inline.iter_chunks(FOREVER_ROWS, chunk_rows=10**9, time_limit=math.inf)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        next(chunks)
+    timer.join()
+    assert inline.query("SELECT 4 AS four")["four"][0] == 4
