@@ -531,9 +531,13 @@ def settle(task: Task, value: Any = None, error: BaseException | None = None) ->
                              "process, or a transaction left open there) for longer than "
                              "sqlnb's busy_timeout: wait longer with sqlnb.connect(path, "
                              "busy_timeout=SECONDS), default 5")
-            if isinstance(error, sqlite3.Error) and _is_readonly(error) and control.is_write:
-                _note(error, "the database is read-only (read_only=True, or a read-only file): "
-                             "open it writable to change it")
+            if isinstance(error, sqlite3.Error) and _is_readonly(error):
+                if task.reads:
+                    _note(error, "execute_fn gives fn a read-only connection: write with "
+                                 "execute_write_fn")
+                elif control.is_write:
+                    _note(error, "the database is read-only (read_only=True, or a read-only "
+                                 "file): open it writable to change it")
         if isinstance(error, (sqlite3.Error, Error)):
             error.__traceback__ = None  # the frames are sqlnb's internals, not the user's
         if isinstance(error, QueryTimeout):
@@ -1059,6 +1063,7 @@ class Engine:
             settle_if_stopped(task)
             return None
         link.control = control
+        link.denied = False  # set by the authorizer if this task reads the writer's objects
         try:
             value = task.run(link, control)
         except BaseException as error:
@@ -1078,6 +1083,8 @@ class Engine:
     def _reroute(self, link: Link, task: Task, error: sqlite3.Error) -> Task | None:
         statement = task.statement
         if _is_readonly(error):  # SQLite says it writes
+            if statement is None:  # a function given a read-only connection (execute_fn)
+                return None
             task.control.is_write = True
             alone = statement is not None and statement.runs_alone
             task.groupable = task.transaction = not alone

@@ -374,10 +374,15 @@ class Database:
         return await _await_task(self._statement_task(sql, params, time_limit, False))
 
     async def execute_fn(self, fn: Callable[[Any], T], *, time_limit: float | None = None) -> T:
-        """Run `fn(connection)` on a reader thread (a read-only connection) and return its value."""
+        """Run `fn(connection)` on a read-only connection and return its value.
+
+        It runs on a reader; if fn reads TEMP tables or views (which live on the writer's
+        connection), it runs again on the writer, under PRAGMA query_only.
+        """
         self._engine.check_open()
         task = Task(lambda link, control: fn(link.conn), self._control(time_limit),
-                    _fn_name(fn), groupable=False, transaction=False, reads=True)
+                    _fn_name(fn), groupable=False, transaction=False, reads=True,
+                    reroutable=True)  # to the writer, if fn reads TEMP objects only it has
         self._engine.submit_read(task)
         return await QueryHandle(task)
 

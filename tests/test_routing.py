@@ -7,6 +7,7 @@ Database were one connection.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import sqlite3
 
@@ -52,6 +53,31 @@ def test_temp_table_is_usable_by_later_calls(db):
     assert db.query("SELECT sum(x) AS s FROM temp.scratch")["s"][0] == 30
     db.write("CREATE TEMP VIEW big AS SELECT x FROM scratch WHERE x > 10")
     assert list(db.query("SELECT x FROM big")["x"]) == [20]
+
+
+def test_execute_fn_that_reads_temp_objects_runs_where_they_are(db):
+    """Finding 9: the reader's authorizer refused temp.sqlite_master to execute_fn ("access to
+    temp.sqlite_temp_master.name is prohibited"); a read of TEMP objects runs on the writer,
+    on a connection as read-only there as on a reader."""
+    db.write("CREATE TEMP TABLE scratch (x)")
+    db.write("INSERT INTO scratch VALUES (1)")
+
+    def names(conn):
+        return [row[0] for row in conn.execute("SELECT name FROM temp.sqlite_master")]
+
+    assert asyncio.run(db.execute_fn(names)) == ["scratch"]
+    assert asyncio.run(db.execute_fn(
+        lambda conn: conn.execute("SELECT count(*) FROM scratch").fetchone()[0])) == 1
+
+    def sneaky(conn):
+        conn.execute("INSERT INTO scratch VALUES (2)")
+
+    with pytest.raises(sqlite3.OperationalError, match="readonly") as refused:
+        asyncio.run(db.execute_fn(sneaky))
+    assert any("execute_write_fn" in note for note in refused.value.__notes__)
+    assert db.query("SELECT count(*) AS n FROM scratch")["n"][0] == 1
+    db.write("INSERT INTO scratch VALUES (3)")  # the writer writes again afterwards
+    assert db.query("SELECT count(*) AS n FROM scratch")["n"][0] == 2
 
 
 def test_temp_table_shadowing_a_main_table_reads_the_temp_one(db):
