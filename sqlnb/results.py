@@ -6,6 +6,10 @@ A column's dtype follows the values SQLite returned, since SQLite's types belong
 columns: integers give int64 (Int64 when some are NULL), numbers give float64 (NULL as NaN),
 text gives pandas' string dtype, and a column that mixes kinds (1, 'three', 4.5) or holds BLOBs
 keeps each value as it is, in an object column. A column that is NULL throughout is object.
+
+Integers beside reals (a UNION, CASE or COALESCE, an untyped column) give float64 only when a
+float64 holds every one of those integers exactly (|n| <= 2**53); otherwise the column keeps each
+value as it is, in an object column, so no value changes silently.
 """
 
 from __future__ import annotations
@@ -206,10 +210,38 @@ def _convert(values: list[Any]) -> Any:
         except (ValueError, TypeError, UnicodeError):  # numbers mixed with bytes or text
             array = None
         if array is not None and array.dtype.kind in "if":  # all numbers (ints, floats)
-            return array
+            if array.dtype.kind == "i" or not _lost_integers(values, array):
+                return array
+            return _objects(values)  # an integer the floats would round
+    return _column(_objects(values))
+
+
+#: Integers of at most this size are exact as float64 (a 53-bit significand).
+EXACT_IN_FLOAT = 2**53
+
+
+def _lost_integers(values: list[Any], floats: Any) -> bool:
+    """True when `floats` (numpy's float64 of `values`) rounded one of the integers in `values`.
+
+    Only a value of magnitude 2**53 or more can have been rounded, so the Python-level look is
+    confined to those (none, in almost every column of reals).
+    """
+    import numpy as np
+
+    for i in np.flatnonzero(np.abs(floats) >= EXACT_IN_FLOAT):
+        value = values[i]
+        if type(value) is int and not -EXACT_IN_FLOAT <= value <= EXACT_IN_FLOAT:
+            return True
+    return False
+
+
+def _objects(values: Any) -> Any:
+    """The values as a numpy object array, each kept as it is."""
+    import numpy as np
+
     objects = np.empty(len(values), dtype=object)
     objects[:] = values
-    return _column(objects)
+    return objects
 
 
 def _join(parts: list[Any]) -> Any:
@@ -223,6 +255,10 @@ def _join(parts: list[Any]) -> Any:
         return parts[0]
     kinds = {_kind(part) for part in parts}
     if kinds <= {"i", "f"}:
+        if kinds == {"i", "f"} and any(
+                _kind(p) == "i" and ((p > EXACT_IN_FLOAT) | (p < -EXACT_IN_FLOAT)).any()
+                for p in parts):  # integers the floats would round: keep every value as it is
+            return np.concatenate([part.astype(object) for part in parts])
         return np.concatenate(parts)
     if kinds <= {"i", "Int64"}:
         parts = [pd.array(p, dtype="Int64") if _kind(p) == "i" else p for p in parts]
@@ -254,6 +290,9 @@ def _column(values: Any) -> Any:
             values[missing] = 0
             return pd.arrays.IntegerArray(values.astype("int64"), missing)
         return values.astype("int64")
+    if kind == "mixed-integer-float" and any(
+            type(v) is int and not -EXACT_IN_FLOAT <= v <= EXACT_IN_FLOAT for v in values):
+        return values  # integers a float64 would round: every value kept as it is
     if kind in ("floating", "mixed-integer-float"):
         values[pd.isna(values)] = np.nan
         return values.astype("float64")

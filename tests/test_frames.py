@@ -121,6 +121,53 @@ def test_reals_give_float64_with_nan_for_null():
     assert math.isnan(df["a"].iloc[1])
 
 
+BIG = 2**53 + 1  # the smallest positive integer a float64 cannot hold
+
+
+@pytest.mark.parametrize("sql", [
+    f"SELECT {BIG} AS v UNION ALL SELECT 2.5",
+    f"SELECT CASE WHEN n = 1 THEN {BIG} ELSE 2.5 END AS v FROM (SELECT 1 AS n UNION ALL SELECT 2)",
+    f"SELECT COALESCE(NULL, {BIG}) AS v UNION ALL SELECT 2.5 UNION ALL SELECT NULL",
+    f"SELECT 2.5 AS v UNION ALL SELECT {-BIG}",
+])
+def test_integers_beside_reals_keep_their_exact_values(db, sql):
+    """Finding 4: a column mixing INTEGER and REAL became float64, so 2**53 + 1 next to 2.5 came
+    back as 9007199254740992.0. An integer a float64 cannot hold keeps the column as objects."""
+    for df in (db.query(sql), db.submit(sql).result().to_dataframe(),
+               next(iter(db.iter_chunks(sql)))):
+        values = df["v"].tolist()
+        exact = [v for v in values if isinstance(v, int) and abs(v) == BIG]
+        assert exact, values
+        assert df["v"].dtype == object
+        assert 2.5 in values
+
+
+def test_an_untyped_column_of_big_integers_and_reals_keeps_them_exact(db):
+    db.write("CREATE TABLE u (v)")
+    db.write_many("INSERT INTO u VALUES (?)", [(BIG,), (0.5,), (None,), (7,)])
+    values = db.query("SELECT v FROM u ORDER BY rowid")["v"].tolist()
+    assert values[0] == BIG and type(values[0]) is int
+    assert values[1] == 0.5 and values[3] == 7
+
+
+def test_big_integers_in_one_batch_and_reals_in_another_keep_their_values(db):
+    """Across the batches a large result is built in (8,192 rows each)."""
+    db.write("CREATE TABLE u (v)")
+    db.write_many("INSERT INTO u VALUES (?)",
+                  [(BIG + i,) for i in range(10_000)] + [(0.5,)] * 10_000)
+    column = db.query("SELECT v FROM u ORDER BY rowid")["v"]
+    assert column.dtype == object
+    assert column.iloc[0] == BIG and column.iloc[9_999] == BIG + 9_999
+    assert column.iloc[-1] == 0.5
+
+
+def test_integers_a_float_holds_beside_reals_give_float64(db):
+    """The rule's other side: every integer exactly representable, so float64 loses nothing."""
+    df = db.query(f"SELECT {2**53} AS v UNION ALL SELECT 2.5 UNION ALL SELECT -3")
+    assert df["v"].dtype == np.dtype("float64")
+    assert sorted(df["v"].tolist()) == [-3.0, 2.5, float(2**53)]
+
+
 def test_text_gives_str_dtype():
     df = rows_to_dataframe([("x",), (None,), ("ü€𝄞",)], ["a"])
     assert df["a"].dtype == STR
