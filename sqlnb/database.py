@@ -95,11 +95,10 @@ class QueryHandle:
     go of the connection, then lets the interrupt through.
     """
 
-    __slots__ = ("__weakref__", "_slots", "_task")
+    __slots__ = ("__weakref__", "_task")
 
     def __init__(self, task: Task) -> None:
         self._task = task
-        self._slots: threading.Semaphore | None = None
 
     @property
     def sql(self) -> str:
@@ -187,7 +186,7 @@ def _waiter(task: Task) -> asyncio.Future[None]:
 
 async def _await_task(task: Task) -> Any:
     """Wait for a task on the running event loop; cancelling the wait cancels the query."""
-    if not task._done:
+    if not task.done():
         try:
             await _waiter(task)
         except asyncio.CancelledError:
@@ -443,14 +442,14 @@ class Database:
         import janus
 
         channel: janus.Queue[Any] = janus.Queue()
-        handle = self._start_stream(task, produce, channel.sync_q.put)
+        handle, slots = self._start_stream(task, produce, channel.sync_q.put)
         try:
             while True:
                 item = await channel.async_q.get()
                 if item is _END:
                     await handle
                     return
-                handle._slots.release()  # type: ignore[union-attr]
+                slots.release()  # the worker may read one chunk more
                 yield item
         finally:
             handle.cancel()
@@ -460,7 +459,7 @@ class Database:
     async def _await(self, handle: QueryHandle, block: bool) -> Any:
         if not block:
             return self._background(handle)
-        return await _await_task(handle._task)
+        return await handle
 
     def _background(self, handle: QueryHandle) -> QueryHandle:
         """A write queued with block=False: its failure is logged and kept for flush()."""
@@ -527,14 +526,14 @@ class Database:
         import queue
 
         channel: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        handle = self._start_stream(task, produce, channel.put)
+        handle, slots = self._start_stream(task, produce, channel.put)
         try:
             while True:
                 item = channel.get()
                 if item is _END:
                     handle.result()
                     return
-                handle._slots.release()  # type: ignore[union-attr]
+                slots.release()  # the worker may read one chunk more
                 yield item
         finally:
             handle.cancel()
@@ -672,7 +671,7 @@ class Database:
         return QueryHandle(task)
 
     def _note_background(self, handle: QueryHandle) -> None:
-        error = handle._task.exception()
+        error = handle.exception()
         if error is not None and not isinstance(error, QueryCancelled):
             log.error("sqlnb: a write queued with block=False failed: %s: %s -- in: %s",
                       type(error).__name__, error, shorten(handle.sql))
@@ -721,7 +720,9 @@ class Database:
         return task, produce
 
     def _start_stream(self, task: Task, produce: Callable[..., Iterator[Any]],
-                      put: Callable[[Any], None]) -> QueryHandle:
+                      put: Callable[[Any], None]) -> tuple[QueryHandle, threading.Semaphore]:
+        """Start a chunked read whose worker puts each chunk with `put`, at most CHUNKS_AHEAD
+        ahead of the consumer, who releases the semaphore for each chunk taken."""
         slots = threading.Semaphore(CHUNKS_AHEAD)
 
         def pump(link: Link, control: Control) -> None:
@@ -738,9 +739,7 @@ class Database:
         task.work = pump
         task.add_done_callback(finished)
         self._engine.submit_read(task)
-        handle = QueryHandle(task)
-        handle._slots = slots
-        return handle
+        return QueryHandle(task), slots
 
     # -- lifecycle --------------------------------------------------------------------------------
     def close(self) -> None:
