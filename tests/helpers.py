@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlnb
@@ -35,6 +36,17 @@ def committed(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
 def committed_count(path: Path, table: str = "t") -> int:
     """Rows in `table` that are committed on disk."""
     return committed(path, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def wait_for(condition: Callable[[], object], what: str) -> object:
+    """Wait until `condition()` is true (its value), or fail naming `what` after WAIT seconds."""
+    pause = threading.Event()
+    for _ in range(WAIT * 1000):
+        value = condition()
+        if value:
+            return value
+        pause.wait(0.001)
+    raise AssertionError(f"{what} never happened")
 
 
 def wait_running(handle: sqlnb.QueryHandle) -> None:

@@ -28,14 +28,10 @@ import pytest
 
 import sqlnb
 
-from .helpers import committed_count, sqlnb_threads, wait_running
+from .helpers import FOREVER, FOREVER_ROWS, WAIT, committed_count, sqlnb_threads, wait_running
 
-#: A read that never ends on its own.
-FOREVER = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
-FOREVER_ROWS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
 #: Seconds before a watchdog calls something a hang and rescues the test (never reached when well).
 WATCHDOG = 10
-WAIT = 60
 
 
 def open_fds() -> int:

@@ -39,11 +39,8 @@ import pytest
 
 import sqlnb
 
-from .helpers import committed, sqlnb_threads
+from .helpers import FOREVER, WAIT, committed, sqlnb_threads
 
-#: Seconds to wait for anything before calling it a hang (never reached when all is well).
-WAIT = 30
-FOREVER = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 #: The names sqlnb's threads may have while a Database with 3 readers is open.
 SQLNB_NAMES = {"sqlnb-read-0", "sqlnb-read-1", "sqlnb-read-2", "sqlnb-writer", "sqlnb-timer"}
 

@@ -10,6 +10,9 @@ import time
 import pytest
 
 import sqlnb
+from sqlnb.database import CHUNKS_AHEAD
+
+from .helpers import wait_for
 
 
 @pytest.fixture
@@ -22,6 +25,7 @@ def big(tmp_path):
 
 
 def _reader_control(database):
+    """The control of the query the only reader runs now (engine internals: a test's view)."""
     taken = list(database._engine.pool._taken)
     return taken[0].control if taken else None
 
@@ -35,12 +39,17 @@ def test_iter_chunks_gives_every_row_in_chunks(big):
 
 
 def test_worker_runs_only_a_few_chunks_ahead(big):
+    """With `taken` chunks taken, the reader has handed over CHUNKS_AHEAD more and read one it
+    waits to hand over. At each step the test waits until the reader reaches that bound (no
+    sleep), then checks it went no further; a reader without back-pressure would read past it."""
     chunks = big.iter_chunks("SELECT * FROM t", chunk_rows=1_000)
     next(chunks)
-    time.sleep(0.3)  # a worker without back-pressure would read all 25 chunks meanwhile
-    control = _reader_control(big)
-    assert control is not None
-    assert control.rows <= 4_000
+    control = wait_for(lambda: _reader_control(big), "the read starting")
+    for taken in range(1, 25):
+        bound = min((taken + CHUNKS_AHEAD + 1) * 1_000, 25_000)
+        wait_for(lambda bound=bound: control.rows >= bound, f"the reader reaching {bound} rows")
+        assert control.rows == bound
+        next(chunks)
     chunks.close()
 
 
