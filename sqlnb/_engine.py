@@ -5,7 +5,8 @@ Threads (all daemons, all joined by `Engine.close()`):
 - `sqlnb-read-N`: up to N readers, started as reads arrive, each owning one connection opened
   read-only (`mode=ro` for files) with `PRAGMA query_only`, so SQLite itself refuses a write.
 - `sqlnb-writer`: owns the only write connection; runs queued writes in order, several per
-  transaction (group commit), each in its own SAVEPOINT.
+  transaction (group commit) with no savepoint per write: when one fails, the transaction is
+  rolled back and the others run again, each in a savepoint (see WriteRunner._run_group).
 - `sqlnb-timer`: interrupts queries at their deadline (see _control.py).
 
 A statement whose first keyword settles it (INSERT, CREATE, BEGIN, PRAGMA x = y ...) goes
