@@ -223,16 +223,17 @@ EXACT_IN_FLOAT = 2**53
 def _lost_integers(values: list[Any], floats: Any) -> bool:
     """True when `floats` (numpy's float64 of `values`) rounded one of the integers in `values`.
 
-    Only a value of magnitude 2**53 or more can have been rounded, so the Python-level look is
-    confined to those (none, in almost every column of reals).
+    Only a value of magnitude 2**53 or more can have been rounded, so in a large batch the
+    Python-level look is confined to those (none, in almost every column of reals). A batch of a
+    few values is looked at in Python: numpy's calls cost a one-row frame 17 us (96 against 79
+    us here), the loop under 1.
     """
-    import numpy as np
+    candidates: Any = values
+    if len(values) > 64:
+        import numpy as np
 
-    for i in np.flatnonzero(np.abs(floats) >= EXACT_IN_FLOAT):
-        value = values[i]
-        if type(value) is int and not -EXACT_IN_FLOAT <= value <= EXACT_IN_FLOAT:
-            return True
-    return False
+        candidates = [values[i] for i in np.flatnonzero(np.abs(floats) >= EXACT_IN_FLOAT)]
+    return any(type(v) is int and not -EXACT_IN_FLOAT <= v <= EXACT_IN_FLOAT for v in candidates)
 
 
 def _objects(values: Any) -> Any:
