@@ -119,7 +119,8 @@ def test_a_group_outside_any_user_transaction_still_reruns_the_others(vetoed, tm
 
 # -- write functions -------------------------------------------------------------------------------
 
-def test_with_conn_is_a_transaction_when_fn_runs_without_one(db, tmp_path):
+@pytest.mark.parametrize("isolated", [False, True])
+def test_with_conn_is_a_transaction_when_fn_runs_without_one(db, tmp_path, isolated):
     """Finding 2: `with conn:` rolls back on an error, as on a plain sqlite3 connection."""
     db.write("CREATE TABLE t (x)")
 
@@ -129,7 +130,7 @@ def test_with_conn_is_a_transaction_when_fn_runs_without_one(db, tmp_path):
             raise ValueError("boom")
 
     with pytest.raises(ValueError, match="boom"):
-        asyncio.run(db.execute_write_fn(half, transaction=False))
+        asyncio.run(db.execute_write_fn(half, transaction=False, isolated_connection=isolated))
     assert committed_count(tmp_path / "test.db") == 0
 
     def whole(conn):
@@ -139,21 +140,9 @@ def test_with_conn_is_a_transaction_when_fn_runs_without_one(db, tmp_path):
         assert not conn.in_transaction
         return "ok"
 
-    assert asyncio.run(db.execute_write_fn(whole, transaction=False)) == "ok"
+    assert asyncio.run(db.execute_write_fn(whole, transaction=False,
+                                           isolated_connection=isolated)) == "ok"
     assert committed_count(tmp_path / "test.db") == 2
-
-
-def test_with_conn_on_an_isolated_connection_is_a_transaction(db, tmp_path):
-    db.write("CREATE TABLE t (x)")
-
-    def half(conn):
-        with conn:
-            conn.execute("INSERT INTO t VALUES (1)")
-            raise ValueError("boom")
-
-    with pytest.raises(ValueError, match="boom"):
-        asyncio.run(db.execute_write_fn(half, transaction=False, isolated_connection=True))
-    assert committed_count(tmp_path / "test.db") == 0
 
 
 def test_with_conn_inside_the_fns_transaction_is_a_savepoint(db, tmp_path):
