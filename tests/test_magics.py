@@ -3,11 +3,14 @@ connections, exploring, settings, and one-line errors for bad input."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import sqlnb
+from sqlnb.ipython.magics import SqlNB
 
 SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 
@@ -185,6 +188,8 @@ def test_full_traceback_setting(ip, capsys):
     ("%sqlnb connect /no/such/folder/x.db", "does not exist"),
     ("%sqlnb use nothing", "no database named 'nothing'"),
     ("%sqlnb frobnicate", "unknown %sqlnb command"),
+    ("%sqlnb tables extra", "%sqlnb tables takes nothing after it (not 'extra')"),
+    ("%sqlnb list all", "%sqlnb list takes nothing after it (not 'all')"),
     ("%sqlnb schema missing_table", "no table or view named 'missing_table'"),
     ("%%sql\nSELECT :undefined_variable_xyz", ":undefined_variable_xyz"),
     ("a_list = [1, 2]\n%sql SELECT :a_list", ":a_list is a list"),
@@ -273,3 +278,135 @@ def test_background_target_is_never_left_holding_a_finished_handle(ip):
             time.sleep(0.005)
         assert isinstance(ip.user_ns["fast"], pd.DataFrame)
     assert ip.run_line_magic("sqlnb", "wait fast")["one"][0] == 1  # after the end, too
+
+
+@pytest.mark.parametrize("code", [
+    "%sql postgresql://analyst:s3cret-pw@db.example.com:5432/shop",
+    "%sql mysql+pymysql://root:s3cret-pw@localhost/shop",
+    "%sql duckdb:///warehouse.duckdb",
+    "%%sql postgresql://analyst:s3cret-pw@db.example.com/shop\nSELECT 1",
+    "%sqlnb connect postgresql://analyst:s3cret-pw@db.example.com/shop",
+])
+def test_a_url_of_another_database_says_which_urls_sqlnb_opens(ip, capsys, code):
+    text = fails(ip, capsys, code)
+    assert "SQLite" in text and "sqlite:///" in text and "%sqlnb connect PATH" in text
+    assert re.search(r"\b(postgresql|mysql|duckdb)", text)  # names what it was given
+    assert "s3cret-pw" not in text and "analyst" not in text  # never echoes a credential
+
+
+@pytest.mark.parametrize("code", [
+    "%sqlnb connect shop.db postgresql://analyst:s3cret-pw@db.example.com/shop",
+    "%%sql --db postgresql://analyst:s3cret-pw@db.example.com/shop\nSELECT 1",
+    "%sqlnb use postgresql://analyst:s3cret-pw@db.example.com/shop",
+    "%sqlnb close postgresql://analyst:s3cret-pw@db.example.com/shop",
+])
+def test_no_message_echoes_a_password(ip, capsys, code):
+    text = fails(ip, capsys, code)
+    assert "s3cret-pw" not in text, text
+    assert "db.example.com" in text  # the rest of what was given is still named
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM {table}", "SELECT * FROM {{table}}",
+                                 "SELECT {column} FROM t"])
+def test_braces_say_that_sqlnb_does_not_template(ip, capsys, sql):
+    ip.user_ns["table"] = "t"
+    text = fails(ip, capsys, f"%%sql\n{sql}")
+    assert text.startswith('OperationalError: unrecognized token: "{"')
+    assert "sqlnb does not fill in {...}" in text
+    assert ":name binds values only" in text
+    assert "db.query(f" in text and "%sqlnb use db" in text
+
+
+def test_help_of_sql_shows_every_option(ip):
+    options = [o for action in SqlNB.sql.parser._actions for o in action.option_strings
+               if o.startswith("--") and o != "--help"]
+    forms = [line.strip() for line in SqlNB.sql.__doc__.splitlines()
+             if line.strip().startswith(("%%sql [", "%sql ["))]
+    cell_form = next(f for f in forms if f.startswith("%%sql"))
+    for option in options:
+        assert option in cell_form, option
+
+
+def test_a_failing_statement_is_named_without_its_semicolon(ip, capsys):
+    text = fails(ip, capsys, "%%sql\nSELECT 1;\nSELECT * FROM nope;\nSELECT 2;")
+    assert "(statement 2 of 3: SELECT * FROM nope); the statement before it is done" in text
+
+
+def test_an_empty_result_says_0_rows(ip):
+    cell(ip, "CREATE TABLE t (a INTEGER, b TEXT)")
+    frame = cell(ip, "SELECT * FROM t")
+    data, _metadata = ip.display_formatter.format(frame)
+    assert "0 rows" in data["text/plain"]
+    assert "0 rows" in data["text/html"] and "<th>a</th>" in data["text/html"]
+
+
+def test_display_limit_does_not_leak_into_frames_built_from_a_result(ip):
+    ip.run_line_magic("config", "SqlNB.display_limit = 6")
+    try:
+        frame = cell(ip, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                         "LIMIT 500) SELECT x FROM c")
+        shown, _ = ip.display_formatter.format(frame)
+        assert shown["text/html"].count("<tr>") <= 6 + 2
+        for built in (frame.head(100), frame[frame["x"] > 250], pd.concat([frame, frame]),
+                      frame.copy(), frame.assign(y=1)):
+            data, _ = ip.display_formatter.format(built)
+            assert data["text/html"] == built._repr_html_()  # pandas' own display
+            assert data["text/plain"] == repr(built)
+    finally:
+        ip.run_line_magic("config", "SqlNB.display_limit = 20")
+
+
+def test_loading_after_another_sql_extension_says_so_and_unloading_gives_it_back(capsys):
+    """JupySQL and ipython-sql own %sql too; loading sqlnb after them takes %sql and %%sql
+    over with one line that says so, and %unload_ext sqlnb gives theirs back."""
+    shell = InteractiveShell.instance()
+    registry = shell.magics_manager.magics
+    before = {kind: registry[kind].get("sql") for kind in ("line", "cell")}
+
+    def other_sql(line, cell=None):
+        return "the other extension ran"
+
+    other_sql.__module__ = "sql.magic"  # where JupySQL and ipython-sql define theirs
+    shell.register_magic_function(other_sql, "line_cell", "sql")
+    try:
+        capsys.readouterr()
+        sqlnb.load_ipython_extension(shell)
+        captured = capsys.readouterr()
+        said = (captured.out + captured.err).strip()
+        assert len(said.splitlines()) == 1, said
+        assert "%sql" in said and "sql.magic" in said and "%unload_ext sqlnb" in said
+        shell.run_line_magic("config", "SqlNB.show_progress = False")
+        assert shell.run_line_magic("sql", "SELECT 1 AS one")["one"][0] == 1
+        sqlnb.unload_ipython_extension(shell)
+        assert shell.run_line_magic("sql", "SELECT 1") == "the other extension ran"
+        assert shell.run_cell_magic("sql", "", "SELECT 1") == "the other extension ran"
+        capsys.readouterr()
+        sqlnb.load_ipython_extension(shell)  # a second load says it again, once
+        said = capsys.readouterr()
+        assert "sql.magic" in said.out + said.err
+        sqlnb.unload_ipython_extension(shell)
+    finally:
+        for kind, magic in before.items():
+            if magic is None:
+                registry[kind].pop("sql", None)
+            else:
+                registry[kind]["sql"] = magic
+
+
+def test_loading_twice_in_a_row_says_nothing(capsys):
+    shell = InteractiveShell.instance()
+    registry = shell.magics_manager.magics
+    before = {kind: registry[kind].get("sql") for kind in ("line", "cell")}
+    try:
+        sqlnb.load_ipython_extension(shell)
+        capsys.readouterr()
+        sqlnb.load_ipython_extension(shell)
+        captured = capsys.readouterr()
+        assert captured.out + captured.err == ""
+        sqlnb.unload_ipython_extension(shell)
+    finally:
+        for kind, magic in before.items():
+            if magic is None:
+                registry[kind].pop("sql", None)
+            else:
+                registry[kind]["sql"] = magic
