@@ -4,9 +4,15 @@ and fast queries that show no widget."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 
 from tests.conftest import SLOW, Kernel
+
+#: The mime type of a widget's output.
+WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 def _collect(kernel, msg_id, until, timeout=60):
@@ -54,10 +60,20 @@ def _state(messages, comm_id):
     return state
 
 
+def _on_display(messages):
+    """True once the widget is displayed: a front end can click it only from then on."""
+    return any(m["msg_type"] == "display_data" and WIDGET in m["content"]["data"]
+               for m in messages)
+
+
 def _click(kernel, comm_id):
-    msg = kernel.client.session.msg("comm_msg", content={
-        "comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}})
+    _send(kernel, comm_id, {"method": "custom", "content": {"event": "click"}})
+
+
+def _send(kernel, comm_id, data):
+    msg = kernel.client.session.msg("comm_msg", content={"comm_id": comm_id, "data": data})
     kernel.client.shell_channel.send(msg)
+    return msg["header"]["msg_id"]
 
 
 def _idle(messages):
@@ -125,25 +141,82 @@ def test_background_cell_cancelled_by_its_button(kernel):
     assert "Cancelled" in outputs[0][1]["text"]
 
 
-def test_without_the_routing_hook_the_button_says_to_use_stop():
-    """A kernel that cannot show sqlnb a click during a busy cell (ipykernel before 7.4): the
-    button is disabled and says so, and the Stop button (interrupt) still cancels."""
+def _stop_only(setup, poke=None):
+    """Start a kernel, run `setup` before `%load_ext sqlnb`, run a slow cell, optionally send
+    the button a comm message (`poke`) while it runs: the button must end up disabled and
+    saying to use Stop, and the Stop button (interrupt) must still cancel."""
     k = Kernel()
     try:
-        status, _ = k.run("from ipykernel.comm.comm import BaseComm\n"
-                          "del BaseComm._reply_subshell_for\n%load_ext sqlnb")
+        status, _ = k.run(f"{setup}\n%load_ext sqlnb")
         assert status == "ok"
         msg_id = k.start(f"%%sql --time-limit inf\n{SLOW}")
-        messages = _collect(k, msg_id, lambda ms: _buttons(ms) and "Stop button" in str(
-            _state(ms, _buttons(ms)[0]).get("tooltip")) and len(_labels(ms)) > 2, timeout=30)
-        state = _state(messages, _buttons(messages)[0])
-        assert state["disabled"] is True
-        assert state["description"] == "use Stop"
-        assert "Stop button" in state["tooltip"]
+        messages = _collect(k, msg_id, _on_display, timeout=30)
+        if poke is not None:
+            _send(k, _buttons(messages)[0], poke)
+
+        def says_use_stop(ms):
+            state = _state(ms, _buttons(ms)[0])
+            return (state.get("disabled") is True and state.get("description") == "use Stop"
+                    and "Stop button" in state.get("tooltip", ""))
+
+        messages += _collect(k, msg_id, lambda ms: says_use_stop(messages + ms), timeout=30)
         k.manager.interrupt_kernel()
         messages += _collect(k, msg_id, _idle)
         errors = [m["content"]["evalue"] for m in messages if m["msg_type"] == "error"]
-        assert errors and errors[0].startswith("Cancelled:")
-        assert _labels(messages)[-1].startswith("cancelled after")
+        assert len(errors) == 1 and errors[0].startswith("Cancelled:"), errors
     finally:
         k.close()
+
+
+def test_without_the_routing_hook_the_button_says_to_use_stop():
+    """A kernel that cannot show sqlnb a click during a busy cell (ipykernel before 7.4)."""
+    _stop_only("from ipykernel.comm.comm import BaseComm\ndel BaseComm._reply_subshell_for")
+
+
+def test_a_routing_method_of_another_signature_is_left_alone():
+    """A later ipykernel that calls the comm's routing method with other arguments: sqlnb does
+    not wrap it (a wrapper with the old arguments would make the kernel drop every message of
+    the button) and the button says to use Stop."""
+    _stop_only("from ipykernel.comm.comm import BaseComm\n"
+               "BaseComm._reply_subshell_for = lambda self, data, default, msg: default")
+
+
+def test_a_routing_method_that_fails_falls_back_to_stop():
+    """The kernel's routing method raises (a change sqlnb does not know): sqlnb's wrapper
+    never lets that through to the kernel (which would drop the message) and the button turns
+    into "use Stop" at once."""
+    _stop_only("from ipykernel.comm.comm import BaseComm\n"
+               "def _surprise(self, data, default):\n"
+               "    raise RuntimeError('a routing change sqlnb does not know')\n"
+               "BaseComm._reply_subshell_for = _surprise",
+               poke={"method": "request_state"})
+
+
+SLOW_CELL = f"%%sql --time-limit 1\n{SLOW}"
+IN_PROCESS = f"""
+import json
+import ipywidgets
+from ipykernel.inprocess.manager import InProcessKernelManager
+
+buttons = []
+ipywidgets.Widget.on_widget_constructed(
+    lambda w: buttons.append(w) if isinstance(w, ipywidgets.Button) else None)
+manager = InProcessKernelManager()
+manager.start_kernel()
+shell = manager.kernel.shell
+shell.run_line_magic("load_ext", "sqlnb")
+result = shell.run_cell({SLOW_CELL!r})
+print(json.dumps({{"failed": result.error_in_exec is not None,
+                   "buttons": [[b.disabled, b.description] for b in buttons]}}))
+manager.shutdown_kernel()
+"""
+
+
+def test_an_in_process_kernel_says_to_use_stop():
+    """ipykernel's in-process kernel has the routing method but no shell-channel thread: no
+    click reaches it while a cell runs, so the button says to use Stop."""
+    done = subprocess.run([sys.executable, "-c", IN_PROCESS], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"failed": True, "buttons": [[True, "use Stop"]]}

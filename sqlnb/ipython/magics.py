@@ -220,7 +220,8 @@ class SqlNB(Magics):
             handle = self._run_background(db, statements, limit, target)
             return handle if target is None else None
         progress = CellProgress(enabled=self.show_progress and not args.no_progress,
-                                widgets=widgets_available(self.shell))
+                                widgets=widgets_available(self.shell),
+                                kernel=getattr(self.shell, "kernel", None))
         value = self._run_cell(db, statements, limit, progress)
         if target is not None:
             self.shell.user_ns[target] = value
@@ -287,7 +288,8 @@ class SqlNB(Magics):
         """Start the cell on a thread of its own; the widget stays live with its Cancel button."""
         widgets = widgets_available(self.shell)  # a terminal gets no progress line: it would
         progress = CellProgress(enabled=widgets, widgets=widgets,  # garble the prompt
-                                blocking=False, show_after=0.0)
+                                blocking=False, show_after=0.0,
+                                kernel=getattr(self.shell, "kernel", None))
         progress.show()  # in the cell, before it returns (so a stored notebook has it)
         cell = BackgroundCell(len(statements), progress)
         namespace = self.shell.user_ns

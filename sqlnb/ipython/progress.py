@@ -7,17 +7,22 @@ displayed once, then only changes values, and ends as a one-line summary in plac
 `clear_output`, so stored notebooks compare).
 
 The Cancel button: a click is a comm message on the kernel's shell channel, which the kernel
-handles only after the busy cell ends. ipykernel 7.4 and later route each comm message on their
-shell-channel thread through the comm's `_reply_subshell_for`; sqlnb wraps that method on the
-button's comm to spot the click there and cancel at once (a tiny, thread-safe call). Where that
-hook does not exist the button is disabled while the cell blocks, and says to use the Stop button.
-In background mode the kernel is idle, so the click arrives through `on_click` as usual.
+handles only after the busy cell ends. ipykernel 7.4 and later route each comm message through
+the comm's `_reply_subshell_for(data, default)` on their shell-channel thread, a thread of its
+own; sqlnb wraps that method on the button's comm to spot the click there and cancel at once (a
+tiny, thread-safe call). Where the kernel has no such thread (before 7.4, the in-process kernel)
+or the method is not the one sqlnb knows, the button is disabled while the cell blocks and says
+to use the Stop button; if the method surprises sqlnb later (it raises), the message goes the
+kernel's default way and the button turns into "use Stop" at the next update. In background mode
+the kernel is idle, so the click arrives through `on_click` as usual.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import sqlnb
@@ -87,7 +92,7 @@ class TextView:
 class WidgetView:
     """The progress widget: a bar of the time limit used, a line of figures, a Cancel button."""
 
-    def __init__(self, blocking: bool, cancel: Any) -> None:
+    def __init__(self, blocking: bool, cancel: Callable[[], None], kernel: Any = None) -> None:
         import ipywidgets as w
         from IPython.display import display
 
@@ -98,15 +103,17 @@ class WidgetView:
                                tooltip="stop this query (a write is rolled back whole)",
                                layout=w.Layout(width="8em"))
         self.box = _ProgressBox([self.bar, self.label, self.button])
+        self._blocking = blocking
         self.button.on_click(lambda _button: cancel())
-        if not _watch_clicks(self.button, cancel) and blocking:
-            self.button.disabled = True
-            self.button.description = "use Stop"
-            self.button.tooltip = ("this kernel cannot see a click while the cell runs: "
-                                   "use the kernel's Stop button (interrupt) to cancel")
+        self._clicks = _watch_clicks(self.button, cancel, kernel)
+        if self._clicks is None and blocking:
+            self._use_stop()
         display(self.box)
 
     def update(self, handle: sqlnb.QueryHandle, where: str) -> None:
+        if self._clicks is not None and self._clicks.failed and self._blocking and (
+                not self.button.disabled):
+            self._use_stop()
         fraction, text = _status(handle, where)
         self.bar.value = fraction if fraction is not None else 0.0
         self.label.value = text
@@ -115,6 +122,12 @@ class WidgetView:
         self.bar.layout.display = "none"
         self.button.layout.display = "none"
         self.label.value = line
+
+    def _use_stop(self) -> None:
+        self.button.disabled = True
+        self.button.description = "use Stop"
+        self.button.tooltip = ("this kernel cannot see a click while the cell runs: "
+                               "use the kernel's Stop button (interrupt) to cancel")
 
 
 def _progress_box_class() -> type:
@@ -139,25 +152,81 @@ def _ProgressBox(children: list[Any]) -> Any:  # a class made on first use (ipyw
 _BOX: type | None = None
 
 
-def _watch_clicks(button: Any, cancel: Any) -> bool:
-    """Make a click cancel at once even while the cell blocks (ipykernel >= 7.4); False if not."""
+class _ClickHook:
+    """Stands in for the button comm's `_reply_subshell_for`: spots a click, cancels at once.
+
+    The kernel calls it on its shell-channel thread for every message of the comm, so it stays
+    tiny and never raises: anything unexpected (a call of another shape, the kernel's method
+    raising) sets `failed` and leaves the message to the kernel's default route.
+    """
+
+    def __init__(self, route: Callable[..., Any], cancel: Callable[[], None]) -> None:
+        self._route = route
+        self._cancel = cancel
+        #: True once something unexpected happened; the button then says to use Stop.
+        self.failed = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if len(args) != 2 or kwargs:
+                self.failed = True
+            elif _is_click(args[0]):
+                self._cancel()
+        except Exception:
+            self.failed = True
+        try:
+            return self._route(*args, **kwargs)
+        except Exception:
+            self.failed = True
+            return args[1] if len(args) > 1 else kwargs.get("default")
+
+
+def _is_click(data: Any) -> bool:
+    """True for ipywidgets 8's click message: {"method": "custom", "content": {"event": ...}}."""
+    if not isinstance(data, dict) or data.get("method") != "custom":
+        return False
+    content = data.get("content")
+    return isinstance(content, dict) and content.get("event") == "click"
+
+
+def _watch_clicks(button: Any, cancel: Callable[[], None], kernel: Any) -> _ClickHook | None:
+    """Make a click cancel at once even while the cell blocks; None where it cannot.
+
+    It can where the kernel routes the button's comm messages through the comm's
+    `_reply_subshell_for(data, default)` on a thread of its own (ipykernel 7.4+ in its own
+    process): ipykernel does so when it has a shell-channel thread (its test for subshell
+    support is `shell_channel_thread is not None`; the in-process kernel has none) and its comm
+    manager holds the comm.
+    """
     comm = getattr(button, "comm", None)
     route = getattr(comm, "_reply_subshell_for", None)
-    if route is None:
+    if route is None or not _routes_on_own_thread(kernel, comm) or not _takes_two(route):
+        return None
+    hook = _ClickHook(route, cancel)
+    try:
+        comm._reply_subshell_for = hook
+    except Exception:
+        return None
+    return hook
+
+
+def _routes_on_own_thread(kernel: Any, comm: Any) -> bool:
+    try:
+        thread = getattr(kernel, "shell_channel_thread", None)
+        if thread is None or not thread.is_alive():
+            return False
+        manager = getattr(kernel, "comm_manager", None)
+        return manager is not None and manager.get_comm(comm.comm_id) is comm
+    except Exception:
         return False
 
-    def spot_click(data: Any, default: Any) -> Any:
-        # runs on the kernel's shell-channel thread for every message of this comm: tiny, safe
-        try:
-            content = data.get("content") if isinstance(data, dict) else None
-            if data.get("method") == "custom" and isinstance(content, dict) and (
-                    content.get("event") == "click"):
-                cancel()
-        except Exception:  # never disturb the kernel's routing
-            pass
-        return route(data, default)
 
-    comm._reply_subshell_for = spot_click
+def _takes_two(route: Callable[..., Any]) -> bool:
+    """True if `route` takes (data, default), as ipykernel 7.4 calls it."""
+    try:
+        inspect.signature(route).bind(None, None)
+    except (TypeError, ValueError):
+        return False
     return True
 
 
@@ -176,11 +245,12 @@ class CellProgress:
     """The progress of one cell's statements, shown once any of them runs long enough."""
 
     def __init__(self, *, enabled: bool, widgets: bool, blocking: bool = True,
-                 show_after: float = SHOW_AFTER) -> None:
+                 show_after: float = SHOW_AFTER, kernel: Any = None) -> None:
         self._enabled = enabled
         self._widgets = widgets
         self._blocking = blocking
         self._show_after = show_after
+        self._kernel = kernel
         self._view: TextView | WidgetView | None = None
         self._current: sqlnb.QueryHandle | None = None
         self._cancelled = False
@@ -195,8 +265,7 @@ class CellProgress:
     def show(self) -> None:
         """Display the progress now (a background cell shows it before the cell returns)."""
         if self._enabled and self._view is None:
-            self._view = (WidgetView(self._blocking, self.cancel) if self._widgets
-                          else TextView())
+            self._view = self._new_view()
 
     def wait(self, handle: sqlnb.QueryHandle, where: str = "") -> Any:
         """Wait for one statement (showing progress if it runs long); its value or its error.
@@ -209,8 +278,7 @@ class CellProgress:
         try:
             if self._enabled and not handle.wait(self._show_after):
                 if self._view is None:
-                    self._view = (WidgetView(self._blocking, self.cancel) if self._widgets
-                                  else TextView())
+                    self._view = self._new_view()
                 started = time.monotonic()
                 while not handle.wait(TICK if time.monotonic() - started > TICK else 0.02):
                     self._view.update(handle, where)
@@ -225,3 +293,8 @@ class CellProgress:
         """End the display (if it was shown) with a one-line summary."""
         if self._view is not None:
             self._view.finish(line)
+
+    def _new_view(self) -> TextView | WidgetView:
+        if self._widgets:
+            return WidgetView(self._blocking, self.cancel, self._kernel)
+        return TextView()
