@@ -5,6 +5,7 @@ slow query, after which the next cell works."""
 from __future__ import annotations
 
 from tests.conftest import SLOW
+from tests.test_magics import CANCELLED
 from tests.test_widget import _collect, _labels
 
 
@@ -68,7 +69,9 @@ def test_interrupt_cancels_a_slow_query_and_the_kernel_goes_on(kernel):
     _interrupt_once_running(kernel, msg_id)
     status, outputs = kernel.finish(msg_id)
     assert status == "error"
-    assert _error(outputs)["evalue"].startswith("Cancelled: the statement was stopped after")
+    error = _error(outputs)
+    assert error["ename"] == "SqlCellError"
+    assert CANCELLED.fullmatch(error["evalue"]), error["evalue"]  # as the Cancel button says it
     status, outputs = kernel.run("%sql SELECT 41 + 1 AS answer")
     assert status == "ok"
     assert "42" in _result(outputs)["text/plain"]
@@ -82,7 +85,9 @@ def test_interrupt_rolls_back_a_slow_write(kernel):
     _interrupt_once_running(kernel, msg_id)
     status, outputs = kernel.finish(msg_id)
     assert status == "error"
-    assert "its changes were rolled back" in _error(outputs)["evalue"]
+    evalue = _error(outputs)["evalue"]
+    assert evalue.startswith("QueryCancelled: cancelled after ")
+    assert "; its changes were rolled back (the statement: INSERT INTO big" in evalue
     status, outputs = kernel.run("%sql SELECT count(*) AS n FROM big")
     assert status == "ok"
     assert _result(outputs)["text/plain"].split()[-1] == "1"

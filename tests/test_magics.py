@@ -10,7 +10,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import sqlnb
-from sqlnb.ipython.magics import SqlNB
+from sqlnb.ipython.magics import SqlCellError, SqlNB
 
 SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 
@@ -223,16 +223,38 @@ def test_ipython_does_not_expand_dollar_or_braces_in_the_line(ip):
     assert ip.user_ns["r2"]["bound_with_dollar"][0] == "injected"
 
 
+def on_screen(text):
+    """What a terminal shows of `text`: each line as its last carriage return left it."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n")).strip()
+
+
+#: The one line a cancelled single-statement cell ends with, whichever control cancelled it.
+CANCELLED = re.compile(r"QueryCancelled: cancelled after \d+\.\d+ s \(the statement: "
+                       + re.escape("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+                                   "F...)"))
+
+
 def test_terminal_shows_a_text_progress_line(ip, capsys):
     ip.run_line_magic("config", "SqlNB.show_progress = True")
     capsys.readouterr()
     ip.run_cell(f"%%sql --time-limit 0.8\n{SLOW}")
-    err = capsys.readouterr().err
-    lines = err.split("\r")
-    assert any(" of 0.8 s · " in line for line in lines)
-    assert lines[-1].strip().startswith("stopped at the 0.8 s limit")
+    captured = capsys.readouterr()
+    assert any(" of 0.8 s · " in line for line in captured.err.split("\r"))
+    # one message for the event: the error line; the progress line is wiped, not left to
+    # say "stopped at the limit" a second time
+    assert on_screen(captured.err) == ""
+    assert captured.out.strip().startswith("QueryTimeout: stopped at the 0.8 s time limit")
     ip.run_cell(f"%%sql --time-limit 0.8 --no-progress\n{SLOW}")
     assert capsys.readouterr().err == ""
+
+
+def test_terminal_progress_line_ends_in_the_summary(ip, capsys):
+    ip.run_line_magic("config", "SqlNB.show_progress = True")
+    capsys.readouterr()
+    frame = cell(ip, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                     "WHERE x < 5000000) SELECT count(*) AS n FROM c")
+    assert frame["n"][0] == 5000000
+    assert re.fullmatch(r"1 row in \d+\.\d+ s", on_screen(capsys.readouterr().err))
 
 
 def test_ctrl_c_cancels_in_a_terminal(ip, capsys):
@@ -246,10 +268,22 @@ def test_ctrl_c_cancels_in_a_terminal(ip, capsys):
     capsys.readouterr()
     result = ip.run_cell(f"%%sql --time-limit inf\n{SLOW}")
     captured = capsys.readouterr()
-    assert "Cancelled: the statement was stopped after" in captured.out
-    assert captured.err.split("\r")[-1].strip().startswith("cancelled after")
+    assert CANCELLED.fullmatch(captured.out.strip()), captured.out
+    assert on_screen(captured.err) == ""
     assert result.error_in_exec is not None
     assert cell(ip, "SELECT 1 AS one")["one"][0] == 1
+
+
+def test_cancel_from_python_and_ctrl_c_say_the_same(ip, capsys):
+    """One wording per event: a cancel (the widget's Cancel button calls the same cancel() as
+    a background cell's handle) and Ctrl-C / the kernel's Stop end in the same line."""
+    ip.run_cell(f"%%sql --background --time-limit inf bg <<\n{SLOW}")
+    handle = ip.user_ns["bg"]
+    assert not handle.done()
+    handle.cancel()
+    with pytest.raises(SqlCellError) as caught:
+        handle.result(60)
+    assert CANCELLED.fullmatch(str(caught.value)), caught.value
 
 
 def test_background_cell_in_a_terminal(ip):

@@ -1,18 +1,28 @@
 """The progress widget in a real kernel, driven as a front end drives it: the Cancel button's
-click sent as a comm message while the cell blocks, the time limit's summary, background cells,
-and fast queries that show no widget."""
+click sent as a comm message while the cell blocks, what a finished query leaves in the saved
+notebook (a plain summary line, no widget), one message per stopped query, background cells,
+fast queries that show no widget, and kernels where the Cancel button cannot work (it says to use
+Stop instead)."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
+from collections import defaultdict
+from pathlib import Path
 
 from tests.conftest import SLOW, Kernel
+from tests.test_magics import CANCELLED
 
-#: The mime type of a widget's output.
+#: The mime type of a widget's output; its model lives only as long as the kernel.
 WIDGET = "application/vnd.jupyter.widget-view+json"
+#: A read that runs long enough to show the widget (seconds here), then finishes.
+FINISHES = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) "
+            "SELECT count(*) AS n FROM c")
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def _collect(kernel, msg_id, until, timeout=60):
@@ -28,9 +38,13 @@ def _collect(kernel, msg_id, until, timeout=60):
     return messages
 
 
-def _buttons(messages):
+def _opened(messages, model):
     return [m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_open"
-            and m["content"]["data"]["state"].get("_model_name") == "ButtonModel"]
+            and m["content"]["data"]["state"].get("_model_name") == model]
+
+
+def _buttons(messages):
+    return _opened(messages, "ButtonModel")
 
 
 def _labels(messages):
@@ -66,6 +80,10 @@ def _on_display(messages):
                for m in messages)
 
 
+def _closed(messages):
+    return {m["content"]["comm_id"] for m in messages if m["msg_type"] == "comm_close"}
+
+
 def _click(kernel, comm_id):
     _send(kernel, comm_id, {"method": "custom", "content": {"event": "click"}})
 
@@ -81,31 +99,107 @@ def _idle(messages):
                for m in messages)
 
 
+def _stored(messages):
+    """The cell's outputs as a notebook saves them (JupyterLab, nbconvert): in order, each
+    display update applied to the outputs that carry its display_id."""
+    outputs = []
+    for m in messages:
+        kind, content = m["msg_type"], m["content"]
+        display_id = (content.get("transient") or {}).get("display_id")
+        if kind == "update_display_data":
+            for output in outputs:
+                if display_id is not None and output.get("display_id") == display_id:
+                    output["data"] = content["data"]
+        elif kind in ("display_data", "execute_result"):
+            outputs.append({"type": kind, "data": content["data"], "display_id": display_id})
+        elif kind == "stream":
+            outputs.append({"type": kind, "text": content["text"]})
+        elif kind == "error":
+            outputs.append({"type": kind, "ename": content["ename"],
+                            "evalue": content["evalue"]})
+    return outputs
+
+
+def _as_nbval_sees(messages):
+    """The outputs nbval records when it runs the cell: display messages as they came (nbval
+    does not apply display updates), streams and errors."""
+    return _stored([m for m in messages if m["msg_type"] != "update_display_data"])
+
+
+def _compared(outputs):
+    """What nbval compares: each mime type's values in order, the widget's model id left out,
+    elapsed seconds sanitized as notebooks/nbval_sanitize.cfg does."""
+    values = defaultdict(list)
+    for output in outputs:
+        for key, value in output.get("data", {}).items():
+            if key != WIDGET:
+                values[key].append(re.sub(r"\b\d+\.\d+ s\b", "<seconds> s", str(value)))
+        for key in ("text", "ename", "evalue"):
+            if key in output:
+                values[key].append(output[key])
+    return dict(values)
+
+
+def _texts(outputs):
+    """Every text a front end shows for these outputs (a widget's is its model)."""
+    texts = []
+    for output in outputs:
+        data = output.get("data", {})
+        if WIDGET in data:
+            texts.append("<widget>")
+        elif "text/plain" in data:
+            texts.append(data["text/plain"])
+        for key in ("text", "evalue"):
+            if key in output:
+                texts.append(output[key])
+    return texts
+
+
+def test_a_finished_query_leaves_its_summary_as_plain_output(kernel):
+    msg_id = kernel.start(f"%%sql --time-limit inf\n{FINISHES}")
+    messages = _collect(kernel, msg_id, _idle)
+    kernel.client.get_shell_msg(timeout=30)
+    assert _buttons(messages), "the widget was on display while the query ran"
+    stored = _stored(messages)
+    assert not [o for o in stored if WIDGET in o.get("data", {})], stored
+    summaries = [o["data"] for o in stored if o["type"] == "display_data" and o["data"]]
+    assert len(summaries) == 1, stored
+    assert re.fullmatch(r"1 row in \d+\.\d+ s", summaries[0]["text/plain"])
+    assert summaries[0]["text/plain"] in summaries[0]["text/html"]
+    results = [o for o in stored if o["type"] == "execute_result"]
+    assert results[0]["data"]["text/plain"].split()[-1] == "5000000"
+    assert _compared(_as_nbval_sees(messages)) == _compared(stored)  # nbval's check passes
+    ids = _opened(messages, "HBoxModel") + _buttons(messages) + _opened(messages, "LabelModel")
+    assert _closed(messages) >= set(ids), "the widget is closed once the query is over"
+
+
 def test_cancel_button_stops_a_blocking_cell(kernel):
     msg_id = kernel.start(f"%%sql --time-limit inf\n{SLOW}")
     messages = _collect(kernel, msg_id, _on_display)
     _click(kernel, _buttons(messages)[0])
     messages += _collect(kernel, msg_id, _idle)
+    kernel.client.get_shell_msg(timeout=30)
     errors = [m["content"] for m in messages if m["msg_type"] == "error"]
     assert len(errors) == 1
     assert errors[0]["ename"] == "SqlCellError"
-    assert errors[0]["evalue"].startswith("QueryCancelled: query cancelled after ")
-    assert _labels(messages)[-1].startswith("cancelled after")
-    kernel.client.get_shell_msg(timeout=30)
+    assert CANCELLED.fullmatch(errors[0]["evalue"]), errors[0]["evalue"]  # as the Stop button
+    stored = _stored(messages)
+    assert _texts(stored) == [errors[0]["evalue"]], "one message, not a second in the widget"
     status, outputs = kernel.run("%sql SELECT 6 * 7 AS answer")
     assert status == "ok" and "42" in str(outputs)
 
 
-def test_time_limit_ends_the_widget_with_its_summary(kernel):
+def test_time_limit_ends_the_cell_in_one_line(kernel):
     msg_id = kernel.start(f"%%sql --time-limit 1\n{SLOW}")
     messages = _collect(kernel, msg_id, _idle)
     kernel.client.get_shell_msg(timeout=30)
     assert _buttons(messages)
-    final = _labels(messages)[-1]
-    assert final == ("stopped at the 1 s limit: raise it with --time-limit or "
-                     "%config SqlNB.time_limit")
-    errors = [m["content"]["evalue"] for m in messages if m["msg_type"] == "error"]
-    assert errors and errors[0].startswith("QueryTimeout")
+    stored = _stored(messages)
+    texts = _texts(stored)
+    assert len(texts) == 1, texts
+    assert texts[0].startswith("QueryTimeout: stopped at the 1 s time limit (the statement: ")
+    assert texts[0].endswith("-- raise it with --time-limit SECONDS or %config SqlNB.time_limit")
+    assert _compared(_as_nbval_sees(messages)) == _compared(stored)
 
 
 def test_fast_query_shows_no_widget(kernel):
@@ -143,15 +237,41 @@ def test_background_cell_returns_at_once_and_sets_its_variable_when_done(kernel,
     assert status == "ok"
 
 
+def test_a_background_cell_leaves_its_summary_in_place(kernel):
+    msg_id = kernel.start(f"%%sql --background --time-limit inf done_later <<\n{FINISHES}")
+    messages = _collect(kernel, msg_id, _idle)
+    kernel.client.get_shell_msg(timeout=30)
+    shown = [m for m in messages if m["msg_type"] == "display_data"]
+    assert len(shown) == 1 and WIDGET in shown[0]["content"]["data"]
+    display_id = shown[0]["content"]["transient"]["display_id"]
+    # the cell has returned; its thread replaces the widget with the summary when it is done
+    messages += _collect(kernel, msg_id, lambda ms: any(
+        m["msg_type"] == "update_display_data" for m in ms))
+    stored = _stored(messages)
+    assert len(stored) == 1 and re.fullmatch(r"1 row in \d+\.\d+ s",
+                                             stored[0]["data"]["text/plain"]), stored
+    # `%sqlnb wait` repeats that update under its own cell: nbconvert keeps only that one
+    wait_id = kernel.start("%sqlnb wait done_later")
+    waited = _collect(kernel, wait_id, _idle)
+    kernel.client.get_shell_msg(timeout=30)
+    updates = [m["content"] for m in waited if m["msg_type"] == "update_display_data"]
+    assert [u["transient"]["display_id"] for u in updates] == [display_id]
+    assert updates[0]["data"] == stored[0]["data"]
+
+
 def test_background_cell_cancelled_by_its_button(kernel):
     msg_id = kernel.start(f"%%sql --background --time-limit inf bg <<\n{SLOW}")
     messages = _collect(kernel, msg_id, lambda ms: _buttons(ms) and _idle(ms))
     kernel.client.get_shell_msg(timeout=30)
     _click(kernel, _buttons(messages)[0])
+    messages += _collect(kernel, msg_id, lambda ms: any(
+        m["msg_type"] == "update_display_data" for m in ms))
     status, outputs = kernel.run(
-        "try:\n    bg.result(30)\nexcept Exception as e:\n    print(type(e).__name__, e)")
+        "try:\n    bg.result(30)\nexcept Exception as e:\n    print(e)")
     assert status == "ok"
-    assert "Cancelled" in outputs[0][1]["text"]
+    raised = outputs[0][1]["text"].strip()
+    assert CANCELLED.fullmatch(raised), raised
+    assert _texts(_stored(messages)) == [raised]  # the cell shows the same line, once
 
 
 def _stop_only(setup, poke=None):
@@ -176,7 +296,7 @@ def _stop_only(setup, poke=None):
         k.manager.interrupt_kernel()
         messages += _collect(k, msg_id, _idle)
         errors = [m["content"]["evalue"] for m in messages if m["msg_type"] == "error"]
-        assert len(errors) == 1 and errors[0].startswith("Cancelled:"), errors
+        assert len(errors) == 1 and CANCELLED.fullmatch(errors[0]), errors
     finally:
         k.close()
 
@@ -233,3 +353,20 @@ def test_an_in_process_kernel_says_to_use_stop():
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {"failed": True, "buttons": [[True, "use Stop"]]}
+
+
+def test_the_stored_tutorials_show_summaries_not_widgets():
+    """A saved notebook keeps no widget output (it would say "model not found" once reopened)
+    and shows each query's summary as plain output."""
+    summaries = []
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                model = data.get(WIDGET, {}).get("model_id")
+                assert not model, f"{path.name}: a widget output: {''.join(cell['source'])}"
+                assert "sqlnb query progress" not in json.dumps(data), path.name
+                text = "".join(data.get("text/plain", ""))
+                if re.fullmatch(r"1 row in \d+\.\d+ s", text):
+                    summaries.append(path.name)
+    assert summaries.count("03-time-limits-progress-and-cancel.ipynb") == 2, summaries

@@ -44,7 +44,7 @@ import sqlnb
 from sqlnb import _sqltext
 from sqlnb.errors import shorten
 
-from .progress import CellProgress, summary, widgets_available
+from .progress import CellProgress, widgets_available
 
 #: Options of %sql / %%sql that take a value (the others are flags).
 _VALUED = {"--db", "--time-limit"}
@@ -164,6 +164,8 @@ class SqlNB(Magics):
         #: the magics' own results (by id; weakly, as DataFrames cannot be hashed): only they
         #: get the display_limit, not frames the user builds from them
         self._results: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        #: the last --background cell of each `VAR <<`, for %sqlnb wait VAR
+        self._background: dict[str, BackgroundCell] = {}
         #: another extension's %sql / %%sql that loading sqlnb replaced (given back on unload)
         self._replaced: dict[str, Any] = {}
 
@@ -255,21 +257,20 @@ class SqlNB(Magics):
                 if on_start is not None:
                     on_start(handle)
                 value = progress.wait(handle, "" if total == 1 else f"{where} · ")
-            except KeyboardInterrupt as interrupt:
-                if handle is not None:
-                    progress.finish(summary(handle, interrupt, None))
-                if not self.short_errors:
-                    raise
+            except KeyboardInterrupt:  # the kernel's Stop: worded as the Cancel button's cancel
                 elapsed = handle.progress.elapsed if handle is not None else 0.0
-                raise SqlCellError(
-                    f"Cancelled: {where} was stopped after {elapsed:.2f} s by the kernel interrupt"
-                    f"{_undone(handle)}{_done_before(index)}") from None
-            except (sqlite3.Error, sqlnb.Error, ValueError, TypeError, OverflowError) as error:
-                if handle is not None:
-                    progress.finish(summary(handle, error, None))
+                is_write = handle is not None and handle.is_write
+                message = _cancelled(elapsed, is_write, where, index, statement.text)
+                progress.fail(message)
                 if not self.short_errors:
                     raise
-                raise SqlCellError(_one_line(error, where, index, statement.text)) from error
+                raise SqlCellError(message) from None
+            except (sqlite3.Error, sqlnb.Error, ValueError, TypeError, OverflowError) as error:
+                message = _one_line(error, where, index, statement.text)
+                progress.fail(message)
+                if not self.short_errors:
+                    raise
+                raise SqlCellError(message) from error
             if len(value.columns) or "rowcount" not in value.attrs:
                 frame = value
             else:
@@ -306,6 +307,7 @@ class SqlNB(Magics):
 
         if target is not None:  # before the thread starts, so the result always replaces it
             namespace[target] = cell
+            self._background[target] = cell
         thread = threading.Thread(target=contextvars.copy_context().run, args=(run,),
                                   name="sqlnb-cell", daemon=True)
         thread.start()
@@ -415,9 +417,10 @@ class SqlNB(Magics):
         if name not in self.shell.user_ns:
             raise IPythonUsageError(f"no variable named {name!r}: run the background cell first")
         value = self.shell.user_ns[name]
-        if not isinstance(value, BackgroundCell):
-            return value  # finished already: VAR holds the result
+        cell = self._background.get(name)
         try:
+            if not isinstance(value, BackgroundCell):
+                return value  # finished already: VAR holds the result
             return value.result()
         except KeyboardInterrupt:
             value.cancel()
@@ -426,6 +429,11 @@ class SqlNB(Magics):
             raise
         except (sqlite3.Error, sqlnb.Error) as error:
             raise SqlCellError(f"{type(error).__name__}: {error}") from error
+        finally:
+            if cell is not None and cell.done():
+                # the cell's display update again, from this cell: nbconvert keeps no message
+                # that comes after the cell it belongs to has ended
+                cell._progress.refresh()
 
     def _cmd_tables(self, rest: str) -> Any:
         _nothing_after("tables", rest, "for one table's columns use %sqlnb schema TABLE")
@@ -620,15 +628,20 @@ def _done_before(index: int) -> str:
             else f"; the {index} statements before it are done")
 
 
-def _undone(handle: Any) -> str:
-    if handle is not None and handle.is_write:
-        return "; its changes were rolled back"
-    return ""
+def _rolled_back(is_write: bool) -> str:
+    return "; its changes were rolled back" if is_write else ""
 
 
 def _shown(text: str) -> str:
     """A statement as an error names it: one line, cut short, without its closing `;`."""
     return shorten(text.strip().rstrip(";").rstrip(), 60)
+
+
+def _cancelled(elapsed: float, is_write: bool, where: str, index: int, text: str) -> str:
+    """The one line of a cancelled statement, whichever control cancelled it (the Cancel
+    button, the kernel's Stop, Ctrl-C, a background cell's cancel())."""
+    return (f"QueryCancelled: cancelled after {elapsed:.2f} s{_rolled_back(is_write)} "
+            f"({where}: {_shown(text)}){_done_before(index)}")
 
 
 #: What a `{` in SQL gets: sqlnb fills in no templates; how to use a name held in a variable.
@@ -639,16 +652,14 @@ _TEMPLATE_HINT = (" -- sqlnb does not fill in {...} templates, and :name binds v
 
 
 def _one_line(error: BaseException, where: str, index: int, text: str) -> str:
+    if isinstance(error, sqlnb.QueryCancelled):
+        return _cancelled(error.elapsed, error.is_write, where, index, text)
     kind = type(error).__name__
     message = str(error).split("\n")[0]
     hint = ""
     if isinstance(error, sqlnb.QueryTimeout):
-        message = f"stopped at the {error.time_limit:g} s time limit"
-        if error.is_write:
-            message += "; its changes were rolled back"
+        message = f"stopped at the {error.time_limit:g} s time limit{_rolled_back(error.is_write)}"
         hint = " -- raise it with --time-limit SECONDS or %config SqlNB.time_limit"
-    elif isinstance(error, sqlnb.QueryCancelled):
-        message = str(error)
     elif isinstance(error, sqlite3.OperationalError) and _BRACE.match(message):
         hint = _TEMPLATE_HINT
     return f"{kind}: {message} ({where}: {_shown(text)}){_done_before(index)}{hint}"

@@ -2,9 +2,19 @@
 
 The cell's thread waits for each statement in slices of 0.1 s and updates the display between
 them, from the query's control (elapsed against the limit, rows so far): no extra thread, no
-polling of the kernel. A query that ends within `SHOW_AFTER` shows nothing. The widget is
-displayed once, then only changes values, and ends as a one-line summary in place (no
-`clear_output`, so stored notebooks compare).
+polling of the kernel. A query that ends within `SHOW_AFTER` shows nothing.
+
+What a query leaves behind, so that a saved notebook shows it: the widget's model lives only as
+long as the kernel (a reopened notebook would say "Error displaying widget: model not found"), so
+the widget is displayed under a display id, with no text/plain of its own, and is closed when the
+query is over. A blocking cell then empties that display and displays the summary ("1 row in
+2.30 s") as a new plain output (text/plain and text/html). nbval records display messages as they
+come and ignores display updates, so it sees the same outputs a saved notebook holds: an output
+with nothing to compare, then the summary. A failed cell leaves nothing in place of the widget:
+its error line is the one message. A background cell's display is updated in place instead (its
+summary, or its error line, since the cell has returned and nothing else shows it), from the
+`sqlnb-cell` thread; `%sqlnb wait` repeats that update from its own cell, because nbconvert keeps
+only the messages of the cell it is running.
 
 The Cancel button: a click is a comm message on the kernel's shell channel, which the kernel
 handles only after the busy cell ends. ipykernel 7.4 and later route each comm message through
@@ -19,9 +29,11 @@ the kernel is idle, so the click arrives through `on_click` as usual.
 
 from __future__ import annotations
 
+import html
 import inspect
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -31,25 +43,8 @@ import sqlnb
 SHOW_AFTER = 0.3
 #: Seconds between two updates of the display.
 TICK = 0.1
-
-
-def summary(handle: sqlnb.QueryHandle, error: BaseException | None, value: Any) -> str:
-    """The one line a finished query leaves behind."""
-    progress = handle.progress
-    took = _seconds(progress.elapsed)
-    undone = "; the write was rolled back" if handle.is_write else ""
-    if isinstance(error, sqlnb.QueryTimeout):
-        return (f"stopped at the {error.time_limit:g} s limit{undone}: raise it with "
-                "--time-limit or %config SqlNB.time_limit")
-    if isinstance(error, (sqlnb.QueryCancelled, KeyboardInterrupt)):
-        return f"cancelled after {took}{undone}"
-    if error is not None:
-        return f"failed after {took}: {type(error).__name__}"
-    rows = getattr(value, "shape", (progress.rows,))[0]
-    if getattr(value, "columns", None) is not None and len(value.columns) == 0:
-        changed = max(value.attrs.get("rowcount", 0), 0)
-        return f"{changed:,} {'row' if changed == 1 else 'rows'} changed in {took}"
-    return f"{rows:,} {'row' if rows == 1 else 'rows'} in {took}"
+#: The mime type of a widget's output.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def _seconds(value: float) -> str:
@@ -61,6 +56,14 @@ def _status(handle: sqlnb.QueryHandle, where: str) -> tuple[float | None, str]:
     limit = f" of {p.time_limit:g} s" if p.time_limit else ""
     text = f"{where}{_seconds(p.elapsed)}{limit} · {p.rows:,} rows"
     return p.fraction, text
+
+
+def line_output(line: str, *, error: bool = False) -> dict[str, str]:
+    """One line as a plain output (text/plain and text/html), which a saved notebook keeps."""
+    color = "var(--jp-error-color1, #d32f2f)" if error else "var(--jp-ui-font-color2, #616161)"
+    return {"text/plain": line,
+            "text/html": f'<div class="sqlnb-summary" style="color: {color}">'
+                         f"{html.escape(line)}</div>"}
 
 
 class TextView:
@@ -78,9 +81,16 @@ class TextView:
         self._write(text)
 
     def finish(self, line: str) -> None:
+        """Leave the summary line."""
         self._write(line)
         self._stream.write("\n")
         self._stream.flush()
+
+    def fail(self, line: str) -> None:
+        """Wipe the progress line: the cell's error line says what happened."""
+        self._stream.write("\r" + " " * self._width + "\r")
+        self._stream.flush()
+        self._width = 0
 
     def _write(self, text: str) -> None:
         pad = max(self._width - len(text), 0)
@@ -102,13 +112,17 @@ class WidgetView:
         self.button = w.Button(description="Cancel", icon="stop", button_style="warning",
                                tooltip="stop this query (a write is rolled back whole)",
                                layout=w.Layout(width="8em"))
-        self.box = _ProgressBox([self.bar, self.label, self.button])
+        self.box = w.HBox([self.bar, self.label, self.button])
         self._blocking = blocking
+        self._display_id = uuid.uuid4().hex
+        self._final: dict[str, str] | None = None
         self.button.on_click(lambda _button: cancel())
         self._clicks = _watch_clicks(self.button, cancel, kernel)
         if self._clicks is None and blocking:
             self._use_stop()
-        display(self.box)
+        # the widget's view only: a fixed text/plain would be all a saved notebook shows
+        view = self.box._repr_mimebundle_()[WIDGET_VIEW]
+        display({WIDGET_VIEW: view}, raw=True, display_id=self._display_id)
 
     def update(self, handle: sqlnb.QueryHandle, where: str) -> None:
         if self._clicks is not None and self._clicks.failed and self._blocking and (
@@ -119,9 +133,35 @@ class WidgetView:
         self.label.value = text
 
     def finish(self, line: str) -> None:
-        self.bar.layout.display = "none"
-        self.button.layout.display = "none"
-        self.label.value = line
+        """The query is over: `line` (its summary) takes the widget's place."""
+        from IPython.display import display, update_display
+
+        if self._blocking:
+            update_display({}, raw=True, display_id=self._display_id)
+            display(line_output(line), raw=True)
+        else:
+            self._final = line_output(line)
+            update_display(self._final, raw=True, display_id=self._display_id)
+        self._close()
+
+    def fail(self, line: str) -> None:
+        """The cell failed with the error `line`. A blocking cell's error is the one message, so
+        the widget leaves nothing; a background cell shows the line in the widget's place."""
+        from IPython.display import update_display
+
+        if self._blocking:
+            update_display({}, raw=True, display_id=self._display_id)
+        else:
+            self._final = line_output(line, error=True)
+            update_display(self._final, raw=True, display_id=self._display_id)
+        self._close()
+
+    def refresh(self) -> None:
+        """Send a background cell's last update again (from the cell running now)."""
+        from IPython.display import update_display
+
+        if self._final is not None:
+            update_display(self._final, raw=True, display_id=self._display_id)
 
     def _use_stop(self) -> None:
         self.button.disabled = True
@@ -129,27 +169,13 @@ class WidgetView:
         self.button.tooltip = ("this kernel cannot see a click while the cell runs: "
                                "use the kernel's Stop button (interrupt) to cancel")
 
-
-def _progress_box_class() -> type:
-    import ipywidgets as w
-
-    class ProgressBox(w.HBox):
-        """An HBox whose plain-text form is fixed (so a stored notebook compares)."""
-
-        def __repr__(self) -> str:
-            return "sqlnb query progress"
-
-    return ProgressBox
-
-
-def _ProgressBox(children: list[Any]) -> Any:  # a class made on first use (ipywidgets is heavy)
-    global _BOX
-    if _BOX is None:
-        _BOX = _progress_box_class()
-    return _BOX(children)
-
-
-_BOX: type | None = None
+    def _close(self) -> None:
+        """Close the widgets (their layouts and styles are widgets too), so none lingers."""
+        for widget in (self.box, self.bar, self.label, self.button):
+            for part in (getattr(widget, "layout", None), getattr(widget, "style", None),
+                         widget):
+                if hasattr(part, "close"):
+                    part.close()
 
 
 class _ClickHook:
@@ -290,9 +316,19 @@ class CellProgress:
             raise
 
     def finish(self, line: str) -> None:
-        """End the display (if it was shown) with a one-line summary."""
+        """The cell is done: leave its one-line summary (if the progress was shown)."""
         if self._view is not None:
             self._view.finish(line)
+
+    def fail(self, line: str) -> None:
+        """The cell failed with the error `line`: end the display without a second wording."""
+        if self._view is not None:
+            self._view.fail(line)
+
+    def refresh(self) -> None:
+        """Repeat a background cell's last display update (see the module's docstring)."""
+        if isinstance(self._view, WidgetView):
+            self._view.refresh()
 
     def _new_view(self) -> TextView | WidgetView:
         if self._widgets:
