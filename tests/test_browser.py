@@ -1,7 +1,8 @@
 """End to end in a real browser: JupyterLab 4 and Notebook 7 served on loopback, headless
 Chromium driven by Playwright. A slow %%sql cell shows the progress widget, a click on its
-Cancel button stops the query while the cell runs, the widget ends in its summary, and the next
-cell runs.
+Cancel button stops the query while the cell runs and the cell ends in one error line, the next
+cell runs; a query that finishes (blocking, and in the background) leaves its summary as plain
+output, which the saved notebook keeps: reopened, it shows the summaries and no widget error.
 
 A screenshot of the widget mid-query is saved to test-artifacts/ (or $SQLNB_ARTIFACTS).
 Needs Debian's chromium (/usr/bin/chromium), jupyterlab, notebook and playwright; .ci/run
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -25,12 +27,15 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+FINISHES = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) "
+            "SELECT count(*) AS n FROM c")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def _notebook(path: Path) -> None:
-    cells = ["%load_ext sqlnb", f"%%sql --time-limit 120\n{SLOW}", "%sql SELECT 6 * 7 AS answer"]
+    cells = ["%load_ext sqlnb", f"%%sql --time-limit 120\n{SLOW}", "%sql SELECT 6 * 7 AS answer",
+             f"%%sql\n{FINISHES}", f"%%sql --background later <<\n{FINISHES}"]
     path.write_text(json.dumps({
         "cells": [{"cell_type": "code", "metadata": {}, "source": s, "outputs": [],
                    "execution_count": None} for s in cells],
@@ -79,7 +84,7 @@ def server(request, tmp_path_factory):
                 time.sleep(0.1)
         else:
             pytest.fail(f"{module} did not start")
-        yield request.param, base + page.format(token=token)
+        yield request.param, base + page.format(token=token), root / "slow.ipynb"
     finally:
         server.terminate()
         try:
@@ -90,10 +95,17 @@ def server(request, tmp_path_factory):
 
 def _run_cell(page, index: int) -> None:
     """Run cell `index` with Shift+Enter; retry, since the first key press can be lost."""
+    from playwright import sync_api as playwright_errors
+
     cell = page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(index)
     prompt = cell.locator(".jp-InputPrompt")
     for _ in range(10):
-        cell.locator(".jp-InputArea-editor").click()
+        try:
+            cell.locator(".jp-InputArea-editor").click(timeout=10_000)
+        except playwright_errors.TimeoutError:  # say what is in the way (a dialog?)
+            dialogs = page.locator(".jp-Dialog")
+            pytest.fail(f"cell {index} cannot be clicked; dialogs: "
+                        f"{[dialogs.nth(i).inner_text() for i in range(dialogs.count())]}")
         page.keyboard.press("Escape")
         page.keyboard.press("Shift+Enter")
         for _ in range(20):
@@ -111,33 +123,80 @@ def test_cancel_button_in_the_browser(server):
         pytest.skip("no chromium: apt-get install chromium (CI always runs this test)")
     from playwright import sync_api as playwright
 
-    app, url = server
+    app, url, path = server
     artifacts = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
-            page.goto(url)
+            page = _open(browser, url)
             cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
-            cells.first.wait_for(timeout=120_000)
-            time.sleep(1.0)  # let the kernel connect
             _run_cell(page, 0)
             cells.first.locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=120_000)
             _run_cell(page, 1)
             button = cells.nth(1).locator(".jp-OutputArea-output button", has_text="Cancel")
             button.wait_for(state="visible", timeout=60_000)
-            time.sleep(1.0)  # let the bar and the figures move
+            # the figures have moved on from "starting"
+            cells.nth(1).locator(".jp-OutputArea-output", has_text=" rows").wait_for()
             cells.nth(1).screenshot(path=str(artifacts / f"widget-{app}.png"))
-            assert "rows" in cells.nth(1).locator(".jp-OutputArea-output").inner_text()
             button.click()
-            summary = cells.nth(1).locator(".jp-OutputArea-output", has_text="cancelled after")
-            summary.first.wait_for(timeout=30_000)
-            error = cells.nth(1).locator(".jp-OutputArea-output", has_text="QueryCancelled")
+            error = cells.nth(1).locator(".jp-OutputArea-output",
+                                         has_text="QueryCancelled: cancelled after")
             error.first.wait_for(timeout=30_000)
             _run_cell(page, 2)
             answer = cells.nth(2).locator(".jp-OutputArea-output", has_text="42")
             answer.first.wait_for(timeout=60_000)
             cells.nth(1).screenshot(path=str(artifacts / f"widget-{app}-cancelled.png"))
+            # one message for the cancel: the widget left no second line
+            assert cells.nth(1).locator(".jp-OutputArea-output").inner_text().count(
+                "cancelled after") == 1
+            assert cells.nth(1).locator(".jupyter-widgets").count() == 0
+            for index in (3, 4):
+                _run_cell(page, index)
+                _summary(cells.nth(index)).wait_for(timeout=60_000)
+                assert cells.nth(index).locator(".jupyter-widgets").count() == 0
+            page.keyboard.press("Control+s")
+            _wait_saved(path)
+            page.close()
+            page = _open(browser, url)  # the saved notebook, opened again
+            cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
+            for index in (3, 4):
+                _summary(cells.nth(index)).wait_for(timeout=60_000)
+            cells.nth(1).locator(".jp-OutputArea-output",
+                                 has_text="QueryCancelled: cancelled after").wait_for()
+            assert page.get_by_text("Error displaying widget").count() == 0
+            cells.nth(4).screenshot(path=str(artifacts / f"widget-{app}-reopened.png"))
         finally:
             browser.close()
+
+
+def _open(browser, url: str):
+    """A new page with the notebook open and its kernel idle."""
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    page.goto(url)
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=120_000)
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
+        timeout=120_000)
+    return page
+
+
+def _summary(cell):
+    """A query's summary line as plain output (text, not a widget's)."""
+    return cell.locator(".jp-OutputArea-output:not(.jupyter-widgets)", has_text=re.compile(
+        r"^\s*1 row in \d+\.\d+ s\s*$")).first
+
+
+def _wait_saved(path: Path) -> None:
+    """Wait until the notebook on disk holds both summaries and no widget output."""
+    for _ in range(600):
+        outputs = [o for cell in json.loads(path.read_text())["cells"]
+                   for o in cell.get("outputs", [])]
+        summaries = [o for o in outputs
+                     if re.fullmatch(r"1 row in \d+\.\d+ s", "".join(
+                         o.get("data", {}).get("text/plain", "")))]
+        widgets = [o for o in outputs if o.get("data", {}).get(
+            "application/vnd.jupyter.widget-view+json", {}).get("model_id")]
+        if len(summaries) == 2 and not widgets:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the saved notebook lacks the summaries: {outputs}")

@@ -3,11 +3,14 @@ connections, exploring, settings, and one-line errors for bad input."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import sqlnb
+from sqlnb.ipython.magics import SqlCellError, SqlNB
 
 SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 
@@ -185,6 +188,8 @@ def test_full_traceback_setting(ip, capsys):
     ("%sqlnb connect /no/such/folder/x.db", "does not exist"),
     ("%sqlnb use nothing", "no database named 'nothing'"),
     ("%sqlnb frobnicate", "unknown %sqlnb command"),
+    ("%sqlnb tables extra", "%sqlnb tables takes nothing after it (not 'extra')"),
+    ("%sqlnb list all", "%sqlnb list takes nothing after it (not 'all')"),
     ("%sqlnb schema missing_table", "no table or view named 'missing_table'"),
     ("%%sql\nSELECT :undefined_variable_xyz", ":undefined_variable_xyz"),
     ("a_list = [1, 2]\n%sql SELECT :a_list", ":a_list is a list"),
@@ -218,16 +223,38 @@ def test_ipython_does_not_expand_dollar_or_braces_in_the_line(ip):
     assert ip.user_ns["r2"]["bound_with_dollar"][0] == "injected"
 
 
+def on_screen(text):
+    """What a terminal shows of `text`: each line as its last carriage return left it."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n")).strip()
+
+
+#: The one line a cancelled single-statement cell ends with, whichever control cancelled it.
+CANCELLED = re.compile(r"QueryCancelled: cancelled after \d+\.\d+ s \(the statement: "
+                       + re.escape("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+                                   "F...)"))
+
+
 def test_terminal_shows_a_text_progress_line(ip, capsys):
     ip.run_line_magic("config", "SqlNB.show_progress = True")
     capsys.readouterr()
     ip.run_cell(f"%%sql --time-limit 0.8\n{SLOW}")
-    err = capsys.readouterr().err
-    lines = err.split("\r")
-    assert any(" of 0.8 s · " in line for line in lines)
-    assert lines[-1].strip().startswith("stopped at the 0.8 s limit")
+    captured = capsys.readouterr()
+    assert any(" of 0.8 s · " in line for line in captured.err.split("\r"))
+    # one message for the event: the error line; the progress line is wiped, not left to
+    # say "stopped at the limit" a second time
+    assert on_screen(captured.err) == ""
+    assert captured.out.strip().startswith("QueryTimeout: stopped at the 0.8 s time limit")
     ip.run_cell(f"%%sql --time-limit 0.8 --no-progress\n{SLOW}")
     assert capsys.readouterr().err == ""
+
+
+def test_terminal_progress_line_ends_in_the_summary(ip, capsys):
+    ip.run_line_magic("config", "SqlNB.show_progress = True")
+    capsys.readouterr()
+    frame = cell(ip, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                     "WHERE x < 5000000) SELECT count(*) AS n FROM c")
+    assert frame["n"][0] == 5000000
+    assert re.fullmatch(r"1 row in \d+\.\d+ s", on_screen(capsys.readouterr().err))
 
 
 def test_ctrl_c_cancels_in_a_terminal(ip, capsys):
@@ -241,10 +268,22 @@ def test_ctrl_c_cancels_in_a_terminal(ip, capsys):
     capsys.readouterr()
     result = ip.run_cell(f"%%sql --time-limit inf\n{SLOW}")
     captured = capsys.readouterr()
-    assert "Cancelled: the statement was stopped after" in captured.out
-    assert captured.err.split("\r")[-1].strip().startswith("cancelled after")
+    assert CANCELLED.fullmatch(captured.out.strip()), captured.out
+    assert on_screen(captured.err) == ""
     assert result.error_in_exec is not None
     assert cell(ip, "SELECT 1 AS one")["one"][0] == 1
+
+
+def test_cancel_from_python_and_ctrl_c_say_the_same(ip, capsys):
+    """One wording per event: a cancel (the widget's Cancel button calls the same cancel() as
+    a background cell's handle) and Ctrl-C / the kernel's Stop end in the same line."""
+    ip.run_cell(f"%%sql --background --time-limit inf bg <<\n{SLOW}")
+    handle = ip.user_ns["bg"]
+    assert not handle.done()
+    handle.cancel()
+    with pytest.raises(SqlCellError) as caught:
+        handle.result(60)
+    assert CANCELLED.fullmatch(str(caught.value)), caught.value
 
 
 def test_background_cell_in_a_terminal(ip):
@@ -273,3 +312,135 @@ def test_background_target_is_never_left_holding_a_finished_handle(ip):
             time.sleep(0.005)
         assert isinstance(ip.user_ns["fast"], pd.DataFrame)
     assert ip.run_line_magic("sqlnb", "wait fast")["one"][0] == 1  # after the end, too
+
+
+@pytest.mark.parametrize("code", [
+    "%sql postgresql://analyst:s3cret-pw@db.example.com:5432/shop",
+    "%sql mysql+pymysql://root:s3cret-pw@localhost/shop",
+    "%sql duckdb:///warehouse.duckdb",
+    "%%sql postgresql://analyst:s3cret-pw@db.example.com/shop\nSELECT 1",
+    "%sqlnb connect postgresql://analyst:s3cret-pw@db.example.com/shop",
+])
+def test_a_url_of_another_database_says_which_urls_sqlnb_opens(ip, capsys, code):
+    text = fails(ip, capsys, code)
+    assert "SQLite" in text and "sqlite:///" in text and "%sqlnb connect PATH" in text
+    assert re.search(r"\b(postgresql|mysql|duckdb)", text)  # names what it was given
+    assert "s3cret-pw" not in text and "analyst" not in text  # never echoes a credential
+
+
+@pytest.mark.parametrize("code", [
+    "%sqlnb connect shop.db postgresql://analyst:s3cret-pw@db.example.com/shop",
+    "%%sql --db postgresql://analyst:s3cret-pw@db.example.com/shop\nSELECT 1",
+    "%sqlnb use postgresql://analyst:s3cret-pw@db.example.com/shop",
+    "%sqlnb close postgresql://analyst:s3cret-pw@db.example.com/shop",
+])
+def test_no_message_echoes_a_password(ip, capsys, code):
+    text = fails(ip, capsys, code)
+    assert "s3cret-pw" not in text, text
+    assert "db.example.com" in text  # the rest of what was given is still named
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM {table}", "SELECT * FROM {{table}}",
+                                 "SELECT {column} FROM t"])
+def test_braces_say_that_sqlnb_does_not_template(ip, capsys, sql):
+    ip.user_ns["table"] = "t"
+    text = fails(ip, capsys, f"%%sql\n{sql}")
+    assert text.startswith('OperationalError: unrecognized token: "{"')
+    assert "sqlnb does not fill in {...}" in text
+    assert ":name binds values only" in text
+    assert "db.query(f" in text and "%sqlnb use db" in text
+
+
+def test_help_of_sql_shows_every_option(ip):
+    options = [o for action in SqlNB.sql.parser._actions for o in action.option_strings
+               if o.startswith("--") and o != "--help"]
+    forms = [line.strip() for line in SqlNB.sql.__doc__.splitlines()
+             if line.strip().startswith(("%%sql [", "%sql ["))]
+    cell_form = next(f for f in forms if f.startswith("%%sql"))
+    for option in options:
+        assert option in cell_form, option
+
+
+def test_a_failing_statement_is_named_without_its_semicolon(ip, capsys):
+    text = fails(ip, capsys, "%%sql\nSELECT 1;\nSELECT * FROM nope;\nSELECT 2;")
+    assert "(statement 2 of 3: SELECT * FROM nope); the statement before it is done" in text
+
+
+def test_an_empty_result_says_0_rows(ip):
+    cell(ip, "CREATE TABLE t (a INTEGER, b TEXT)")
+    frame = cell(ip, "SELECT * FROM t")
+    data, _metadata = ip.display_formatter.format(frame)
+    assert "0 rows" in data["text/plain"]
+    assert "0 rows" in data["text/html"] and "<th>a</th>" in data["text/html"]
+
+
+def test_display_limit_does_not_leak_into_frames_built_from_a_result(ip):
+    ip.run_line_magic("config", "SqlNB.display_limit = 6")
+    try:
+        frame = cell(ip, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                         "LIMIT 500) SELECT x FROM c")
+        shown, _ = ip.display_formatter.format(frame)
+        assert shown["text/html"].count("<tr>") <= 6 + 2
+        for built in (frame.head(100), frame[frame["x"] > 250], pd.concat([frame, frame]),
+                      frame.copy(), frame.assign(y=1)):
+            data, _ = ip.display_formatter.format(built)
+            assert data["text/html"] == built._repr_html_()  # pandas' own display
+            assert data["text/plain"] == repr(built)
+    finally:
+        ip.run_line_magic("config", "SqlNB.display_limit = 20")
+
+
+def test_loading_after_another_sql_extension_says_so_and_unloading_gives_it_back(capsys):
+    """JupySQL and ipython-sql own %sql too; loading sqlnb after them takes %sql and %%sql
+    over with one line that says so, and %unload_ext sqlnb gives theirs back."""
+    shell = InteractiveShell.instance()
+    registry = shell.magics_manager.magics
+    before = {kind: registry[kind].get("sql") for kind in ("line", "cell")}
+
+    def other_sql(line, cell=None):
+        return "the other extension ran"
+
+    other_sql.__module__ = "sql.magic"  # where JupySQL and ipython-sql define theirs
+    shell.register_magic_function(other_sql, "line_cell", "sql")
+    try:
+        capsys.readouterr()
+        sqlnb.load_ipython_extension(shell)
+        captured = capsys.readouterr()
+        said = (captured.out + captured.err).strip()
+        assert len(said.splitlines()) == 1, said
+        assert "%sql" in said and "sql.magic" in said and "%unload_ext sqlnb" in said
+        shell.run_line_magic("config", "SqlNB.show_progress = False")
+        assert shell.run_line_magic("sql", "SELECT 1 AS one")["one"][0] == 1
+        sqlnb.unload_ipython_extension(shell)
+        assert shell.run_line_magic("sql", "SELECT 1") == "the other extension ran"
+        assert shell.run_cell_magic("sql", "", "SELECT 1") == "the other extension ran"
+        capsys.readouterr()
+        sqlnb.load_ipython_extension(shell)  # a second load says it again, once
+        said = capsys.readouterr()
+        assert "sql.magic" in said.out + said.err
+        sqlnb.unload_ipython_extension(shell)
+    finally:
+        for kind, magic in before.items():
+            if magic is None:
+                registry[kind].pop("sql", None)
+            else:
+                registry[kind]["sql"] = magic
+
+
+def test_loading_twice_in_a_row_says_nothing(capsys):
+    shell = InteractiveShell.instance()
+    registry = shell.magics_manager.magics
+    before = {kind: registry[kind].get("sql") for kind in ("line", "cell")}
+    try:
+        sqlnb.load_ipython_extension(shell)
+        capsys.readouterr()
+        sqlnb.load_ipython_extension(shell)
+        captured = capsys.readouterr()
+        assert captured.out + captured.err == ""
+        sqlnb.unload_ipython_extension(shell)
+    finally:
+        for kind, magic in before.items():
+            if magic is None:
+                registry[kind].pop("sql", None)
+            else:
+                registry[kind]["sql"] = magic

@@ -20,6 +20,7 @@ import re
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +44,18 @@ import sqlnb
 from sqlnb import _sqltext
 from sqlnb.errors import shorten
 
-from .progress import CellProgress, summary, widgets_available
+from .progress import CellProgress, widgets_available
 
 #: Options of %sql / %%sql that take a value (the others are flags).
 _VALUED = {"--db", "--time-limit"}
 _TOKEN = re.compile(r"\s*(\S+)")
 _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
-_MARK = "sqlnb_display_limit"
+#: A URL at the start of a line: its scheme (postgresql, mysql+pymysql, duckdb, sqlite ...).
+_URL = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.\-]*)://")
+#: user:password@ in a URL, wherever it shows up in a message
+_CREDENTIALS = re.compile(r"(?<=://)[^\s/@:]*:[^\s/@]*@")
+#: SQLite's error for a { or } in SQL: someone expected a template
+_BRACE = re.compile(r'unrecognized token: "[{}]')
 _NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False)
 
 
@@ -155,6 +161,13 @@ class SqlNB(Magics):
         self._databases: dict[str, sqlnb.Database] = {}
         self._owned: set[str] = set()
         self._current: str | None = None
+        #: the magics' own results (by id; weakly, as DataFrames cannot be hashed): only they
+        #: get the display_limit, not frames the user builds from them
+        self._results: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        #: the last --background cell of each `VAR <<`, for %sqlnb wait VAR
+        self._background: dict[str, BackgroundCell] = {}
+        #: another extension's %sql / %%sql that loading sqlnb replaced (given back on unload)
+        self._replaced: dict[str, Any] = {}
 
     # -- %sql and %%sql ------------------------------------------------------------------------
     @magic_arguments()
@@ -171,17 +184,33 @@ class SqlNB(Magics):
     def sql(self, line: str, cell: str | None = None) -> Any:
         """Run SQL on the current database; the value is a DataFrame of the last result.
 
-        %%sql [--db NAME] [--time-limit SECONDS] [VAR <<]
+        %%sql [--db NAME] [--time-limit SECONDS] [--no-progress] [--background] [VAR <<]
         %sql [options] [VAR <<] SELECT ...     (also: df = %sql SELECT ...)
         %sql sqlite:///path/to/file.db         (open a database and make it current)
 
         `:name` in the SQL binds the Python variable `name` as a parameter (never pasted into
-        the SQL). `VAR <<` also stores the result in the variable VAR.
+        the SQL). `VAR <<` also stores the result in the variable VAR. sqlnb runs SQLite only:
+        a URL of another database (postgresql://...) is an error.
         """
+        try:
+            return self._sql(line, cell)
+        except (IPythonUsageError, SqlCellError) as error:
+            safe = _without_credentials(error)
+            if safe is error:
+                raise
+            raise safe from None
+
+    def _sql(self, line: str, cell: str | None) -> Any:
         options, target, rest = _split_line(line)
         args = parse_argstring(self.sql, " ".join(options)) if options else _NO_OPTIONS
         sql = rest if cell is None else f"{rest}\n{cell}" if rest.strip() else cell
-        if cell is None and rest.strip().startswith("sqlite://") and len(rest.split()) == 1:
+        url = _URL.match(rest)
+        if url is not None:
+            _check_sqlite(url.group(1))
+            if cell is not None or len(rest.split()) > 1:
+                raise IPythonUsageError(
+                    "a sqlite:// URL opens a database on a line of its own: run "
+                    "%sql sqlite:///path/to/file.db first, then the SQL")
             return self._connect(_sqlalchemy_path(rest.strip()), name=None, read_only=False)
         if target is not None and not (target.isidentifier() and not keyword.iskeyword(target)):
             raise IPythonUsageError(f"{target!r} is not a valid Python variable name for "
@@ -193,7 +222,8 @@ class SqlNB(Magics):
             handle = self._run_background(db, statements, limit, target)
             return handle if target is None else None
         progress = CellProgress(enabled=self.show_progress and not args.no_progress,
-                                widgets=widgets_available(self.shell))
+                                widgets=widgets_available(self.shell),
+                                kernel=getattr(self.shell, "kernel", None))
         value = self._run_cell(db, statements, limit, progress)
         if target is not None:
             self.shell.user_ns[target] = value
@@ -227,21 +257,20 @@ class SqlNB(Magics):
                 if on_start is not None:
                     on_start(handle)
                 value = progress.wait(handle, "" if total == 1 else f"{where} · ")
-            except KeyboardInterrupt as interrupt:
-                if handle is not None:
-                    progress.finish(summary(handle, interrupt, None))
-                if not self.short_errors:
-                    raise
+            except KeyboardInterrupt:  # the kernel's Stop: worded as the Cancel button's cancel
                 elapsed = handle.progress.elapsed if handle is not None else 0.0
-                raise SqlCellError(
-                    f"Cancelled: {where} was stopped after {elapsed:.2f} s by the kernel interrupt"
-                    f"{_undone(handle)}{_done_before(index)}") from None
-            except (sqlite3.Error, sqlnb.Error, ValueError, TypeError, OverflowError) as error:
-                if handle is not None:
-                    progress.finish(summary(handle, error, None))
+                is_write = handle is not None and handle.is_write
+                message = _cancelled(elapsed, is_write, where, index, statement.text)
+                progress.fail(message)
                 if not self.short_errors:
                     raise
-                raise SqlCellError(_one_line(error, where, index, statement.text)) from error
+                raise SqlCellError(message) from None
+            except (sqlite3.Error, sqlnb.Error, ValueError, TypeError, OverflowError) as error:
+                message = _one_line(error, where, index, statement.text)
+                progress.fail(message)
+                if not self.short_errors:
+                    raise
+                raise SqlCellError(message) from error
             if len(value.columns) or "rowcount" not in value.attrs:
                 frame = value
             else:
@@ -252,7 +281,7 @@ class SqlNB(Magics):
             progress.finish(f"{result!r} in {took:.2f} s")
             return result
         progress.finish(f"{len(frame):,} {'row' if len(frame) == 1 else 'rows'} in {took:.2f} s")
-        frame.attrs[_MARK] = self.display_limit
+        self._results[id(frame)] = frame
         return frame
 
     def _run_background(self, db: sqlnb.Database, statements: list[Any], limit: float | None,
@@ -260,7 +289,8 @@ class SqlNB(Magics):
         """Start the cell on a thread of its own; the widget stays live with its Cancel button."""
         widgets = widgets_available(self.shell)  # a terminal gets no progress line: it would
         progress = CellProgress(enabled=widgets, widgets=widgets,  # garble the prompt
-                                blocking=False, show_after=0.0)
+                                blocking=False, show_after=0.0,
+                                kernel=getattr(self.shell, "kernel", None))
         progress.show()  # in the cell, before it returns (so a stored notebook has it)
         cell = BackgroundCell(len(statements), progress)
         namespace = self.shell.user_ns
@@ -277,6 +307,7 @@ class SqlNB(Magics):
 
         if target is not None:  # before the thread starts, so the result always replaces it
             namespace[target] = cell
+            self._background[target] = cell
         thread = threading.Thread(target=contextvars.copy_context().run, args=(run,),
                                   name="sqlnb-cell", daemon=True)
         thread.start()
@@ -313,6 +344,15 @@ class SqlNB(Magics):
         %sqlnb schema TABLE                             a table's columns and keys
         %sqlnb wait VAR                                 wait for a --background cell's VAR
         """
+        try:
+            return self._sqlnb(line)
+        except (IPythonUsageError, SqlCellError) as error:
+            safe = _without_credentials(error)
+            if safe is error:
+                raise
+            raise safe from None
+
+    def _sqlnb(self, line: str) -> Any:
         words = line.split(None, 1)
         if not words:
             raise IPythonUsageError("%sqlnb needs a command: connect, list, use, close, tables, "
@@ -330,11 +370,17 @@ class SqlNB(Magics):
         parser.add_argument("--as", dest="name")
         parser.add_argument("--read-only", action="store_true")
         args = parser.parse_argstring(rest)
-        return self._connect(args.path, name=args.name, read_only=args.read_only)
+        path = args.path
+        url = _URL.match(path)
+        if url is not None and url.group(1).lower() != "file":  # file: URIs are SQLite's own
+            _check_sqlite(url.group(1))
+            path = _sqlalchemy_path(path)
+        return self._connect(path, name=args.name, read_only=args.read_only)
 
     def _cmd_list(self, rest: str) -> Any:
         import pandas as pd
 
+        _nothing_after("list", rest, "it lists every open database")
         self._database(None)  # the default database counts as open
         rows = [(name, db.path, db.read_only, name == self._current)
                 for name, db in self._databases.items()]
@@ -371,9 +417,10 @@ class SqlNB(Magics):
         if name not in self.shell.user_ns:
             raise IPythonUsageError(f"no variable named {name!r}: run the background cell first")
         value = self.shell.user_ns[name]
-        if not isinstance(value, BackgroundCell):
-            return value  # finished already: VAR holds the result
+        cell = self._background.get(name)
         try:
+            if not isinstance(value, BackgroundCell):
+                return value  # finished already: VAR holds the result
             return value.result()
         except KeyboardInterrupt:
             value.cancel()
@@ -382,8 +429,14 @@ class SqlNB(Magics):
             raise
         except (sqlite3.Error, sqlnb.Error) as error:
             raise SqlCellError(f"{type(error).__name__}: {error}") from error
+        finally:
+            if cell is not None and cell.done():
+                # the cell's display update again, from this cell: nbconvert keeps no message
+                # that comes after the cell it belongs to has ended
+                cell._progress.refresh()
 
     def _cmd_tables(self, rest: str) -> Any:
+        _nothing_after("tables", rest, "for one table's columns use %sqlnb schema TABLE")
         return self._explore(lambda db: db.tables())
 
     def _cmd_schema(self, rest: str) -> Any:
@@ -452,24 +505,35 @@ class SqlNB(Magics):
         previous_html = html.lookup_by_type(pd.DataFrame) if _has_type(html, pd.DataFrame) else None
 
         def as_html(frame: pd.DataFrame) -> str | None:
-            limit = frame.attrs.get(_MARK)
-            if limit is None:
+            if not self._is_result(frame):
                 return previous_html(frame) if previous_html else frame._repr_html_()
-            with pd.option_context("display.max_rows", limit, "display.min_rows", limit):
+            with pd.option_context(*self._display_options(frame)):
                 return frame._repr_html_()
 
         html.for_type(pd.DataFrame, as_html)
         plain = formatters["text/plain"]
 
         def as_text(frame: pd.DataFrame, printer: Any, cycle: bool) -> None:
-            limit = frame.attrs.get(_MARK)
-            if limit is None:
+            if not self._is_result(frame):
                 printer.text(repr(frame))
                 return
-            with pd.option_context("display.max_rows", limit, "display.min_rows", limit):
+            with pd.option_context(*self._display_options(frame)):
                 printer.text(repr(frame))
 
         plain.for_type(pd.DataFrame, as_text)
+
+    def _is_result(self, frame: Any) -> bool:
+        """True for a DataFrame these magics returned (not one built from it)."""
+        return self._results.get(id(frame)) is frame
+
+    def _display_options(self, frame: Any) -> list[Any]:
+        """pandas display options for a result: display_limit rows, and an empty result says
+        "0 rows" (pandas shows only its header otherwise)."""
+        limit = self.display_limit
+        options = ["display.max_rows", limit, "display.min_rows", limit]
+        if len(frame) == 0:
+            options += ["display.show_dimensions", True]
+        return options
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -501,9 +565,32 @@ def _split_line(line: str) -> tuple[list[str], str | None, str]:
 
 
 def _sqlalchemy_path(url: str) -> str:
-    """sqlite:///relative.db -> relative.db; sqlite:////abs.db -> /abs.db; sqlite:// -> memory."""
-    path = url[len("sqlite://"):]
+    """sqlite:///relative.db -> relative.db; sqlite:////abs.db -> /abs.db; sqlite:// -> memory
+    (sqlite+driver:// too)."""
+    path = url.split("://", 1)[1]
     return path[1:] if path.startswith("/") else path
+
+
+def _check_sqlite(scheme: str) -> None:
+    """A UsageError for a URL of another database (naming its scheme only, never the rest of
+    the URL, which may hold a password)."""
+    if scheme.lower().split("+", 1)[0] != "sqlite":
+        raise IPythonUsageError(
+            f"{scheme}:// is the URL of another database: sqlnb opens SQLite only, as %sql "
+            "sqlite:///path/to/file.db (sqlite:// for memory) or %sqlnb connect PATH")
+
+
+def _without_credentials(error: Exception) -> Exception:
+    """`error`, or one like it whose message has any `user:password@` of a URL cut out."""
+    message = str(error)
+    safe = _CREDENTIALS.sub("***@", message)
+    return error if safe == message else type(error)(safe)
+
+
+def _nothing_after(command: str, rest: str, hint: str) -> None:
+    if rest.strip():
+        raise IPythonUsageError(f"%sqlnb {command} takes nothing after it (not "
+                                f"{rest.strip()!r}): {hint}")
 
 
 def _limit(option: float | None, setting: float | None) -> float | None:
@@ -541,24 +628,41 @@ def _done_before(index: int) -> str:
             else f"; the {index} statements before it are done")
 
 
-def _undone(handle: Any) -> str:
-    if handle is not None and handle.is_write:
-        return "; its changes were rolled back"
-    return ""
+def _rolled_back(is_write: bool) -> str:
+    return "; its changes were rolled back" if is_write else ""
+
+
+def _shown(text: str) -> str:
+    """A statement as an error names it: one line, cut short, without its closing `;`."""
+    return shorten(text.strip().rstrip(";").rstrip(), 60)
+
+
+def _cancelled(elapsed: float, is_write: bool, where: str, index: int, text: str) -> str:
+    """The one line of a cancelled statement, whichever control cancelled it (the Cancel
+    button, the kernel's Stop, Ctrl-C, a background cell's cancel())."""
+    return (f"QueryCancelled: cancelled after {elapsed:.2f} s{_rolled_back(is_write)} "
+            f"({where}: {_shown(text)}){_done_before(index)}")
+
+
+#: What a `{` in SQL gets: sqlnb fills in no templates; how to use a name held in a variable.
+_TEMPLATE_HINT = (" -- sqlnb does not fill in {...} templates, and :name binds values only "
+                  "(never table or column names): build the SQL in Python, e.g. "
+                  "db.query(f'SELECT * FROM \"{table}\"') with db = sqlnb.connect(...) made "
+                  "current by %sqlnb use db")
 
 
 def _one_line(error: BaseException, where: str, index: int, text: str) -> str:
+    if isinstance(error, sqlnb.QueryCancelled):
+        return _cancelled(error.elapsed, error.is_write, where, index, text)
     kind = type(error).__name__
     message = str(error).split("\n")[0]
     hint = ""
     if isinstance(error, sqlnb.QueryTimeout):
-        message = f"stopped at the {error.time_limit:g} s time limit"
-        if error.is_write:
-            message += "; its changes were rolled back"
+        message = f"stopped at the {error.time_limit:g} s time limit{_rolled_back(error.is_write)}"
         hint = " -- raise it with --time-limit SECONDS or %config SqlNB.time_limit"
-    elif isinstance(error, sqlnb.QueryCancelled):
-        message = str(error)
-    return f"{kind}: {message} ({where}: {shorten(text, 60)}){_done_before(index)}{hint}"
+    elif isinstance(error, sqlite3.OperationalError) and _BRACE.match(message):
+        hint = _TEMPLATE_HINT
+    return f"{kind}: {message} ({where}: {_shown(text)}){_done_before(index)}{hint}"
 
 
 def _has_type(formatter: Any, kind: type) -> bool:

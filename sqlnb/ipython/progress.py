@@ -2,22 +2,39 @@
 
 The cell's thread waits for each statement in slices of 0.1 s and updates the display between
 them, from the query's control (elapsed against the limit, rows so far): no extra thread, no
-polling of the kernel. A query that ends within `SHOW_AFTER` shows nothing. The widget is
-displayed once, then only changes values, and ends as a one-line summary in place (no
-`clear_output`, so stored notebooks compare).
+polling of the kernel. A query that ends within `SHOW_AFTER` shows nothing.
+
+What a query leaves behind, so that a saved notebook shows it: the widget's model lives only as
+long as the kernel (a reopened notebook would say "Error displaying widget: model not found"), so
+the widget is displayed under a display id, with no text/plain of its own, and is closed when the
+query is over. A blocking cell then empties that display and displays the summary ("1 row in
+2.30 s") as a new plain output (text/plain and text/html). nbval records display messages as they
+come and ignores display updates, so it sees the same outputs a saved notebook holds: an output
+with nothing to compare, then the summary. A failed cell leaves nothing in place of the widget:
+its error line is the one message. A background cell's display is updated in place instead (its
+summary, or its error line, since the cell has returned and nothing else shows it), from the
+`sqlnb-cell` thread; `%sqlnb wait` repeats that update from its own cell, because nbconvert keeps
+only the messages of the cell it is running.
 
 The Cancel button: a click is a comm message on the kernel's shell channel, which the kernel
-handles only after the busy cell ends. ipykernel 7.4 and later route each comm message on their
-shell-channel thread through the comm's `_reply_subshell_for`; sqlnb wraps that method on the
-button's comm to spot the click there and cancel at once (a tiny, thread-safe call). Where that
-hook does not exist the button is disabled while the cell blocks, and says to use the Stop button.
-In background mode the kernel is idle, so the click arrives through `on_click` as usual.
+handles only after the busy cell ends. ipykernel 7.4 and later route each comm message through
+the comm's `_reply_subshell_for(data, default)` on their shell-channel thread, a thread of its
+own; sqlnb wraps that method on the button's comm to spot the click there and cancel at once (a
+tiny, thread-safe call). Where the kernel has no such thread (before 7.4, the in-process kernel)
+or the method is not the one sqlnb knows, the button is disabled while the cell blocks and says
+to use the Stop button; if the method surprises sqlnb later (it raises), the message goes the
+kernel's default way and the button turns into "use Stop" at the next update. In background mode
+the kernel is idle, so the click arrives through `on_click` as usual.
 """
 
 from __future__ import annotations
 
+import html
+import inspect
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import sqlnb
@@ -26,25 +43,8 @@ import sqlnb
 SHOW_AFTER = 0.3
 #: Seconds between two updates of the display.
 TICK = 0.1
-
-
-def summary(handle: sqlnb.QueryHandle, error: BaseException | None, value: Any) -> str:
-    """The one line a finished query leaves behind."""
-    progress = handle.progress
-    took = _seconds(progress.elapsed)
-    undone = "; the write was rolled back" if handle.is_write else ""
-    if isinstance(error, sqlnb.QueryTimeout):
-        return (f"stopped at the {error.time_limit:g} s limit{undone}: raise it with "
-                "--time-limit or %config SqlNB.time_limit")
-    if isinstance(error, (sqlnb.QueryCancelled, KeyboardInterrupt)):
-        return f"cancelled after {took}{undone}"
-    if error is not None:
-        return f"failed after {took}: {type(error).__name__}"
-    rows = getattr(value, "shape", (progress.rows,))[0]
-    if getattr(value, "columns", None) is not None and len(value.columns) == 0:
-        changed = max(value.attrs.get("rowcount", 0), 0)
-        return f"{changed:,} {'row' if changed == 1 else 'rows'} changed in {took}"
-    return f"{rows:,} {'row' if rows == 1 else 'rows'} in {took}"
+#: The mime type of a widget's output.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def _seconds(value: float) -> str:
@@ -56,6 +56,14 @@ def _status(handle: sqlnb.QueryHandle, where: str) -> tuple[float | None, str]:
     limit = f" of {p.time_limit:g} s" if p.time_limit else ""
     text = f"{where}{_seconds(p.elapsed)}{limit} · {p.rows:,} rows"
     return p.fraction, text
+
+
+def line_output(line: str, *, error: bool = False) -> dict[str, str]:
+    """One line as a plain output (text/plain and text/html), which a saved notebook keeps."""
+    color = "var(--jp-error-color1, #d32f2f)" if error else "var(--jp-ui-font-color2, #616161)"
+    return {"text/plain": line,
+            "text/html": f'<div class="sqlnb-summary" style="color: {color}">'
+                         f"{html.escape(line)}</div>"}
 
 
 class TextView:
@@ -73,9 +81,16 @@ class TextView:
         self._write(text)
 
     def finish(self, line: str) -> None:
+        """Leave the summary line."""
         self._write(line)
         self._stream.write("\n")
         self._stream.flush()
+
+    def fail(self, line: str) -> None:
+        """Wipe the progress line: the cell's error line says what happened."""
+        self._stream.write("\r" + " " * self._width + "\r")
+        self._stream.flush()
+        self._width = 0
 
     def _write(self, text: str) -> None:
         pad = max(self._width - len(text), 0)
@@ -87,7 +102,7 @@ class TextView:
 class WidgetView:
     """The progress widget: a bar of the time limit used, a line of figures, a Cancel button."""
 
-    def __init__(self, blocking: bool, cancel: Any) -> None:
+    def __init__(self, blocking: bool, cancel: Callable[[], None], kernel: Any = None) -> None:
         import ipywidgets as w
         from IPython.display import display
 
@@ -97,67 +112,147 @@ class WidgetView:
         self.button = w.Button(description="Cancel", icon="stop", button_style="warning",
                                tooltip="stop this query (a write is rolled back whole)",
                                layout=w.Layout(width="8em"))
-        self.box = _ProgressBox([self.bar, self.label, self.button])
+        self.box = w.HBox([self.bar, self.label, self.button])
+        self._blocking = blocking
+        self._display_id = uuid.uuid4().hex
+        self._final: dict[str, str] | None = None
         self.button.on_click(lambda _button: cancel())
-        if not _watch_clicks(self.button, cancel) and blocking:
-            self.button.disabled = True
-            self.button.description = "use Stop"
-            self.button.tooltip = ("this kernel cannot see a click while the cell runs: "
-                                   "use the kernel's Stop button (interrupt) to cancel")
-        display(self.box)
+        self._clicks = _watch_clicks(self.button, cancel, kernel)
+        if self._clicks is None and blocking:
+            self._use_stop()
+        # the widget's view only: a fixed text/plain would be all a saved notebook shows
+        view = self.box._repr_mimebundle_()[WIDGET_VIEW]
+        display({WIDGET_VIEW: view}, raw=True, display_id=self._display_id)
 
     def update(self, handle: sqlnb.QueryHandle, where: str) -> None:
+        if self._clicks is not None and self._clicks.failed and self._blocking and (
+                not self.button.disabled):
+            self._use_stop()
         fraction, text = _status(handle, where)
         self.bar.value = fraction if fraction is not None else 0.0
         self.label.value = text
 
     def finish(self, line: str) -> None:
-        self.bar.layout.display = "none"
-        self.button.layout.display = "none"
-        self.label.value = line
+        """The query is over: `line` (its summary) takes the widget's place."""
+        from IPython.display import display, update_display
+
+        if self._blocking:
+            update_display({}, raw=True, display_id=self._display_id)
+            display(line_output(line), raw=True)
+        else:
+            self._final = line_output(line)
+            update_display(self._final, raw=True, display_id=self._display_id)
+        self._close()
+
+    def fail(self, line: str) -> None:
+        """The cell failed with the error `line`. A blocking cell's error is the one message, so
+        the widget leaves nothing; a background cell shows the line in the widget's place."""
+        from IPython.display import update_display
+
+        if self._blocking:
+            update_display({}, raw=True, display_id=self._display_id)
+        else:
+            self._final = line_output(line, error=True)
+            update_display(self._final, raw=True, display_id=self._display_id)
+        self._close()
+
+    def refresh(self) -> None:
+        """Send a background cell's last update again (from the cell running now)."""
+        from IPython.display import update_display
+
+        if self._final is not None:
+            update_display(self._final, raw=True, display_id=self._display_id)
+
+    def _use_stop(self) -> None:
+        self.button.disabled = True
+        self.button.description = "use Stop"
+        self.button.tooltip = ("this kernel cannot see a click while the cell runs: "
+                               "use the kernel's Stop button (interrupt) to cancel")
+
+    def _close(self) -> None:
+        """Close the widgets (their layouts and styles are widgets too), so none lingers."""
+        for widget in (self.box, self.bar, self.label, self.button):
+            for part in (getattr(widget, "layout", None), getattr(widget, "style", None),
+                         widget):
+                if hasattr(part, "close"):
+                    part.close()
 
 
-def _progress_box_class() -> type:
-    import ipywidgets as w
+class _ClickHook:
+    """Stands in for the button comm's `_reply_subshell_for`: spots a click, cancels at once.
 
-    class ProgressBox(w.HBox):
-        """An HBox whose plain-text form is fixed (so a stored notebook compares)."""
+    The kernel calls it on its shell-channel thread for every message of the comm, so it stays
+    tiny and never raises: anything unexpected (a call of another shape, the kernel's method
+    raising) sets `failed` and leaves the message to the kernel's default route.
+    """
 
-        def __repr__(self) -> str:
-            return "sqlnb query progress"
+    def __init__(self, route: Callable[..., Any], cancel: Callable[[], None]) -> None:
+        self._route = route
+        self._cancel = cancel
+        #: True once something unexpected happened; the button then says to use Stop.
+        self.failed = False
 
-    return ProgressBox
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if len(args) != 2 or kwargs:
+                self.failed = True
+            elif _is_click(args[0]):
+                self._cancel()
+        except Exception:
+            self.failed = True
+        try:
+            return self._route(*args, **kwargs)
+        except Exception:
+            self.failed = True
+            return args[1] if len(args) > 1 else kwargs.get("default")
 
 
-def _ProgressBox(children: list[Any]) -> Any:  # a class made on first use (ipywidgets is heavy)
-    global _BOX
-    if _BOX is None:
-        _BOX = _progress_box_class()
-    return _BOX(children)
+def _is_click(data: Any) -> bool:
+    """True for ipywidgets 8's click message: {"method": "custom", "content": {"event": ...}}."""
+    if not isinstance(data, dict) or data.get("method") != "custom":
+        return False
+    content = data.get("content")
+    return isinstance(content, dict) and content.get("event") == "click"
 
 
-_BOX: type | None = None
+def _watch_clicks(button: Any, cancel: Callable[[], None], kernel: Any) -> _ClickHook | None:
+    """Make a click cancel at once even while the cell blocks; None where it cannot.
 
-
-def _watch_clicks(button: Any, cancel: Any) -> bool:
-    """Make a click cancel at once even while the cell blocks (ipykernel >= 7.4); False if not."""
+    It can where the kernel routes the button's comm messages through the comm's
+    `_reply_subshell_for(data, default)` on a thread of its own (ipykernel 7.4+ in its own
+    process): ipykernel does so when it has a shell-channel thread (its test for subshell
+    support is `shell_channel_thread is not None`; the in-process kernel has none) and its comm
+    manager holds the comm.
+    """
     comm = getattr(button, "comm", None)
     route = getattr(comm, "_reply_subshell_for", None)
-    if route is None:
+    if route is None or not _routes_on_own_thread(kernel, comm) or not _takes_two(route):
+        return None
+    hook = _ClickHook(route, cancel)
+    try:
+        comm._reply_subshell_for = hook
+    except Exception:
+        return None
+    return hook
+
+
+def _routes_on_own_thread(kernel: Any, comm: Any) -> bool:
+    try:
+        thread = getattr(kernel, "shell_channel_thread", None)
+        if thread is None or not thread.is_alive():
+            return False
+        manager = getattr(kernel, "comm_manager", None)
+        return manager is not None and manager.get_comm(comm.comm_id) is comm
+    except Exception:
         return False
 
-    def spot_click(data: Any, default: Any) -> Any:
-        # runs on the kernel's shell-channel thread for every message of this comm: tiny, safe
-        try:
-            content = data.get("content") if isinstance(data, dict) else None
-            if data.get("method") == "custom" and isinstance(content, dict) and (
-                    content.get("event") == "click"):
-                cancel()
-        except Exception:  # never disturb the kernel's routing
-            pass
-        return route(data, default)
 
-    comm._reply_subshell_for = spot_click
+def _takes_two(route: Callable[..., Any]) -> bool:
+    """True if `route` takes (data, default), as ipykernel 7.4 calls it."""
+    try:
+        inspect.signature(route).bind(None, None)
+    except (TypeError, ValueError):
+        return False
     return True
 
 
@@ -176,11 +271,12 @@ class CellProgress:
     """The progress of one cell's statements, shown once any of them runs long enough."""
 
     def __init__(self, *, enabled: bool, widgets: bool, blocking: bool = True,
-                 show_after: float = SHOW_AFTER) -> None:
+                 show_after: float = SHOW_AFTER, kernel: Any = None) -> None:
         self._enabled = enabled
         self._widgets = widgets
         self._blocking = blocking
         self._show_after = show_after
+        self._kernel = kernel
         self._view: TextView | WidgetView | None = None
         self._current: sqlnb.QueryHandle | None = None
         self._cancelled = False
@@ -195,8 +291,7 @@ class CellProgress:
     def show(self) -> None:
         """Display the progress now (a background cell shows it before the cell returns)."""
         if self._enabled and self._view is None:
-            self._view = (WidgetView(self._blocking, self.cancel) if self._widgets
-                          else TextView())
+            self._view = self._new_view()
 
     def wait(self, handle: sqlnb.QueryHandle, where: str = "") -> Any:
         """Wait for one statement (showing progress if it runs long); its value or its error.
@@ -209,8 +304,7 @@ class CellProgress:
         try:
             if self._enabled and not handle.wait(self._show_after):
                 if self._view is None:
-                    self._view = (WidgetView(self._blocking, self.cancel) if self._widgets
-                                  else TextView())
+                    self._view = self._new_view()
                 started = time.monotonic()
                 while not handle.wait(TICK if time.monotonic() - started > TICK else 0.02):
                     self._view.update(handle, where)
@@ -222,6 +316,21 @@ class CellProgress:
             raise
 
     def finish(self, line: str) -> None:
-        """End the display (if it was shown) with a one-line summary."""
+        """The cell is done: leave its one-line summary (if the progress was shown)."""
         if self._view is not None:
             self._view.finish(line)
+
+    def fail(self, line: str) -> None:
+        """The cell failed with the error `line`: end the display without a second wording."""
+        if self._view is not None:
+            self._view.fail(line)
+
+    def refresh(self) -> None:
+        """Repeat a background cell's last display update (see the module's docstring)."""
+        if isinstance(self._view, WidgetView):
+            self._view.refresh()
+
+    def _new_view(self) -> TextView | WidgetView:
+        if self._widgets:
+            return WidgetView(self._blocking, self.cancel, self._kernel)
+        return TextView()
