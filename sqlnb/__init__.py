@@ -33,7 +33,8 @@ def load_ipython_extension(ipython: object) -> None:
 
 
 def unload_ipython_extension(ipython: object) -> None:
-    """`%unload_ext sqlnb`: close the databases the magics opened."""
+    """`%unload_ext sqlnb`: close the databases the magics opened, and give back a `%sql`
+    that sqlnb took over from another extension."""
     from .ipython import unload_ipython_extension as unload
 
     unload(ipython)

@@ -3,17 +3,12 @@ real kernel (jupyter_client) with sqlnb loaded, one per test module."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from jupyter_client.manager import start_new_kernel
 
 import sqlnb
 
-
-def sqlnb_threads() -> list[str]:
-    """Names of sqlnb's threads alive now."""
-    return sorted(t.name for t in threading.enumerate() if t.name.startswith("sqlnb-"))
+from .helpers import sqlnb_threads
 
 
 @pytest.fixture
@@ -22,7 +17,7 @@ def db(tmp_path):
     database = sqlnb.connect(tmp_path / "test.db")
     yield database
     database.close()
-    assert sqlnb_threads() == []
+    assert sqlnb_threads() == set()
 
 
 @pytest.fixture
@@ -31,11 +26,7 @@ def memdb():
     database = sqlnb.connect()
     yield database
     database.close()
-    assert sqlnb_threads() == []
-
-
-#: A read that never ends on its own.
-SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+    assert sqlnb_threads() == set()
 
 
 class Kernel:

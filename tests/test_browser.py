@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import FOREVER
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 FINISHES = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) "
             "SELECT count(*) AS n FROM c")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -34,7 +35,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 
 
 def _notebook(path: Path) -> None:
-    cells = ["%load_ext sqlnb", f"%%sql --time-limit 120\n{SLOW}", "%sql SELECT 6 * 7 AS answer",
+    cells = ["%load_ext sqlnb", f"%%sql --time-limit 120\n{FOREVER}", "%sql SELECT 6 * 7 AS answer",
              f"%%sql\n{FINISHES}", f"%%sql --background later <<\n{FINISHES}"]
     path.write_text(json.dumps({
         "cells": [{"cell_type": "code", "metadata": {}, "source": s, "outputs": [],

@@ -4,9 +4,10 @@ slow query, after which the next cell works."""
 
 from __future__ import annotations
 
-from tests.conftest import SLOW
 from tests.test_magics import CANCELLED
 from tests.test_widget import _collect, _labels
+
+from .helpers import FOREVER
 
 
 def _interrupt_once_running(kernel, msg_id):
@@ -65,7 +66,7 @@ def test_target_and_binding(kernel):
 
 
 def test_interrupt_cancels_a_slow_query_and_the_kernel_goes_on(kernel):
-    msg_id = kernel.start(f"%%sql --time-limit inf\n{SLOW}")
+    msg_id = kernel.start(f"%%sql --time-limit inf\n{FOREVER}")
     _interrupt_once_running(kernel, msg_id)
     status, outputs = kernel.finish(msg_id)
     assert status == "error"

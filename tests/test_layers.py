@@ -57,3 +57,44 @@ def test_the_reply_is_initialised_by_its_own_init():
     init = next(node for node in task.body
                 if isinstance(node, ast.FunctionDef) and node.name == "__init__")
     assert "Reply.__init__(self)" in ast.unparse(init)
+
+
+FRONT = PACKAGE / "ipython"
+#: Private names the front may use on objects it does not own: IPython's display protocol, and
+#: the kernel's comm routing method that the Cancel button's hook wraps (progress.py says why).
+FOREIGN_HOOKS = {"_repr_html_", "_repr_mimebundle_", "_reply_subshell_for"}
+#: The one package-internal module the front uses: the lexer, to split a cell into statements.
+INTERNAL_MODULES = {"sqlnb._sqltext"}
+
+
+def _own_private_names() -> set[str]:
+    """Private attributes and methods of the front's own classes (`self._x = ...`, `def _x`)."""
+    own = set()
+    for path in FRONT.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+                    and ast.unparse(node.value) == "self"):
+                own.add(node.attr)
+            elif isinstance(node, ast.ClassDef):
+                own |= {f.name for f in node.body if isinstance(f, ast.FunctionDef)}
+    return own
+
+
+@pytest.mark.parametrize("path", sorted(FRONT.glob("*.py")), ids=lambda p: p.name)
+def test_the_front_calls_the_engine_through_public_names(path):
+    """The magics and the widget use `Database` and `QueryHandle` as any user could (once they
+    waited on `handle._task` and imported `sqlnb._reply`)."""
+    allowed = _own_private_names() | FOREIGN_HOOKS
+    reaches = [(line, obj, attr) for line, obj, attr in _private_attributes(path)
+               if obj != "self" and attr not in allowed]
+    assert reaches == [], f"{path.name} reaches into another layer: {reaches}"
+    tree = ast.parse(path.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sqlnb"):
+            imported |= {f"{node.module}.{a.name}" if node.module == "sqlnb" else node.module
+                         for a in node.names}
+        elif isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names if a.name.startswith("sqlnb")}
+    private = {m for m in imported if any(part.startswith("_") for part in m.split("."))}
+    assert private <= INTERNAL_MODULES, f"{path.name} imports {private - INTERNAL_MODULES}"

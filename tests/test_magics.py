@@ -12,7 +12,7 @@ from IPython.core.interactiveshell import InteractiveShell
 import sqlnb
 from sqlnb.ipython.magics import SqlCellError, SqlNB
 
-SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+from .helpers import FOREVER
 
 
 @pytest.fixture
@@ -135,11 +135,11 @@ def test_tables_and_schema(ip):
 
 
 def test_time_limit_option_and_setting(ip, capsys):
-    text = fails(ip, capsys, f"%%sql --time-limit 0.2\n{SLOW}")
+    text = fails(ip, capsys, f"%%sql --time-limit 0.2\n{FOREVER}")
     assert text.startswith("QueryTimeout: stopped at the 0.2 s time limit")
     assert "--time-limit" in text and "%config SqlNB.time_limit" in text
     ip.run_line_magic("config", "SqlNB.time_limit = 0.3")
-    text = fails(ip, capsys, f"%%sql\n{SLOW}")
+    text = fails(ip, capsys, f"%%sql\n{FOREVER}")
     assert "0.3 s time limit" in text
     ip.run_line_magic("config", "SqlNB.time_limit = None")
 
@@ -237,14 +237,14 @@ CANCELLED = re.compile(r"QueryCancelled: cancelled after \d+\.\d+ s \(the statem
 def test_terminal_shows_a_text_progress_line(ip, capsys):
     ip.run_line_magic("config", "SqlNB.show_progress = True")
     capsys.readouterr()
-    ip.run_cell(f"%%sql --time-limit 0.8\n{SLOW}")
+    ip.run_cell(f"%%sql --time-limit 0.8\n{FOREVER}")
     captured = capsys.readouterr()
     assert any(" of 0.8 s · " in line for line in captured.err.split("\r"))
     # one message for the event: the error line; the progress line is wiped, not left to
     # say "stopped at the limit" a second time
     assert on_screen(captured.err) == ""
     assert captured.out.strip().startswith("QueryTimeout: stopped at the 0.8 s time limit")
-    ip.run_cell(f"%%sql --time-limit 0.8 --no-progress\n{SLOW}")
+    ip.run_cell(f"%%sql --time-limit 0.8 --no-progress\n{FOREVER}")
     assert capsys.readouterr().err == ""
 
 
@@ -266,7 +266,7 @@ def test_ctrl_c_cancels_in_a_terminal(ip, capsys):
                                                        signal.SIGINT))
     timer.start()
     capsys.readouterr()
-    result = ip.run_cell(f"%%sql --time-limit inf\n{SLOW}")
+    result = ip.run_cell(f"%%sql --time-limit inf\n{FOREVER}")
     captured = capsys.readouterr()
     assert CANCELLED.fullmatch(captured.out.strip()), captured.out
     assert on_screen(captured.err) == ""
@@ -277,7 +277,7 @@ def test_ctrl_c_cancels_in_a_terminal(ip, capsys):
 def test_cancel_from_python_and_ctrl_c_say_the_same(ip, capsys):
     """One wording per event: a cancel (the widget's Cancel button calls the same cancel() as
     a background cell's handle) and Ctrl-C / the kernel's Stop end in the same line."""
-    ip.run_cell(f"%%sql --background --time-limit inf bg <<\n{SLOW}")
+    ip.run_cell(f"%%sql --background --time-limit inf bg <<\n{FOREVER}")
     handle = ip.user_ns["bg"]
     assert not handle.done()
     handle.cancel()
@@ -287,7 +287,7 @@ def test_cancel_from_python_and_ctrl_c_say_the_same(ip, capsys):
 
 
 def test_background_cell_in_a_terminal(ip):
-    ip.run_cell(f"%%sql --background late <<\n{SLOW.replace('FROM c)', 'FROM c LIMIT 100000)')}")
+    ip.run_cell(f"%%sql --background late <<\n{FOREVER.replace('FROM c)', 'FROM c LIMIT 100000)')}")
     handle = ip.user_ns["late"]
     assert handle.result(30).iloc[0, 0] == 100000
     for _ in range(100):

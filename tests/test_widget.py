@@ -14,8 +14,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from tests.conftest import SLOW, Kernel
+from tests.conftest import Kernel
 from tests.test_magics import CANCELLED
+
+from .helpers import FOREVER
 
 #: The mime type of a widget's output; its model lives only as long as the kernel.
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -174,7 +176,7 @@ def test_a_finished_query_leaves_its_summary_as_plain_output(kernel):
 
 
 def test_cancel_button_stops_a_blocking_cell(kernel):
-    msg_id = kernel.start(f"%%sql --time-limit inf\n{SLOW}")
+    msg_id = kernel.start(f"%%sql --time-limit inf\n{FOREVER}")
     messages = _collect(kernel, msg_id, _on_display)
     _click(kernel, _buttons(messages)[0])
     messages += _collect(kernel, msg_id, _idle)
@@ -190,7 +192,7 @@ def test_cancel_button_stops_a_blocking_cell(kernel):
 
 
 def test_time_limit_ends_the_cell_in_one_line(kernel):
-    msg_id = kernel.start(f"%%sql --time-limit 1\n{SLOW}")
+    msg_id = kernel.start(f"%%sql --time-limit 1\n{FOREVER}")
     messages = _collect(kernel, msg_id, _idle)
     kernel.client.get_shell_msg(timeout=30)
     assert _buttons(messages)
@@ -260,7 +262,7 @@ def test_a_background_cell_leaves_its_summary_in_place(kernel):
 
 
 def test_background_cell_cancelled_by_its_button(kernel):
-    msg_id = kernel.start(f"%%sql --background --time-limit inf bg <<\n{SLOW}")
+    msg_id = kernel.start(f"%%sql --background --time-limit inf bg <<\n{FOREVER}")
     messages = _collect(kernel, msg_id, lambda ms: _buttons(ms) and _idle(ms))
     kernel.client.get_shell_msg(timeout=30)
     _click(kernel, _buttons(messages)[0])
@@ -282,7 +284,7 @@ def _stop_only(setup, poke=None):
     try:
         status, _ = k.run(f"{setup}\n%load_ext sqlnb")
         assert status == "ok"
-        msg_id = k.start(f"%%sql --time-limit inf\n{SLOW}")
+        msg_id = k.start(f"%%sql --time-limit inf\n{FOREVER}")
         messages = _collect(k, msg_id, _on_display, timeout=30)
         if poke is not None:
             _send(k, _buttons(messages)[0], poke)
@@ -325,7 +327,7 @@ def test_a_routing_method_that_fails_falls_back_to_stop():
                poke={"method": "request_state"})
 
 
-SLOW_CELL = f"%%sql --time-limit 1\n{SLOW}"
+SLOW_CELL = f"%%sql --time-limit 1\n{FOREVER}"
 IN_PROCESS = f"""
 import json
 import ipywidgets

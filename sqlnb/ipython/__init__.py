@@ -27,7 +27,7 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(magics)
     magics.install_display()
     if others:
-        magics._replaced = others
+        magics.replaced = others
         owner = _owner(next(iter(others.values())))
         print(f"sqlnb: %sql and %%sql now run sqlnb, replacing {owner}'s; %unload_ext sqlnb "
               "gives them back (%sqlnb is sqlnb's own)")
@@ -38,9 +38,9 @@ def unload_ipython_extension(ipython: Any) -> None:
     magics = ipython.magics_manager.registry.get("SqlNB")
     if magics is not None:
         magics.close_all()
-        for kind, magic in magics._replaced.items():
+        for kind, magic in magics.replaced.items():
             ipython.magics_manager.magics[kind]["sql"] = magic
-        magics._replaced = {}
+        magics.replaced = {}
 
 
 def _owner(magic: Any) -> str:

@@ -166,8 +166,9 @@ class SqlNB(Magics):
         self._results: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         #: the last --background cell of each `VAR <<`, for %sqlnb wait VAR
         self._background: dict[str, BackgroundCell] = {}
-        #: another extension's %sql / %%sql that loading sqlnb replaced (given back on unload)
-        self._replaced: dict[str, Any] = {}
+        #: another extension's %sql / %%sql that loading sqlnb replaced ("line"/"cell" ->
+        #: magic), given back by `%unload_ext sqlnb`
+        self.replaced: dict[str, Any] = {}
 
     # -- %sql and %%sql ------------------------------------------------------------------------
     @magic_arguments()

@@ -1,8 +1,9 @@
 """A running cell's progress: a widget in a notebook, a text line in a terminal.
 
-The cell's thread waits for each statement in slices of 0.1 s and updates the display between
-them, from the query's control (elapsed against the limit, rows so far): no extra thread, no
-polling of the kernel. A query that ends within `SHOW_AFTER` shows nothing.
+The cell's thread waits for each statement, first for `SHOW_AFTER` (0.3 s: a query that ends by
+then shows nothing), then in slices of 0.02 s for the first `TICK` (so the figures appear at
+once) and of `TICK` (0.1 s) after that, updating the display between slices from the query's
+control (elapsed against the limit, rows so far): no extra thread, no polling of the kernel.
 
 What a query leaves behind, so that a saved notebook shows it: the widget's model lives only as
 long as the kernel (a reopened notebook would say "Error displaying widget: model not found"), so
