@@ -1,21 +1,24 @@
 """A query's control (deadline, cancel flag, counters) and the timer that enforces it.
 
-SQLite is stopped with `Connection.interrupt()`, called by whoever cancels and, at the deadline,
-by one timer thread per Database. Nothing runs in Python on SQLite's hot path, so the limit holds
-however busy the main thread is. An interrupt that lands between two statements would be lost
-(SQLite clears the flag when a statement starts on an idle connection), so once a query is
-cancelled or out of time the timer repeats the interrupt every few milliseconds until the worker
-lets go of the connection.
+The engine is stopped through the link the query runs on (`Link.interrupt()`: SQLite's
+`Connection.interrupt()`, DuckDB's cursor interrupt), called by whoever cancels and, at the
+deadline, by one timer thread per Database. Nothing runs in Python on the engine's hot path, so
+the limit holds however busy the main thread is. An interrupt that lands between two statements
+may be lost (SQLite clears the flag when a statement starts on an idle connection), so once a
+query is cancelled or out of time the timer repeats the interrupt every few milliseconds until
+the worker lets go of the link.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engines.base import Link
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 CANCELLED, TIMEOUT, CLOSED = "cancelled", "timeout", "closed"
@@ -38,6 +41,8 @@ class Progress:
     rows: int
     #: SQLite virtual-machine steps so far, counted in blocks (0 for a short query)
     steps: int
+    #: how far the engine says it got, 0 to 100, or None where it cannot tell (SQLite)
+    percent: float | None = None
 
     @property
     def fraction(self) -> float | None:
@@ -54,7 +59,7 @@ class Control:
     """
 
     __slots__ = (
-        "_conn",
+        "_link",
         "_lock",
         "deadline",
         "finished",
@@ -74,7 +79,7 @@ class Control:
         self._lock = timer.controls_lock
         #: the timer of this query's Database (which enforces its deadline)
         self.timer = timer
-        self._conn: sqlite3.Connection | None = None
+        self._link: Link | None = None
         self.state = QUEUED
         self.reason: str | None = None
         self.time_limit = time_limit
@@ -88,8 +93,8 @@ class Control:
         self.keyboard = False
 
     # -- the worker's side ------------------------------------------------------------------
-    def begin(self, conn: sqlite3.Connection, watched: bool = False) -> bool:
-        """Attach the connection that runs the query; False if it was stopped before it began.
+    def begin(self, link: Link, watched: bool = False) -> bool:
+        """Attach the link that runs the query; False if it was stopped before it began.
 
         `watched`: the caller has already asked the timer to look at this query no later than
         its deadline can be (the writer does that once for a whole group).
@@ -97,7 +102,7 @@ class Control:
         with self._lock:
             if self.reason is not None or self.state == DONE:
                 return False
-            self._conn = conn
+            self._link = link
             if self.started is None:
                 self.state = RUNNING
                 self.outcome = RUNNING
@@ -109,14 +114,14 @@ class Control:
             return True
 
     def release(self) -> None:
-        """Let go of the connection (the query may go on elsewhere, as when a read is rerouted)."""
+        """Let go of the link (the query may go on elsewhere, as when a read is rerouted)."""
         with self._lock:
-            self._conn = None
+            self._link = None
 
     def finish(self, outcome: str) -> None:
         """The query is over: "done", "failed", "cancelled" or "timed out"."""
         with self._lock:
-            self._conn = None
+            self._link = None
             self.state = DONE
             self.outcome = outcome
             self.finished = time.monotonic()
@@ -130,7 +135,7 @@ class Control:
         timer = controls[0].timer
         with timer.controls_lock:
             for control in controls:
-                control._conn = None
+                control._link = None
                 control.state = DONE
                 control.outcome = "done"
                 control.finished = now
@@ -164,9 +169,8 @@ class Control:
             return now + REPEAT_INTERRUPT
 
     def _interrupt(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(sqlite3.ProgrammingError):  # closed: nothing to stop
-                self._conn.interrupt()
+        if self._link is not None:
+            self._link.interrupt()
 
     @property
     def elapsed(self) -> float:
@@ -176,8 +180,11 @@ class Control:
         return (self.finished or time.monotonic()) - self.started
 
     def progress(self) -> Progress:
-        """A snapshot of the counters."""
-        return Progress(self.outcome, self.elapsed, self.time_limit, self.rows, self.steps)
+        """A snapshot of the counters (and of the engine's percent while the query runs)."""
+        link = self._link
+        percent = link.percent() if link is not None else None
+        return Progress(self.outcome, self.elapsed, self.time_limit, self.rows, self.steps,
+                        percent)
 
 
 class Timer:

@@ -1,10 +1,10 @@
 """`sqlnb.connect()` and `Database`: async methods, DataFrame-returning calls, query handles.
 
-Every call builds a task and hands it to the engine (_engine.py): reads to the read pool, writes
-to the writer thread. The task is its own reply (a `Reply`, _reply.py, a lean one-shot future),
-wrapped in a `QueryHandle`, so one code path serves a sync caller (`.result()`), an async one
-(`await`) and the progress widget (`.progress`, `.cancel()`). The async and sync methods are thin
-twins over it.
+Every call builds a task and hands it to the dispatcher (_dispatch.py): reads to the read pool,
+writes to the writer thread; the engine (engines/) runs it on a link. The task is its own reply
+(a `Reply`, _reply.py, a lean one-shot future), wrapped in a `QueryHandle`, so one code path
+serves a sync caller (`.result()`), an async one (`await`) and the progress widget
+(`.progress`, `.cancel()`). The async and sync methods are thin twins over it.
 """
 
 from __future__ import annotations
@@ -13,34 +13,27 @@ import _thread
 import asyncio
 import contextlib
 import functools
-import itertools
 import logging
 import math
 import os
-import sqlite3
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from . import _sqltext
 from ._control import QUEUED, Control, Progress
-from ._engine import (
-    Engine,
-    Link,
-    Stopped,
-    Task,
-    call_in_transaction,
-    resolve_target,
-    run_statement,
-    settle,
-)
+from ._dispatch import Dispatch
+from ._task import Stopped, Task, settle
+from .engines import open_backend
 from .errors import BackgroundWriteError, QueryCancelled, UsageError, annotate, shorten
-from .results import Result, rows_to_dataframe
+from .results import Result
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .engines.base import Link
+    from .engines.sqltext import Statement
 
 __all__ = ["Database", "Options", "QueryHandle", "connect", "options"]
 
@@ -273,25 +266,15 @@ class Database:
             raise UsageError(f"threads must be a whole number, 0 or more, not {threads!r}")
         busy = _check_limit(options.busy_timeout if busy_timeout is None else busy_timeout,
                             "busy_timeout")
-        target = resolve_target(path, bool(read_only))
+        backend = open_backend(path, read_only=bool(read_only), busy_timeout=busy or 0.0,
+                               wal=wal)
         try:
-            self._engine = Engine(target, threads=threads, busy_timeout=busy or 0.0, wal=wal)
-        except sqlite3.OperationalError as error:
-            folder = _read_only_folder(target)
-            if folder is None:
-                raise
-            if not target.read_only:
-                if hasattr(error, "add_note"):
-                    error.add_note(f"the folder {folder!r} is read-only, and SQLite writes its "
-                                   "journal files beside the database: copy the file to a "
-                                   "writable folder, or connect with read_only=True")
-                raise
-            # a WAL file in a read-only folder: SQLite cannot make its -shm file, so open the
-            # file as immutable (no locks; it must not change while this Database reads it)
-            target = replace(target, write_uri=target.write_uri + "&immutable=1",
-                             read_uri=target.read_uri + "&immutable=1")
-            self._engine = Engine(target, threads=threads, busy_timeout=busy or 0.0, wal=wal)
-        self._finalizer = weakref.finalize(self, self._engine.close)
+            self._dispatch = Dispatch(backend, threads=threads)
+        except BaseException:
+            backend.close()
+            raise
+        self._backend = backend
+        self._finalizer = weakref.finalize(self, self._dispatch.close)
         self._threads = threads
         self._background_lock = threading.Lock()
         self._background_errors: list[tuple[str, BaseException]] = []
@@ -299,13 +282,18 @@ class Database:
     # -- about --------------------------------------------------------------------------------
     @property
     def path(self) -> str:
-        """The database file's path (or URI), or ":memory:" for the embedded default."""
-        return self._engine.target.label
+        """The database file's path (or URI), or ":memory:" for an in-memory database."""
+        return self._backend.label
+
+    @property
+    def engine(self) -> str:
+        """The engine this Database runs on: "sqlite" or "duckdb"."""
+        return self._backend.name
 
     @property
     def read_only(self) -> bool:
-        """True when opened with read_only=True (SQLite refuses writes to the main database)."""
-        return self._engine.target.read_only
+        """True when opened with read_only=True (the engine refuses writes)."""
+        return self._backend.read_only
 
     @property
     def time_limit(self) -> float | None:
@@ -319,7 +307,7 @@ class Database:
     @property
     def closed(self) -> bool:
         """True once close() has run."""
-        return self._engine.closed
+        return self._dispatch.closed
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"threads={self._threads}"
@@ -338,7 +326,7 @@ class Database:
         return None if limit is None or limit == math.inf else limit
 
     def _control(self, time_limit: float | None, is_write: bool = False) -> Control:
-        return Control(self._limit(time_limit), self._engine.timer, is_write=is_write)
+        return Control(self._limit(time_limit), self._dispatch.timer, is_write=is_write)
 
     # -- the one path every statement takes ----------------------------------------------------
     def submit(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
@@ -351,19 +339,37 @@ class Database:
         """
         return QueryHandle(self._statement_task(sql, params, time_limit, dataframe))
 
+    def statements(self, sql: str) -> tuple[Statement, ...]:
+        """The statements of `sql`, as this Database's engine splits them: each with its
+        `.text`, first `.keyword` and `.named` parameters (the %%sql magic runs a cell so)."""
+        if not isinstance(sql, str):
+            raise UsageError(f"SQL must be a str, not {type(sql).__name__}")
+        return self._backend.statements(sql)
+
+    def _single(self, sql: str) -> Statement:
+        """The one statement of `sql`, or a UsageError if it holds none or several."""
+        statements = self.statements(sql)
+        if not statements:
+            raise UsageError("the SQL is empty (only blanks or comments): give a statement to run")
+        if len(statements) > 1:
+            raise UsageError(
+                f"this call runs one statement, and the SQL holds {len(statements)}: run them "
+                "one by one, or use execute_write_script() for a script")
+        return statements[0]
+
     def _statement_task(self, sql: str, params: Any, time_limit: float | None,
                         dataframe: bool) -> Task:
-        self._engine.check_open()
-        statement = _sqltext.single(sql)
-        _sqltext.check_params(statement, params)
+        self._dispatch.check_open()
+        statement = self._single(sql)
+        self._backend.check_params(statement, params)
         alone = statement.runs_alone
         task = Task(None, self._control(time_limit, statement.surely_writes), sql,
                     statement=statement, params=params, frame=dataframe, groupable=not alone,
                     transaction=not alone, reroutable=True)
         if statement.surely_writes:
-            self._engine.submit_write(task)
+            self._dispatch.submit_write(task)
         else:
-            self._engine.submit_read(task)
+            self._dispatch.submit_read(task)
         return task
 
     # -- async: the Datasette-shaped API ----------------------------------------------------------
@@ -378,11 +384,12 @@ class Database:
         It runs on a reader; if fn reads TEMP tables or views (which live on the writer's
         connection), it runs again on the writer, under PRAGMA query_only.
         """
-        self._engine.check_open()
-        task = Task(lambda link, control: fn(link.conn), self._control(time_limit),
-                    _fn_name(fn), groupable=False, transaction=False, reads=True,
+        self._dispatch.check_open()
+        name = _fn_name(fn)
+        task = Task(lambda link, control: link.call(fn, name), self._control(time_limit),
+                    name, groupable=False, transaction=False, reads=True,
                     reroutable=True)  # to the writer, if fn reads TEMP objects only it has
-        self._engine.submit_read(task)
+        self._dispatch.submit_read(task)
         return await QueryHandle(task)
 
     async def execute_write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None,
@@ -433,8 +440,8 @@ class Database:
         including the time the loop spends on each chunk; leaving the loop cancels the query.
         """
         task, produce = self._stream_task(sql, params, chunk_rows, time_limit)
-        if not self._engine.threaded:
-            return _aiter(self._engine.inline_stream(task, produce))
+        if not self._dispatch.threaded:
+            return _aiter(self._dispatch.inline_stream(task, produce))
         return self._stream(task, produce)
 
     async def _stream(self, task: Task, produce: Callable[..., Iterator[Any]]
@@ -500,13 +507,11 @@ class Database:
         if_exists: "fail" (the default) raises if the table exists, "append" adds rows,
         "replace" drops it first. index=True writes the index as columns too.
         """
-        from ._frames import insert_work
-
-        work = insert_work(df, table, if_exists=if_exists, index=index)
-        self._engine.check_open()
-        task = Task(lambda link, control: work(link.conn, control), self._control(time_limit),
+        self._dispatch.check_open()
+        work = self._backend.insert_work(df, table, if_exists=if_exists, index=index)
+        task = Task(work, self._control(time_limit),
                     f"insert_df(..., {table!r}, if_exists={if_exists!r})")
-        self._engine.submit_write(task)
+        self._dispatch.submit_write(task)
         return QueryHandle(task).result()
 
     def iter_chunks(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
@@ -517,8 +522,8 @@ class Database:
         The worker runs at most two chunks ahead; closing the iterator cancels the query.
         """
         task, produce = self._stream_task(sql, params, chunk_rows, time_limit)
-        if not self._engine.threaded:
-            return self._engine.inline_stream(task, produce)
+        if not self._dispatch.threaded:
+            return self._dispatch.inline_stream(task, produce)
         return self._iter_chunks(task, produce)
 
     def _iter_chunks(self, task: Task, produce: Callable[..., Iterator[Any]]
@@ -540,30 +545,23 @@ class Database:
 
     def tables(self, *, time_limit: float | None = None) -> pd.DataFrame:
         """The tables and views (TEMP ones too), with their row counts, as a DataFrame."""
-        from ._explore import tables
-
-        self._engine.check_open()
-        task = Task(lambda link, control: tables(link.conn), self._control(time_limit),
+        self._dispatch.check_open()
+        task = Task(lambda link, control: link.tables(), self._control(time_limit),
                     "(list the tables)", groupable=False, transaction=False, reads=True)
         return self._read_or_writer(task).result()
 
     def schema(self, table: str, *, time_limit: float | None = None) -> pd.DataFrame:
         """The columns of a table or view: type, not null, default, primary and foreign keys."""
-        from ._explore import schema
-
-        self._engine.check_open()
+        self._dispatch.check_open()
         if not isinstance(table, str) or not table.strip():
             raise UsageError(f"table must be a table's name, not {table!r}")
-        task = Task(lambda link, control: schema(link.conn, table), self._control(time_limit),
+        task = Task(lambda link, control: link.schema(table), self._control(time_limit),
                     f"(the schema of {table!r})", groupable=False, transaction=False, reads=True)
         return self._read_or_writer(task).result()
 
     def _read_or_writer(self, task: Task) -> QueryHandle:
-        # TEMP objects live on the writer's connection: when there are any, look there
-        if self._engine.session.has_writer_only:
-            self._engine.submit_write(task)
-        else:
-            self._engine.submit_read(task)
+        # some objects (SQLite's TEMP tables) live on the writer's link: then look there
+        self._dispatch.submit(task, write=self._backend.reads_need_writer)
         return QueryHandle(task)
 
     def flush(self) -> None:
@@ -583,10 +581,10 @@ class Database:
     def _write_task(self, sql: str, params: Any, time_limit: float | None) -> Task:
         # the hottest path in sqlnb (every awaited single write): kept to plain steps, with
         # _limit's fast path inline (the calls cost 3% of concurrent write throughput)
-        self._engine.check_open()
-        statement = _sqltext.single(sql)
+        self._dispatch.check_open()
+        statement = self._single(sql)
         if params is not None and type(params) is not tuple:
-            _sqltext.check_params(statement, params)
+            self._backend.check_params(statement, params)
         alone = statement.runs_alone
         limit = time_limit
         if limit is None:
@@ -595,16 +593,16 @@ class Database:
                 limit = options.time_limit
         if type(limit) is not float or not 0 < limit < math.inf:
             limit = self._limit(time_limit)
-        task = Task(None, Control(limit, self._engine.timer, is_write=True), sql, statement,
+        task = Task(None, Control(limit, self._dispatch.timer, is_write=True), sql, statement,
                     params, False, not alone, not alone)
-        self._engine.submit_write(task)
+        self._dispatch.submit_write(task)
         return task
 
     def _write_script(self, sql: str, time_limit: float | None) -> QueryHandle:
-        self._engine.check_open()
+        self._dispatch.check_open()
         if not isinstance(sql, str):
             raise UsageError(f"SQL must be a str, not {type(sql).__name__}")
-        statements = _sqltext.split(sql)
+        statements = self._backend.statements(sql)
         if not statements:
             raise UsageError("the script is empty (only blanks or comments): give statements")
         alone = any(s.runs_alone for s in statements)
@@ -613,7 +611,7 @@ class Database:
             result = Result([], [])
             for statement in statements:
                 try:
-                    result = run_statement(link, statement, None, control)
+                    result = link.run(statement, None, control, False)
                 except Exception as error:
                     raise annotate(error, statement.text) from None
             return result
@@ -624,26 +622,14 @@ class Database:
 
     def _write_many(self, sql: str, params_seq: Iterable[Any],
                     time_limit: float | None) -> QueryHandle:
-        self._engine.check_open()
-        statement = _sqltext.single(sql)
+        self._dispatch.check_open()
+        statement = self._single(sql)
         if isinstance(params_seq, (str, bytes, Mapping)) or not isinstance(params_seq, Iterable):
             raise UsageError("params_seq must be a list (or iterable) of parameter sets, "
                              f"not {type(params_seq).__name__}")
 
         def work(link: Link, control: Control) -> Result:
-            rows = iter(params_seq)  # a list starts again if its group has to run again
-            total = 0
-            cursor = link.conn.cursor()
-            try:
-                while chunk := list(itertools.islice(rows, 10_000)):
-                    if control.rows == 0:
-                        _sqltext.check_params(statement, chunk[0])
-                    cursor.executemany(statement.text, chunk)
-                    total += max(cursor.rowcount, 0)
-                    control.rows += len(chunk)
-            finally:
-                cursor.close()
-            return Result([], [], rowcount=total, sql=statement.text)
+            return link.many(statement, params_seq, control)
 
         # an iterator can be read once only, so it gets a transaction of its own
         task = Task(work, self._control(time_limit), sql, statement=statement,
@@ -652,22 +638,20 @@ class Database:
 
     def _write_fn(self, fn: Callable[[Any], Any], isolated: bool, transaction: bool,
                   time_limit: float | None) -> QueryHandle:
-        self._engine.check_open()
+        self._dispatch.check_open()
         if not callable(fn):
             raise UsageError(f"fn must be a callable taking a connection, not {type(fn).__name__}")
         name = _fn_name(fn)
-        if transaction:
-            def work(link: Link, control: Control) -> Any:
-                return call_in_transaction(fn, link.conn, name)
-        else:
-            def work(link: Link, control: Control) -> Any:
-                return fn(link.conn)
+
+        def work(link: Link, control: Control) -> Any:
+            return link.call(fn, name, guarded=transaction)
+
         task = Task(work, self._control(time_limit), name, groupable=False,
                     transaction=transaction, isolated=isolated)
         return self._submit_write(task)
 
     def _submit_write(self, task: Task) -> QueryHandle:
-        self._engine.submit_write(task)
+        self._dispatch.submit_write(task)
         return QueryHandle(task)
 
     def _note_background(self, handle: QueryHandle) -> None:
@@ -681,11 +665,11 @@ class Database:
                     del self._background_errors[:-1000]
 
     def _barrier(self) -> QueryHandle:
-        self._engine.check_open()
-        task = Task(lambda link, control: None, Control(None, self._engine.timer),
+        self._dispatch.check_open()
+        task = Task(lambda link, control: None, Control(None, self._dispatch.timer),
                     "(wait for writes)", groupable=False, transaction=False,  # needs no lock
                     reads=True)
-        self._engine.submit_write(task)
+        self._dispatch.submit_write(task)
         return QueryHandle(task)
 
     def _raise_background(self) -> None:
@@ -696,24 +680,14 @@ class Database:
 
     def _stream_task(self, sql: str, params: Any, chunk_rows: int, time_limit: float | None
                      ) -> tuple[Task, Callable[[Link, Control], Iterator[Any]]]:
-        self._engine.check_open()
+        self._dispatch.check_open()
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise UsageError(f"chunk_rows must be a whole number above 0, not {chunk_rows!r}")
-        statement = _sqltext.single(sql)
-        _sqltext.check_params(statement, params)
+        statement = self._single(sql)
+        self._backend.check_params(statement, params)
 
         def produce(link: Link, control: Control) -> Iterator[Any]:
-            cursor = link.conn.cursor()
-            try:
-                cursor.execute(statement.text, () if params is None else params)
-                if cursor.description is None:
-                    return
-                columns = [d[0] for d in cursor.description]
-                while rows := cursor.fetchmany(chunk_rows):
-                    control.rows += len(rows)
-                    yield rows_to_dataframe(rows, columns)
-            finally:
-                cursor.close()
+            return link.chunks(statement, params, control, chunk_rows)
 
         task = Task(lambda link, control: None, self._control(time_limit), sql,
                     statement=statement, groupable=False, transaction=False, reroutable=True)
@@ -738,7 +712,7 @@ class Database:
 
         task.work = pump
         task.add_done_callback(finished)
-        self._engine.submit_read(task)
+        self._dispatch.submit_read(task)
         return QueryHandle(task), slots
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -747,11 +721,11 @@ class Database:
 
         Safe to call twice; later calls on this Database raise DatabaseClosed.
         """
-        if self._engine.in_worker():
+        if self._dispatch.in_worker():
             raise UsageError("close() cannot run inside one of this Database's own threads "
                              "(from a function given to execute_fn or execute_write_fn): "
                              "close it after that call returns")
-        self._engine.close()
+        self._dispatch.close()
         self._finalizer.detach()
 
     def __enter__(self) -> Database:
@@ -765,14 +739,6 @@ class Database:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _read_only_folder(target: Any) -> str | None:
-    """The folder of a database file when this process cannot write in it, else None."""
-    if target.memory or target.label.startswith("file:"):
-        return None
-    folder = os.path.dirname(target.label)
-    return folder if not os.access(folder, os.W_OK) else None
 
 
 def _weak(method: Callable[[QueryHandle], None]) -> Callable[[QueryHandle], None]:

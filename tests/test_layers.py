@@ -51,7 +51,7 @@ def test_only_the_control_touches_its_own_state(path):
 
 
 def test_the_reply_is_initialised_by_its_own_init():
-    source = (PACKAGE / "_engine.py").read_text()
+    source = (PACKAGE / "_task.py").read_text()
     task = next(node for node in ast.walk(ast.parse(source))
                 if isinstance(node, ast.ClassDef) and node.name == "Task")
     init = next(node for node in task.body
@@ -63,8 +63,8 @@ FRONT = PACKAGE / "ipython"
 #: Private names the front may use on objects it does not own: IPython's display protocol, and
 #: the kernel's comm routing method that the Cancel button's hook wraps (progress.py says why).
 FOREIGN_HOOKS = {"_repr_html_", "_repr_mimebundle_", "_reply_subshell_for"}
-#: The one package-internal module the front uses: the lexer, to split a cell into statements.
-INTERNAL_MODULES = {"sqlnb._sqltext"}
+#: Package-internal modules the front may use (none: it splits a cell with db.statements()).
+INTERNAL_MODULES: set[str] = set()
 
 
 def _own_private_names() -> set[str]:

@@ -58,7 +58,7 @@ def assert_serving(db: sqlnb.Database) -> None:
     """No transaction left open on the writer, and the Database still reads and writes."""
     with contextlib.suppress(sqlnb.BackgroundWriteError):
         db.flush()
-    assert not db._engine.writer_link.conn.in_transaction
+    assert not db._dispatch.writer_link.in_transaction
     before = db.query("SELECT count(*) AS n FROM probe")["n"][0]
     db.write("INSERT INTO probe (x) VALUES (1)")
     assert db.submit("SELECT count(*) FROM probe").result(WAIT).single_value() == before + 1
@@ -528,7 +528,7 @@ def test_a_database_with_corrupt_pages_fails_clearly_and_keeps_serving(tmp_path,
         assert db.query("SELECT 1 AS one")["one"].tolist() == [1]
         with pytest.raises(sqlite3.DatabaseError):
             db.write("UPDATE t SET v = 'y'")
-        assert not db._engine.writer_link.conn.in_transaction
+        assert not db._dispatch.writer_link.in_transaction
         assert db.submit("SELECT count(*) FROM probe").result(WAIT).single_value() == 0
 
 
@@ -578,7 +578,7 @@ def test_a_read_only_folder(tmp_path, baseline):
                 notes = "\n".join(getattr(caught.value, "__notes__", []))
                 assert "read-only" in notes, notes
                 assert db.query("SELECT count(*) AS n FROM t")["n"].tolist() == [11]
-                assert not db._engine.writer_link.conn.in_transaction
+                assert not db._dispatch.writer_link.in_transaction
             assert committed(existing, "SELECT count(*) FROM t") == [(11,)]
             return
         # the folder's mode holds: a new file cannot be made, and nothing is left half-made
@@ -663,7 +663,7 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing_committed(path, baseline
         assert getattr(error, "sql", None) is not None
         assert not isinstance(error, sqlnb.QueryInterrupted)
         assert {i for (i,) in committed(path, "SELECT id FROM blobs")} == acked
-        assert not db._engine.writer_link.conn.in_transaction
+        assert not db._dispatch.writer_link.in_transaction
         assert db.query("SELECT count(*) AS n FROM blobs")["n"].tolist() == [len(acked)]
 
         # a big write that does not fit is rolled back whole
@@ -688,7 +688,7 @@ def test_a_full_disk_is_a_clear_error_and_loses_nothing_committed(path, baseline
         assert present == acked
         fitted = sum(handle.exception(0) is None for _key, handle in handles)
         assert 0 < fitted < len(handles)  # the group mixed writes that fit and writes that did not
-        assert not db._engine.writer_link.conn.in_transaction
+        assert not db._dispatch.writer_link.in_transaction
 
         # room again: the Database goes on
         db.write("PRAGMA max_page_count = 1000000")

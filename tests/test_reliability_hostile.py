@@ -146,7 +146,7 @@ sql_text = st.one_of(
 @st.composite
 def matched(draw: st.DrawFn) -> tuple[str, object]:
     """A valid template with as many values as it has parameters, so the values get bound."""
-    from sqlnb import _sqltext
+    from sqlnb.engines import sqltext as _sqltext
 
     sql = draw(st.sampled_from(TEMPLATES))
     statement = _sqltext.single(sql)
@@ -187,7 +187,7 @@ def check_unharmed(db: sqlnb.Database, sql: str = "") -> None:
     """No transaction left open, only sqlnb's threads, the sentinel intact, the engine serving."""
     with contextlib.suppress(sqlnb.BackgroundWriteError):
         db.flush()
-    conn = db._engine.writer_link.conn
+    conn = db._dispatch.writer_link.conn
     if opens_transaction(sql) and conn.in_transaction:  # the user's own BEGIN: end it
         db.write("ROLLBACK")
     assert not conn.in_transaction, f"a transaction was left open by {sql!r}"
@@ -287,7 +287,7 @@ def test_a_bound_value_is_never_run_as_sql(tmp_path_factory, payload, how):
         assert SENTINEL in names
         assert db.query(f"SELECT count(*) AS n FROM {SENTINEL}")["n"].tolist() == [
             SENTINEL_ROWS + 1]
-        assert not db._engine.writer_link.conn.in_transaction
+        assert not db._dispatch.writer_link.in_transaction
     finally:
         shell.user_ns.pop("payload", None)
         shell.user_ns.pop("injected_db", None)

@@ -133,7 +133,7 @@ def test_reads_go_on_while_another_process_holds_the_write_lock(path, baseline):
         chunks = list(db.iter_chunks("SELECT * FROM t", chunk_rows=3))
         assert [len(c) for c in chunks] == [3, 3, 3, 1]
         assert asyncio.run(db.execute("SELECT count(*) FROM t")).single_value() == 10
-        assert not db._engine.writer_link.conn.in_transaction
+        assert not db._dispatch.writer_link.in_transaction
 
 
 def test_a_write_waits_for_the_lock_and_goes_through_when_it_is_released(path, baseline):
@@ -151,7 +151,7 @@ def test_a_write_waits_for_the_lock_and_goes_through_when_it_is_released(path, b
             assert first.result(WAIT).rowcount == 1
             assert [h.result(WAIT).rowcount for h in queued] == [1] * 20
         assert db.query("SELECT count(*) AS n FROM t")["n"].tolist() == [32]
-        assert not db._engine.writer_link.conn.in_transaction
+        assert not db._dispatch.writer_link.in_transaction
     whos = [w for (w,) in committed(path, "SELECT who FROM t ORDER BY id")]
     assert whos == ["setup"] * 10 + ["holder", "sqlnb"] + [f"queued {i}" for i in range(20)]
 
@@ -187,7 +187,7 @@ def test_a_write_that_waits_past_the_busy_timeout_says_how_to_wait_longer(path, 
             errors = [h.exception(WAIT) for h in queued]
             assert all(isinstance(e, sqlite3.OperationalError) and "locked" in str(e)
                        for e in errors), errors
-            assert not db._engine.writer_link.conn.in_transaction
+            assert not db._dispatch.writer_link.in_transaction
             assert db.query("SELECT count(*) AS n FROM t")["n"].tolist() == [10]  # reads go on
         # the other process rolled back; the Database goes on as before
         with pytest.raises(sqlnb.BackgroundWriteError) as background:
@@ -238,7 +238,7 @@ def test_a_write_waiting_for_the_lock_stops_at_its_time_limit_or_cancel(path, ba
         expected = sqlnb.QueryTimeout if how == "time limit" else sqlnb.QueryCancelled
         assert isinstance(error, expected), repr(error)
         db.write("INSERT INTO t (who) VALUES ('after')")
-        assert not db._engine.writer_link.conn.in_transaction
+        assert not db._dispatch.writer_link.in_transaction
     assert committed(path, "SELECT who FROM t WHERE id > 10") == [("after",)]
 
 

@@ -1,4 +1,4 @@
-"""The SQL lexer (sqlnb/_sqltext.py): splitting scripts into statements, the first keyword,
+"""The SQL lexer (sqlnb/engines/sqltext.py): splitting scripts into statements, the first keyword,
 parameter names and counts, PRAGMA parsing, which statements run alone or surely write, single()
 and check_params(); plus an end-to-end check through a real Database that a write the text does
 not reveal (WITH ... INSERT) still reaches the writer, and that PRAGMA table_info() reads.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 import sqlnb
-from sqlnb import _sqltext
-from sqlnb._sqltext import check_params, single, split
+from sqlnb.engines import sqltext as _sqltext
+from sqlnb.engines.sqltext import check_params, single, split
 
 
 def texts(sql: str) -> list[str]:

@@ -26,7 +26,7 @@ def big(tmp_path):
 
 def _reader_control(database):
     """The control of the query the only reader runs now (engine internals: a test's view)."""
-    taken = list(database._engine.pool._taken)
+    taken = list(database._dispatch.pool._taken)
     return taken[0].control if taken else None
 
 

@@ -56,17 +56,17 @@ def test_time_limit_and_cancel_from_another_thread(inline):
         time.sleep(0.3)
         holder["cancelled"] = holder["handle"].cancel()
 
-    original = inline._engine.submit_read
+    original = inline._dispatch.submit_read
 
     def capture(task):
         holder["handle"] = sqlnb.QueryHandle(task)
         original(task)
 
-    inline._engine.submit_read = capture
+    inline._dispatch.submit_read = capture
     threading.Thread(target=cancel_soon).start()
     with pytest.raises(sqlnb.QueryCancelled):
         inline.query(FOREVER, time_limit=math.inf)
-    inline._engine.submit_read = original
+    inline._dispatch.submit_read = original
     assert holder["cancelled"] is True
     assert inline.query("SELECT 1 AS one")["one"][0] == 1
 

@@ -22,7 +22,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import (
@@ -41,8 +41,10 @@ from IPython.core.magic_arguments import (
 from traitlets import Bool, Float, Int
 
 import sqlnb
-from sqlnb import _sqltext
 from sqlnb.errors import shorten
+
+if TYPE_CHECKING:
+    from sqlnb.engines.sqltext import Statement
 
 from .progress import CellProgress, widgets_available
 
@@ -218,7 +220,7 @@ class SqlNB(Magics):
                                     "'VAR <<': use letters, digits and _")
         limit = _limit(args.time_limit, self.time_limit)
         db = self._database(args.db)
-        statements = self._statements(sql)
+        statements = self._statements(db, sql)
         if args.background:
             handle = self._run_background(db, statements, limit, target)
             return handle if target is None else None
@@ -230,10 +232,10 @@ class SqlNB(Magics):
             self.shell.user_ns[target] = value
         return value
 
-    def _statements(self, sql: str) -> list[tuple[_sqltext.Statement, Any]]:
+    def _statements(self, db: sqlnb.Database, sql: str) -> list[tuple[Statement, Any]]:
         """The cell's statements, each with its bound parameters (all bound before any runs)."""
         try:
-            statements = _sqltext.split(sql)
+            statements = db.statements(sql)
         except sqlnb.UsageError as error:
             raise IPythonUsageError(str(error)) from None
         if not statements:
@@ -242,7 +244,7 @@ class SqlNB(Magics):
         total = len(statements)
         return [(s, self._bind(s, _where(i, total))) for i, s in enumerate(statements)]
 
-    def _run_cell(self, db: sqlnb.Database, statements: list[tuple[_sqltext.Statement, Any]],
+    def _run_cell(self, db: sqlnb.Database, statements: list[tuple[Statement, Any]],
                   limit: float | None, progress: CellProgress,
                   on_start: Any = None) -> Any:
         """Run the statements in order; the cell's value, or a SqlCellError naming the failure."""
@@ -314,7 +316,7 @@ class SqlNB(Magics):
         thread.start()
         return cell
 
-    def _bind(self, statement: _sqltext.Statement, where: str) -> dict[str, Any] | None:
+    def _bind(self, statement: Statement, where: str) -> dict[str, Any] | None:
         """The values of the Python variables the statement names (:name, @name, $name)."""
         if statement.positional:
             raise IPythonUsageError(f"{where} uses '?': in a SQL cell, bind Python variables "

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from ._frames import quote
-from .errors import UsageError
-from .results import rows_to_dataframe
+from ..errors import UsageError
+from ..results import rows_to_dataframe
+from .sqlite_insert import quote
 
 
 def tables(conn: sqlite3.Connection) -> Any:

@@ -12,8 +12,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from ._control import Control
-from .errors import UsageError
+from .._control import Control
+from ..errors import UsageError
 
 #: Rows converted and inserted per executemany() call.
 INSERT_CHUNK = 10_000

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .errors import UsageError
+from ..errors import UsageError
 
 # One token at a time; order matters (comments before punctuation, quoted before words).
 _TOKEN = re.compile(

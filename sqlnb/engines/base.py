@@ -1,0 +1,181 @@
+"""The seam between sqlnb's control plane and an engine (SQLite, DuckDB, ...).
+
+The control plane (tasks, a query's control, the timer, the read pool, the writer and its group
+commit, streams, frames, the magics and the widget) knows no engine. An engine gives it two
+things, written for the hardest case: a server that can vanish, with coarse progress, whose
+connections cannot be opened read-only.
+
+- A `Backend` per Database: where the data is (a label safe to show), how to open what a reader
+  and the writer need, what a piece of SQL holds (its statements, which of them surely write),
+  where a read that failed belongs instead, and how to write a DataFrame.
+- A `Link` per connection, used by one worker at a time: run one statement (its result whole,
+  or as a DataFrame built batch by batch), stream one in chunks, run one statement for many
+  parameter sets, call a user's function with the native connection, take the writer's
+  transaction steps, list tables and columns; and, from any other thread, interrupt the
+  statement it runs now and say how far it got.
+
+An engine's errors keep their own types. At the seam, `Link.translate` turns the engine's
+"interrupted" into `Stopped` when the query's control asked for the stop (the control plane
+then raises QueryCancelled or QueryTimeout, whatever the engine), names the SQL, and adds the
+notes that say what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .._control import Control
+    from .._sqltext import Statement
+    from .._task import Task
+
+
+class Link(ABC):
+    """One engine connection and the query it runs now; one worker uses it at a time."""
+
+    __slots__ = ()
+
+    #: the query running on this link now (None between queries)
+    control: Control | None = None
+    #: the engine can roll back part of a transaction (SAVEPOINT); the writer's group commit
+    #: isolates each write in one, and runs writes one transaction each where it cannot
+    savepoints: ClassVar[bool] = True
+
+    # -- any thread ----------------------------------------------------------------------------
+    @abstractmethod
+    def interrupt(self) -> None:
+        """Stop the statement this link runs now; callable from any thread, at any moment."""
+
+    def percent(self) -> float | None:
+        """How far the running statement got, 0 to 100, or None where the engine cannot tell."""
+        return None
+
+    # -- the worker's thread ---------------------------------------------------------------------
+    @abstractmethod
+    def translate(self, error: BaseException, task: Task) -> BaseException:
+        """The error as the control plane raises it: `Stopped` for the engine's interrupt of a
+        query its control stopped; otherwise the same error, named with `task.sql` and noted."""
+
+    @abstractmethod
+    def run(self, statement: Statement, params: Any, control: Control, frame: bool) -> Any:
+        """Run one statement to its end: a `Result`, or with `frame` a DataFrame (or a
+        `SmallFrame` the caller builds), counting rows on `control` as they come."""
+
+    @abstractmethod
+    def chunks(self, statement: Statement, params: Any, control: Control,
+               chunk_rows: int) -> Iterator[Any]:
+        """Run one statement and yield its rows as DataFrames of `chunk_rows` rows."""
+
+    @abstractmethod
+    def many(self, statement: Statement, params_seq: Iterable[Any], control: Control) -> Any:
+        """Run one statement once per parameter set; a `Result` whose rowcount is the sum."""
+
+    @abstractmethod
+    def call(self, fn: Callable[[Any], Any], name: str, *, guarded: bool = False) -> Any:
+        """Call `fn(native connection)`. `guarded`: inside a transaction sqlnb opened for fn,
+        which fn must not end (an attempt is a UsageError before anything commits)."""
+
+    @abstractmethod
+    def tables(self) -> Any:
+        """A DataFrame of name, type ("table" or "view"), schema and rows."""
+
+    @abstractmethod
+    def schema(self, table: str) -> Any:
+        """A DataFrame with a row per column: name, type, not_null, default, primary_key,
+        references."""
+
+    # -- the writer's transaction steps ------------------------------------------------------------
+    @property
+    @abstractmethod
+    def in_transaction(self) -> bool:
+        """True while a transaction is open on this link (sqlnb's or the user's)."""
+
+    @abstractmethod
+    def begin(self, controls: list[Control]) -> None:
+        """Open a write transaction (waiting for another connection's lock while `controls`
+        may still run)."""
+
+    @abstractmethod
+    def commit(self, controls: list[Control]) -> None:
+        """Commit the open transaction."""
+
+    @abstractmethod
+    def rollback(self) -> None:
+        """Roll the open transaction back."""
+
+    def savepoint(self) -> None:
+        """Mark a point the transaction can roll back to (engines with `savepoints`)."""
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Forget the last savepoint, keeping its work."""
+        raise NotImplementedError
+
+    def rollback_to(self) -> None:
+        """Undo the work since the last savepoint, and forget it."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Run a read on the writer's link with writes refused (as they are on a reader)."""
+        yield
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection (any thread, once no worker uses it)."""
+
+
+class Backend(ABC):
+    """One engine's side of one Database: its target, its connections, its SQL."""
+
+    #: the engine's name, as `Database.engine` says it ("sqlite", "duckdb")
+    name: ClassVar[str]
+    #: the target as it may be shown (no credential), for `Database.path`
+    label: str
+    #: opened read-only: the engine refuses writes
+    read_only: bool
+
+    @abstractmethod
+    def open_reader(self) -> Link:
+        """A link for a reader thread."""
+
+    @abstractmethod
+    def open_writer(self) -> Link:
+        """The writer's link (the only one that writes, except isolated ones)."""
+
+    @abstractmethod
+    def open_isolated(self) -> Link:
+        """A fresh writable link for one write function, closed after it."""
+
+    @abstractmethod
+    def statements(self, sql: str) -> tuple[Statement, ...]:
+        """The statements of `sql`, in order (blank and comment-only pieces dropped)."""
+
+    @abstractmethod
+    def check_params(self, statement: Statement, params: object) -> None:
+        """A UsageError naming the problem when `params` do not fit the statement."""
+
+    def prepare_reader(self, link: Link) -> None:  # noqa: B027 (most engines need nothing)
+        """Before a read on a reader: give it the settings the Database's session changed."""
+
+    def reroute(self, link: Link, task: Task, error: BaseException) -> bool:
+        """A read failed on a reader: True (with the task's flags set for the writer) when it
+        belongs on the writer instead, as when the engine says it writes."""
+        return False
+
+    @property
+    def reads_need_writer(self) -> bool:
+        """True while some objects exist only on the writer's connection (SQLite's TEMP
+        tables): a listing of tables must then run there."""
+        return False
+
+    @abstractmethod
+    def insert_work(self, df: Any, table: str, *, if_exists: str, index: bool
+                    ) -> Callable[[Link, Control], int]:
+        """Check the arguments now (in the caller) and return the writer's work."""
+
+    def close(self) -> None:  # noqa: B027 (most engines hold nothing more)
+        """Release what the backend holds besides its links (closed by their owners)."""
