@@ -26,7 +26,14 @@ from ._control import QUEUED, Control, Progress
 from ._dispatch import Dispatch
 from ._task import Stopped, Task, settle
 from .engines import open_backend
-from .errors import BackgroundWriteError, QueryCancelled, UsageError, annotate, shorten
+from .errors import (
+    BackgroundWriteError,
+    Error,
+    QueryCancelled,
+    UsageError,
+    annotate,
+    shorten,
+)
 from .results import Result
 
 if TYPE_CHECKING:
@@ -289,6 +296,12 @@ class Database:
     def engine(self) -> str:
         """The engine this Database runs on: "sqlite" or "duckdb"."""
         return self._backend.name
+
+    @property
+    def error_types(self) -> tuple[type[BaseException], ...]:
+        """The errors a query on this Database may raise: the engine's own (sqlite3.Error for
+        SQLite) and sqlnb.Error. `except db.error_types:` catches any of them."""
+        return (*self._backend.error_types, Error)
 
     @property
     def read_only(self) -> bool:

@@ -9,6 +9,8 @@ attributes, as the front once did with `handle._task` and the engine with `contr
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,45 @@ def test_the_front_calls_the_engine_through_public_names(path):
             imported |= {a.name for a in node.names if a.name.startswith("sqlnb")}
     private = {m for m in imported if any(part.startswith("_") for part in m.split("."))}
     assert private <= INTERNAL_MODULES, f"{path.name} imports {private - INTERNAL_MODULES}"
+
+
+#: The control plane: every module that knows no engine (the engines live in sqlnb/engines/).
+CONTROL_PLANE = sorted(p for p in PACKAGE.rglob("*.py") if "engines" not in p.parts)
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("path", CONTROL_PLANE, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_control_plane_imports_no_engine(path):
+    """Only sqlnb/engines/ talks to sqlite3 or duckdb. errors.py is the one exception, for base
+    classes only: QueryInterrupted and DatabaseClosed are also sqlite3's OperationalError and
+    ProgrammingError, so code written against the sqlite3 module keeps catching them."""
+    engines = _imports(path) & {"sqlite3", "duckdb", "pyspark"}
+    if path.name == "errors.py":
+        engines.discard("sqlite3")
+    assert engines == set(), f"{path.name} imports {engines}"
+
+
+def test_an_engine_not_used_is_never_imported():
+    """`import sqlnb` and a SQLite Database never import DuckDB (blocked here: it would fail)."""
+    code = (
+        "import sys\n"
+        "sys.modules['duckdb'] = None\n"
+        "sys.modules['pyarrow'] = None\n"
+        "import sqlnb\n"
+        "assert not any(m.startswith('sqlnb.engines.sqlite') for m in sys.modules)\n"
+        "with sqlnb.connect() as db:\n"
+        "    print(db.engine, db.query('SELECT 6 * 7 AS x')['x'][0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["sqlite", "42"]

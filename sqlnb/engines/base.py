@@ -137,6 +137,8 @@ class Backend(ABC):
     label: str
     #: opened read-only: the engine refuses writes
     read_only: bool
+    #: the base classes of the engine's own errors (sqlite3.Error, duckdb.Error)
+    error_types: tuple[type[BaseException], ...]
 
     @abstractmethod
     def open_reader(self) -> Link:

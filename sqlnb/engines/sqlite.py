@@ -508,6 +508,7 @@ class SQLiteBackend(Backend):
     """SQLite's side of one Database: URIs, connections, the session every link shares."""
 
     name = "sqlite"
+    error_types = (sqlite3.Error,)
 
     def __init__(self, path: str | os.PathLike[str] | None, *, read_only: bool,
                  busy_timeout: float, wal: bool) -> None:

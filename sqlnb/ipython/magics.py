@@ -17,7 +17,6 @@ import datetime
 import keyword
 import math
 import re
-import sqlite3
 import threading
 import time
 import weakref
@@ -268,7 +267,7 @@ class SqlNB(Magics):
                 if not self.short_errors:
                     raise
                 raise SqlCellError(message) from None
-            except (sqlite3.Error, sqlnb.Error, ValueError, TypeError, OverflowError) as error:
+            except (*db.error_types, ValueError, TypeError, OverflowError) as error:
                 message = _one_line(error, where, index, statement.text)
                 progress.fail(message)
                 if not self.short_errors:
@@ -430,7 +429,7 @@ class SqlNB(Magics):
             raise
         except SqlCellError:
             raise
-        except (sqlite3.Error, sqlnb.Error) as error:
+        except Exception as error:  # the cell's own error (it ran in the background)
             raise SqlCellError(f"{type(error).__name__}: {error}") from error
         finally:
             if cell is not None and cell.done():
@@ -449,9 +448,10 @@ class SqlNB(Magics):
         return self._explore(lambda db: db.schema(table))
 
     def _explore(self, call: Any) -> Any:
+        db = self._database(None)
         try:
-            return call(self._database(None))
-        except (sqlite3.Error, sqlnb.Error) as error:
+            return call(db)
+        except db.error_types as error:
             if not self.short_errors:
                 raise
             raise SqlCellError(f"{type(error).__name__}: {error}") from error
@@ -460,7 +460,7 @@ class SqlNB(Magics):
     def _connect(self, path: str, *, name: str | None, read_only: bool) -> None:
         try:
             db = sqlnb.connect(None if path in ("", ":memory:") else path, read_only=read_only)
-        except (OSError, sqlite3.Error, sqlnb.Error) as error:
+        except Exception as error:  # whatever the engine says when it cannot open the target
             raise SqlCellError(f"{type(error).__name__}: cannot open {path!r}: {error}") from None
         if name is None:
             base = "memory" if path in ("", ":memory:") else Path(path).stem or "db"
@@ -663,7 +663,7 @@ def _one_line(error: BaseException, where: str, index: int, text: str) -> str:
     if isinstance(error, sqlnb.QueryTimeout):
         message = f"stopped at the {error.time_limit:g} s time limit{_rolled_back(error.is_write)}"
         hint = " -- raise it with --time-limit SECONDS or %config SqlNB.time_limit"
-    elif isinstance(error, sqlite3.OperationalError) and _BRACE.match(message):
+    elif _BRACE.match(message):
         hint = _TEMPLATE_HINT
     return f"{kind}: {message} ({where}: {_shown(text)}){_done_before(index)}{hint}"
 
