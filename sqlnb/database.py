@@ -268,13 +268,15 @@ class Database:
         wal: bool = True,
     ) -> None:
         self._time_limit = _check_limit(time_limit)
-        threads = options.threads if threads is None else threads
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or threads < 0):
             raise UsageError(f"threads must be a whole number, 0 or more, not {threads!r}")
         busy = _check_limit(options.busy_timeout if busy_timeout is None else busy_timeout,
                             "busy_timeout")
         backend = open_backend(path, read_only=bool(read_only), busy_timeout=busy or 0.0,
                                wal=wal)
+        if threads is None:  # the engine's own default, else the process-wide one
+            threads = backend.default_threads or options.threads
         try:
             self._dispatch = Dispatch(backend, threads=threads)
         except BaseException:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Result", "rows_to_dataframe"]
+__all__ = ["Result", "arrow_to_dataframe", "rows_to_dataframe"]
 
 
 class Result:
@@ -106,6 +106,59 @@ def rows_to_dataframe(rows: Sequence[tuple], columns: Sequence[str]) -> pd.DataF
     # a few rows (a lookup, a count): one pass, no batches
     arrays = [_convert(list(values)) for values in zip(*rows)]
     return _frame(arrays, len(rows), columns)
+
+
+def arrow_to_dataframe(columns: Sequence[str], batches: list[Any]) -> pd.DataFrame:
+    """Build a DataFrame from Arrow record batches (an engine that speaks Arrow: DuckDB).
+
+    The same rules as for SQLite's rows where they apply: integers (and booleans) with NULLs
+    become pandas' nullable dtypes (Int64, boolean) rather than float64, which could round a
+    large integer; text is pandas' string dtype. Richer types map as DuckDB's own `df()` maps
+    them: DECIMAL is float64, TIMESTAMP and DATE are datetime64 (with the time zone, if any),
+    LIST and STRUCT are lists and dicts. Each column is converted and its Arrow buffers
+    dropped in turn, so the two never both exist whole.
+    """
+    import pyarrow as pa
+
+    if batches:
+        table = pa.Table.from_batches(batches)
+    else:
+        table = pa.table({name: pa.array([], pa.null()) for name in columns})
+    del batches[:]
+    rows = table.num_rows
+    chunked = list(table.columns)
+    del table
+    arrays = []
+    for index in range(len(chunked)):
+        column, chunked[index] = chunked[index], None
+        arrays.append(_arrow_column(column))
+        del column
+    return _frame(arrays, rows, columns)
+
+
+def _arrow_column(column: Any) -> Any:
+    """One Arrow column as the array of a DataFrame column (see arrow_to_dataframe)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_null(kind):  # NULL throughout: an object column of None, as for SQLite
+        import numpy as np
+
+        return np.full(len(column), None, dtype=object)
+    if pa.types.is_decimal(kind):
+        column = column.cast(pa.float64())
+        kind = column.type
+    mapper = None
+    if column.null_count and (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+        nullable = pd.BooleanDtype() if pa.types.is_boolean(kind) else pd.api.types.pandas_dtype(
+            str(kind.to_pandas_dtype().__name__).capitalize())
+        mapper = {kind: nullable}.get
+    series = column.to_pandas(types_mapper=mapper, date_as_object=False)
+    values = series.array
+    if isinstance(values, pd.arrays.NumpyExtensionArray):
+        return values.to_numpy()
+    return values
 
 
 def _frame(arrays: list[Any], rows: int, columns: Sequence[str]) -> pd.DataFrame:

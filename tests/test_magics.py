@@ -317,14 +317,15 @@ def test_background_target_is_never_left_holding_a_finished_handle(ip):
 @pytest.mark.parametrize("code", [
     "%sql postgresql://analyst:s3cret-pw@db.example.com:5432/shop",
     "%sql mysql+pymysql://root:s3cret-pw@localhost/shop",
-    "%sql duckdb:///warehouse.duckdb",
+    "%sql snowflake://analyst:s3cret-pw@account/warehouse",
     "%%sql postgresql://analyst:s3cret-pw@db.example.com/shop\nSELECT 1",
     "%sqlnb connect postgresql://analyst:s3cret-pw@db.example.com/shop",
 ])
 def test_a_url_of_another_database_says_which_urls_sqlnb_opens(ip, capsys, code):
     text = fails(ip, capsys, code)
-    assert "SQLite" in text and "sqlite:///" in text and "%sqlnb connect PATH" in text
-    assert re.search(r"\b(postgresql|mysql|duckdb)", text)  # names what it was given
+    assert "SQLite and DuckDB" in text and "sqlite:///" in text and "duckdb:///" in text
+    assert "%sqlnb connect PATH" in text
+    assert re.search(r"\b(postgresql|mysql|snowflake)", text)  # names what it was given
     assert "s3cret-pw" not in text and "analyst" not in text  # never echoes a credential
 
 

@@ -139,6 +139,8 @@ class Backend(ABC):
     read_only: bool
     #: the base classes of the engine's own errors (sqlite3.Error, duckdb.Error)
     error_types: tuple[type[BaseException], ...]
+    #: reader threads when connect() does not say (None: sqlnb.options.threads)
+    default_threads: ClassVar[int | None] = None
 
     @abstractmethod
     def open_reader(self) -> Link:

@@ -23,6 +23,7 @@ _TOKEN = re.compile(
     | (?P<comment>--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$))
     | (?P<string>'(?:[^']|'')*(?:'|$)|[xX]'[^']*(?:'|$))
     | (?P<quoted>"(?:[^"]|"")*(?:"|$)|`(?:[^`]|``)*(?:`|$)|\[[^\]]*(?:\]|$))
+    | (?P<cast>::)
     | (?P<param>\?\d*|[:@$][A-Za-z0-9_\u0080-\U0010ffff]+(?:::[A-Za-z0-9_]+)*)
     | (?P<word>[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*)
     | (?P<number>\d[\w.]*|\.\d[\w]*)
@@ -62,6 +63,10 @@ class Statement:
     named: tuple[str, ...]  # named parameters, without their :, @ or $
     positional: int  # how many ? parameters
     pragma: tuple[str, str | None] | None  # (name, value) for a PRAGMA statement
+    #: the engine's own name for the statement's kind ("SELECT", "SET", ...), where it said one
+    kind: str = ""
+    #: the engine's own word on whether the statement writes (None: the first keyword decides)
+    writes: bool | None = None
     #: a PRAGMA that sets a value (PRAGMA x = y, or PRAGMA x(y) that is not a query)
     sets_pragma: bool = field(init=False)
     #: must run on the writer outside sqlnb's transaction (BEGIN, ATTACH, PRAGMA x=y ...)
@@ -82,7 +87,8 @@ class Statement:
         assign = object.__setattr__  # the dataclass is frozen
         assign(self, "sets_pragma", sets_pragma)
         assign(self, "runs_alone", self.keyword in ALONE_KEYWORDS or sets_pragma)
-        assign(self, "surely_writes", self.keyword in WRITE_KEYWORDS or sets_pragma)
+        assign(self, "surely_writes", self.writes if self.writes is not None else (
+            self.keyword in WRITE_KEYWORDS or sets_pragma))
         assign(self, "changes_session", self.keyword in SESSION_KEYWORDS or sets_pragma)
         assign(self, "ends_transaction", self.keyword in ("COMMIT", "END") or (
             self.keyword == "ROLLBACK" and _ROLLBACK_TO.search(self.text) is None))
@@ -91,6 +97,13 @@ class Statement:
 def _tokens(sql: str) -> Iterator[tuple[str, str]]:
     for match in _TOKEN.finditer(sql):
         yield match.lastgroup, match.group()  # type: ignore[misc]
+
+
+def named_tokens(sql: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, text) of each named parameter (`:name`, `@name`, `$name`) in `sql`."""
+    for match in _TOKEN.finditer(sql):
+        if match.lastgroup == "param" and not match.group().startswith("?"):
+            yield match.start(), match.end(), match.group()
 
 
 def _analyze_one(text: str) -> Statement | None:

@@ -208,12 +208,12 @@ class SqlNB(Magics):
         sql = rest if cell is None else f"{rest}\n{cell}" if rest.strip() else cell
         url = _URL.match(rest)
         if url is not None:
-            _check_sqlite(url.group(1))
+            _check_scheme(url.group(1))
             if cell is not None or len(rest.split()) > 1:
                 raise IPythonUsageError(
-                    "a sqlite:// URL opens a database on a line of its own: run "
-                    "%sql sqlite:///path/to/file.db first, then the SQL")
-            return self._connect(_sqlalchemy_path(rest.strip()), name=None, read_only=False)
+                    f"a {url.group(1)}:// URL opens a database on a line of its own: run "
+                    f"%sql {url.group(1)}:///path first, then the SQL")
+            return self._connect(rest.strip(), name=None, read_only=False)
         if target is not None and not (target.isidentifier() and not keyword.iskeyword(target)):
             raise IPythonUsageError(f"{target!r} is not a valid Python variable name for "
                                     "'VAR <<': use letters, digits and _")
@@ -372,12 +372,10 @@ class SqlNB(Magics):
         parser.add_argument("--as", dest="name")
         parser.add_argument("--read-only", action="store_true")
         args = parser.parse_argstring(rest)
-        path = args.path
-        url = _URL.match(path)
+        url = _URL.match(args.path)
         if url is not None and url.group(1).lower() != "file":  # file: URIs are SQLite's own
-            _check_sqlite(url.group(1))
-            path = _sqlalchemy_path(path)
-        return self._connect(path, name=args.name, read_only=args.read_only)
+            _check_scheme(url.group(1))
+        return self._connect(args.path, name=args.name, read_only=args.read_only)
 
     def _cmd_list(self, rest: str) -> Any:
         import pandas as pd
@@ -457,12 +455,16 @@ class SqlNB(Magics):
             raise SqlCellError(f"{type(error).__name__}: {error}") from error
 
     # -- databases ------------------------------------------------------------------------------
-    def _connect(self, path: str, *, name: str | None, read_only: bool) -> None:
+    def _connect(self, target: str, *, name: str | None, read_only: bool) -> None:
+        """Open `target` (a path, or a sqlite:// or duckdb:// URL: connect() picks the engine)."""
         try:
-            db = sqlnb.connect(None if path in ("", ":memory:") else path, read_only=read_only)
+            db = sqlnb.connect(None if target in ("", ":memory:") else target,
+                               read_only=read_only)
         except Exception as error:  # whatever the engine says when it cannot open the target
-            raise SqlCellError(f"{type(error).__name__}: cannot open {path!r}: {error}") from None
+            raise SqlCellError(f"{type(error).__name__}: cannot open {target!r}: {error}"
+                               ) from None
         if name is None:
+            path = _url_path(target)
             base = "memory" if path in ("", ":memory:") else Path(path).stem or "db"
             name, n = base, 1
             while name in self._databases:
@@ -567,20 +569,23 @@ def _split_line(line: str) -> tuple[list[str], str | None, str]:
     return options, target, line[pos:]
 
 
-def _sqlalchemy_path(url: str) -> str:
-    """sqlite:///relative.db -> relative.db; sqlite:////abs.db -> /abs.db; sqlite:// -> memory
-    (sqlite+driver:// too)."""
-    path = url.split("://", 1)[1]
+def _url_path(target: str) -> str:
+    """The path of a URL (sqlite:///relative.db -> relative.db, duckdb:////abs.duckdb ->
+    /abs.duckdb, sqlite:// -> ""), or the target itself when it is a path."""
+    if _URL.match(target) is None:
+        return target
+    path = target.split("://", 1)[1]
     return path[1:] if path.startswith("/") else path
 
 
-def _check_sqlite(scheme: str) -> None:
-    """A UsageError for a URL of another database (naming its scheme only, never the rest of
-    the URL, which may hold a password)."""
-    if scheme.lower().split("+", 1)[0] != "sqlite":
+def _check_scheme(scheme: str) -> None:
+    """A UsageError for a URL of a database sqlnb does not open (naming its scheme only, never
+    the rest of the URL, which may hold a password)."""
+    if scheme.lower().split("+", 1)[0] not in ("sqlite", "duckdb"):
         raise IPythonUsageError(
-            f"{scheme}:// is the URL of another database: sqlnb opens SQLite only, as %sql "
-            "sqlite:///path/to/file.db (sqlite:// for memory) or %sqlnb connect PATH")
+            f"{scheme}:// is the URL of another database: sqlnb opens SQLite and DuckDB, as "
+            "%sql sqlite:///path/to/file.db (sqlite:// for memory), %sql "
+            "duckdb:///path/to/file.duckdb (duckdb:// for memory) or %sqlnb connect PATH")
 
 
 def _without_credentials(error: Exception) -> Exception:
