@@ -73,6 +73,8 @@ class WriteRunner:
                 allowed.append(task)
             elif statement is not None and statement.ends_transaction:
                 self._aborted = None
+                if self.link.in_transaction:  # DuckDB keeps an aborted one open until then
+                    self._undo(self.link, savepoint=False)
                 if statement.keyword == "ROLLBACK":  # what the user asked for is done already
                     result = Result([], [], -1, None, statement.text)
                     settle(task, result.to_dataframe() if task.frame else result)
@@ -90,9 +92,9 @@ class WriteRunner:
     def _user_transaction_lost(self, task: Task) -> None:
         """The engine rolled back the user's whole transaction while `task` ran (now settled)."""
         error = self._aborted = task.exception(0)
-        note(error, "SQLite rolled back the whole transaction you opened (BEGIN) with this "
-                    "write: nothing of it is in the database. Run ROLLBACK to end it (writes "
-                    "are refused until then)")
+        note(error, "the whole transaction you opened (BEGIN) was lost with this write: "
+                    "nothing of it is in the database. Run ROLLBACK to end it (writes are "
+                    "refused until then)")
 
     def _run_alone(self, task: Task) -> None:
         try:
@@ -131,7 +133,7 @@ class WriteRunner:
                 if steps and link.in_transaction:
                     self._undo(link, nested)
                 settle(task, error=link.translate(error, task))
-                if users and not link.in_transaction:
+                if users and link.transaction_lost():
                     self._user_transaction_lost(task)
             else:
                 settle(task, value)
@@ -195,6 +197,8 @@ class WriteRunner:
                         settle(task, error=link.translate(error, task))
                         continue
                     settle(task, error=link.translate(error, task))
+                    if users and not link.transaction_lost():
+                        continue  # the failed statement changed nothing, the rest goes on
                     if users:  # the engine rolled back the user's transaction: all of it is gone
                         self._user_transaction_lost(task)
                         cause = _rolled_back(self._aborted)
@@ -255,7 +259,7 @@ def _rolled_back(cause: BaseException | None) -> str:
     else:
         first = str(cause).splitlines()[0] if str(cause) else ""
         why = f"a write in it failed ({type(cause).__name__}: {first})"
-    return f"the transaction you opened (BEGIN) was rolled back whole by SQLite when {why}"
+    return f"the transaction you opened (BEGIN) was rolled back whole when {why}"
 
 
 class Writer:

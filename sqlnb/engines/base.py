@@ -93,6 +93,11 @@ class Link(ABC):
     def in_transaction(self) -> bool:
         """True while a transaction is open on this link (sqlnb's or the user's)."""
 
+    def transaction_lost(self) -> bool:
+        """After a write failed inside a transaction: True when the engine can no longer commit
+        it (SQLite rolled it back whole; DuckDB aborted it until a ROLLBACK)."""
+        return not self.in_transaction
+
     @abstractmethod
     def begin(self, controls: list[Control]) -> None:
         """Open a write transaction (waiting for another connection's lock while `controls`

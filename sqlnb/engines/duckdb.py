@@ -276,6 +276,15 @@ class DuckDBLink(Link):
     def in_transaction(self) -> bool:
         return self.txn
 
+    def transaction_lost(self) -> bool:
+        if not self.txn:
+            return True
+        try:  # any failure inside a transaction aborts it: it can only be rolled back
+            _all(self.cursor, "SELECT 1")
+        except duckdb.TransactionException:
+            return True
+        return False
+
     def begin(self, controls: list[Control]) -> None:
         _all(self.cursor, "BEGIN TRANSACTION")
         self.txn = True

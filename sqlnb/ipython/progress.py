@@ -53,9 +53,13 @@ def _seconds(value: float) -> str:
 
 
 def _status(handle: sqlnb.QueryHandle, where: str) -> tuple[float | None, str]:
+    """The bar's fill (0 to 1, or None) and the line of figures: the engine's own percent where
+    it has one (DuckDB), else the share of the time limit used; the time stays in the line."""
     p = handle.progress
     limit = f" of {p.time_limit:g} s" if p.time_limit else ""
     text = f"{where}{_seconds(p.elapsed)}{limit} · {p.rows:,} rows"
+    if p.percent is not None:
+        return p.percent / 100, f"{where}{p.percent:.0f}% · {text[len(where):]}"
     return p.fraction, text
 
 

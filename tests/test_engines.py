@@ -1,0 +1,492 @@
+"""The behaviours every engine shares, run on each engine (SQLite and DuckDB): one control plane,
+so a time limit, Cancel, a rolled-back write, back-pressure, group commit, the user's own
+transaction, write functions, exploring, DataFrames in and out, clean shutdown and the magics
+behave alike. What differs is said by the engine-specific tests (SQLite's in the other files,
+DuckDB's at the end of this one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError as IPythonUsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+import sqlnb
+from sqlnb.ipython.magics import SqlCellError
+
+from .helpers import WAIT, sqlnb_threads, wait_for, wait_running
+
+#: Per engine: a file name, a read that never ends on its own, a write that never ends.
+ENGINES = {
+    "sqlite": dict(
+        file="t.db",
+        forever="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                "SELECT count(*) FROM c",
+        forever_write="INSERT INTO t (x) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                      "SELECT x + 1 FROM c) SELECT x FROM c"),
+    "duckdb": dict(
+        file="t.duckdb",
+        forever="SELECT sum(hash(range)) FROM range(1000000000000000)",
+        forever_write="INSERT INTO t (x) SELECT range FROM range(1000000000000000)"),
+}
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request):
+    return request.param
+
+
+@pytest.fixture
+def sql(engine):
+    return ENGINES[engine]
+
+
+@pytest.fixture
+def edb(engine, tmp_path):
+    """A Database of each engine, on a new file, with a table t (x BIGINT, s VARCHAR)."""
+    before = sqlnb_threads()
+    database = sqlnb.connect(tmp_path / ENGINES[engine]["file"])
+    database.write("CREATE TABLE t (x BIGINT, s VARCHAR)")
+    yield database
+    database.close()
+    assert sqlnb_threads() - before == set()
+
+
+def _count(db: sqlnb.Database) -> int:
+    return int(db.query("SELECT count(*) AS n FROM t")["n"][0])
+
+
+# -- opening --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("target", "engine_name"), [
+    (None, "sqlite"), ("sqlite://", "sqlite"), ("sqlite:///{dir}/a.db", "sqlite"),
+    ("{dir}/a.db", "sqlite"), ("duckdb://", "duckdb"), ("duckdb:///:memory:", "duckdb"),
+    ("duckdb:///{dir}/a.duckdb", "duckdb"), ("{dir}/a.duckdb", "duckdb"), ("{dir}/a.ddb", "duckdb"),
+])
+def test_the_target_picks_the_engine(tmp_path, target, engine_name):
+    if target is not None:
+        target = target.format(dir=tmp_path)
+    with sqlnb.connect(target) as db:
+        assert db.engine == engine_name
+        assert db.query("SELECT 6 * 7 AS x")["x"][0] == 42
+
+
+def test_a_pathlib_path_ending_duckdb_is_duckdb(tmp_path):
+    with sqlnb.connect(tmp_path / "x.duckdb") as db:
+        assert db.engine == "duckdb"
+
+
+@pytest.mark.parametrize("target", ["postgresql://analyst:s3cret@db.example.com/shop",
+                                    "mysql://root:s3cret@localhost/x"])
+def test_a_target_no_engine_opens_says_which_forms_work(target):
+    with pytest.raises(sqlnb.UsageError) as error:
+        sqlnb.connect(target)
+    text = str(error.value)
+    assert "sqlite:///" in text and "duckdb:///" in text
+    assert "s3cret" not in text and "analyst" not in text
+
+
+def test_duckdb_missing_says_how_to_install_it(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["duckdb"] = None
+        import sqlnb
+        try:
+            sqlnb.connect({str(tmp_path / "x.duckdb")!r})
+        except sqlnb.UsageError as error:
+            print(error)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert "pip install 'sqlnb[duckdb]'" in out.stdout, out.stderr
+
+
+# -- reading and writing --------------------------------------------------------------------
+
+def test_rows_come_back_as_typed_frames(edb):
+    edb.write_many("INSERT INTO t VALUES (?, ?)", [(1, "a"), (2, None), (3, "c")])
+    df = edb.query("SELECT x, s, x * 1.5 AS f, CASE WHEN x = 2 THEN NULL ELSE x END AS n "
+                   "FROM t ORDER BY x")
+    assert df["x"].dtype == "int64"
+    assert str(df["s"].dtype) == "str"
+    assert df["f"].dtype == "float64"
+    assert df["n"].dtype == pd.Int64Dtype() and df["n"].isna().tolist() == [False, True, False]
+    assert df["x"].tolist() == [1, 2, 3] and df["s"].tolist()[0] == "a"
+
+
+def test_a_result_and_its_rowcount(edb):
+    assert edb.write("INSERT INTO t VALUES (1, 'a'), (2, 'b')").rowcount == 2
+    assert edb.write_many("INSERT INTO t VALUES (?, ?)", [(3, "c"), (4, "d")]).rowcount == 2
+    result = edb.submit("SELECT x, s FROM t ORDER BY x").result()
+    assert result.columns == ["x", "s"]
+    assert result.rows[0] == (1, "a") and len(result) == 4
+    assert edb.write("UPDATE t SET s = 'z' WHERE x > 2").rowcount == 2
+
+
+def test_named_parameters_bind_values_never_text(edb):
+    edb.write("INSERT INTO t VALUES (:x, :s)", {"x": 1, "s": "x'); DROP TABLE t; --"})
+    df = edb.query("SELECT s FROM t WHERE x = :x", {"x": 1})
+    assert df["s"][0] == "x'); DROP TABLE t; --"
+
+
+def test_a_script_runs_in_one_transaction(edb):
+    with pytest.raises(edb.error_types):
+        edb.write_script("INSERT INTO t VALUES (1, 'a'); INSERT INTO nowhere VALUES (2);")
+    assert _count(edb) == 0
+    edb.write_script("INSERT INTO t VALUES (1, 'a'); INSERT INTO t VALUES (2, 'b');")
+    assert _count(edb) == 2
+
+
+def test_bad_input_gets_a_usage_error(edb):
+    with pytest.raises(sqlnb.UsageError, match="empty"):
+        edb.query("  -- nothing")
+    with pytest.raises(sqlnb.UsageError, match="one statement"):
+        edb.query("SELECT 1; SELECT 2")
+    with pytest.raises(sqlnb.UsageError, match="not used"):
+        edb.query("SELECT :a AS a", {"a": 1, "b": 2})
+
+
+def test_an_engine_error_keeps_its_type_and_names_the_sql(edb):
+    with pytest.raises(edb.error_types) as error:
+        edb.query("SELECT * FROM no_such_table")
+    assert "no_such_table" in str(error.value)
+    assert error.value.sql == "SELECT * FROM no_such_table"
+    assert edb.query("SELECT 1 AS one")["one"][0] == 1
+
+
+# -- time limits, cancel, progress ----------------------------------------------------------
+
+def test_the_time_limit_stops_a_read(edb, sql):
+    with pytest.raises(sqlnb.QueryTimeout):
+        edb.query(sql["forever"], time_limit=0.3)
+    assert edb.query("SELECT 2 AS two")["two"][0] == 2
+
+
+def test_cancel_stops_a_running_read(edb, sql):
+    handle = edb.submit(sql["forever"], time_limit=math.inf)
+    wait_running(handle)
+    assert handle.cancel()
+    with pytest.raises(sqlnb.QueryCancelled):
+        handle.result(timeout=WAIT)
+    assert handle.cancel() is False  # twice is harmless
+    assert edb.query("SELECT 3 AS three")["three"][0] == 3
+
+
+def test_a_cancelled_write_is_rolled_back_whole(edb, sql):
+    edb.write("INSERT INTO t VALUES (1, 'kept')")
+    handle = edb.submit(sql["forever_write"], time_limit=math.inf)
+    wait_for(lambda: handle.progress.elapsed > 0.2, "the write running a while")
+    handle.cancel()
+    with pytest.raises(sqlnb.QueryCancelled) as error:
+        handle.result(timeout=WAIT)
+    assert error.value.is_write
+    assert _count(edb) == 1
+    edb.write("INSERT INTO t VALUES (2, 'after')")
+    assert _count(edb) == 2
+
+
+def test_a_keyboard_interrupt_while_waiting_cancels(edb, sql):
+    handle = edb.submit(sql["forever"], time_limit=math.inf)
+    wait_running(handle)
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        handle.result()
+    timer.join()
+    assert handle.done() and isinstance(handle.exception(), sqlnb.QueryCancelled)
+
+
+def test_progress_has_the_engines_percent_where_it_has_one(edb, engine, sql):
+    handle = edb.submit(sql["forever"], time_limit=math.inf)
+    try:
+        wait_running(handle)
+        if engine == "duckdb":
+            percent = wait_for(lambda: handle.progress.percent, "a percent from DuckDB")
+            assert 0 < percent <= 100
+        else:
+            assert handle.progress.percent is None  # SQLite cannot tell
+        assert handle.progress.state == "running" and handle.progress.elapsed > 0
+    finally:
+        handle.cancel()
+    assert handle.wait(WAIT)
+    assert handle.progress.percent is None  # over: no link to ask
+
+
+# -- streams ---------------------------------------------------------------------------------
+
+def test_chunks_come_in_their_size_and_an_early_stop_frees_the_reader(engine, tmp_path):
+    with sqlnb.connect(tmp_path / ENGINES[engine]["file"], threads=1) as db:
+        query = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                 "WHERE x < 25000) SELECT x FROM c")
+        sizes = [len(chunk) for chunk in db.iter_chunks(query, chunk_rows=10_000)]
+        assert sizes == [10_000, 10_000, 5_000]
+        for chunk in db.iter_chunks(query, chunk_rows=1_000):
+            assert chunk["x"].iloc[0] == 1
+            break  # the only reader must be free again
+        assert db.query("SELECT 5 AS five")["five"][0] == 5
+
+        async def total():
+            return sum([len(chunk) async for chunk in db.stream(query, chunk_rows=7_000)])
+
+        assert asyncio.run(total()) == 25_000
+
+
+# -- writes together ------------------------------------------------------------------------
+
+def test_many_concurrent_writes_all_land(edb):
+    async def main():
+        await asyncio.gather(*[edb.execute_write("INSERT INTO t VALUES (?, ?)", (i, str(i)))
+                               for i in range(300)])
+
+    asyncio.run(main())
+    assert _count(edb) == 300
+
+
+def test_a_failing_write_fails_alone(edb):
+    edb.write("CREATE TABLE u (id INTEGER PRIMARY KEY)")
+
+    async def main():
+        return await asyncio.gather(  # the fourth repeats the first's key
+            *[edb.execute_write("INSERT INTO u VALUES (?)", (i if i != 3 else 0,))
+              for i in range(8)], return_exceptions=True)
+
+    outcomes = asyncio.run(main())
+    failed = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, Exception)]
+    assert failed == [3]
+    assert isinstance(outcomes[3], edb.error_types)
+    assert edb.query("SELECT id FROM u ORDER BY id")["id"].tolist() == [0, 1, 2, 4, 5, 6, 7]
+
+
+def test_the_users_transaction_commits_or_rolls_back_whole(edb):
+    edb.write("BEGIN")
+    edb.write("INSERT INTO t VALUES (1, 'a')")
+    edb.write("INSERT INTO t VALUES (2, 'b')")
+    edb.write("ROLLBACK")
+    assert _count(edb) == 0
+    edb.write("BEGIN")
+    edb.write("INSERT INTO t VALUES (3, 'c')")
+    edb.write("COMMIT")
+    assert _count(edb) == 1
+
+
+def test_a_write_stopped_inside_the_users_transaction_loses_it_whole(edb, sql):
+    """Both engines give up the whole transaction when a write in it is interrupted: every
+    later write is refused, and COMMIT says nothing of it was committed."""
+    edb.write("BEGIN")
+    edb.write("INSERT INTO t VALUES (1, 'in the transaction')")
+    with pytest.raises(sqlnb.QueryTimeout):
+        edb.write(sql["forever_write"], time_limit=0.3)
+    with pytest.raises(sqlnb.TransactionRolledBack):
+        edb.write("INSERT INTO t VALUES (2, 'refused')")
+    with pytest.raises(sqlnb.TransactionRolledBack, match="nothing to commit"):
+        edb.write("COMMIT")
+    assert _count(edb) == 0
+    edb.write("INSERT INTO t VALUES (3, 'after')")
+    assert _count(edb) == 1
+
+
+def test_a_group_with_a_failing_write_commits_the_others(edb):
+    """The writer held, so the writes queued meanwhile run as one group (SQLite: again in
+    savepoints after the failure; DuckDB, which has none: one transaction each)."""
+    edb.write("CREATE TABLE u (id INTEGER PRIMARY KEY)")
+    started, release = threading.Event(), threading.Event()
+
+    def hold(conn):
+        started.set()
+        release.wait(WAIT)
+
+    blocker = asyncio.run(edb.execute_write_fn(hold, block=False, transaction=False))
+    assert started.wait(WAIT)
+    handles = [edb.write("INSERT INTO u VALUES (?)", (i if i != 3 else 0,), block=False)
+               for i in range(6)]
+    release.set()
+    blocker.result(timeout=WAIT)
+    errors = [handle.exception(timeout=WAIT) for handle in handles]
+    assert [e is None for e in errors] == [True, True, True, False, True, True]
+    assert edb.query("SELECT id FROM u ORDER BY id")["id"].tolist() == [0, 1, 2, 4, 5]
+    with pytest.raises(sqlnb.BackgroundWriteError):
+        edb.flush()
+
+
+def test_write_functions_commit_roll_back_and_may_not_end_the_transaction(edb):
+    def adds(conn):
+        conn.execute("INSERT INTO t VALUES (1, 'fn')")
+        return "ok"
+
+    def fails(conn):
+        conn.execute("INSERT INTO t VALUES (2, 'fn')")
+        raise ValueError("boom")
+
+    def commits(conn):
+        conn.execute("INSERT INTO t VALUES (3, 'fn')")
+        conn.commit()
+
+    assert asyncio.run(edb.execute_write_fn(adds)) == "ok"
+    with pytest.raises(ValueError, match="boom"):
+        asyncio.run(edb.execute_write_fn(fails))
+    with pytest.raises(sqlnb.UsageError, match="transaction=False"):
+        asyncio.run(edb.execute_write_fn(commits))
+    assert edb.query("SELECT x FROM t")["x"].tolist() == [1]
+    assert asyncio.run(edb.execute_fn(
+        lambda conn: conn.execute("SELECT count(*) FROM t").fetchall()[0][0])) == 1
+
+
+def test_temp_tables_and_session_settings_act_as_one_connection(edb):
+    edb.write("CREATE TEMP TABLE scratch AS SELECT 41 AS a")
+    assert edb.query("SELECT a + 1 AS b FROM scratch")["b"][0] == 42
+    assert "scratch" in edb.tables()["name"].tolist()
+
+
+# -- exploring and DataFrames in -------------------------------------------------------------
+
+def test_tables_and_schema(edb):
+    edb.write("INSERT INTO t VALUES (1, 'a')")
+    edb.write("CREATE VIEW v AS SELECT x FROM t")
+    tables = edb.tables().set_index("name")
+    assert tables.loc["t", "type"] == "table" and tables.loc["t", "rows"] == 1
+    assert tables.loc["v", "type"] == "view"
+    schema = edb.schema("t")
+    assert schema["name"].tolist() == ["x", "s"]
+    with pytest.raises(sqlnb.UsageError, match="no table"):
+        edb.schema("nowhere")
+
+
+def test_insert_df_round_trips(edb):
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", None, "z"], "c": [0.5, 1.5, None]})
+    assert edb.insert_df(frame, "f") == 3
+    back = edb.query("SELECT * FROM f ORDER BY a")
+    assert back["a"].tolist() == [1, 2, 3]
+    assert back["b"].tolist()[0] == "x" and pd.isna(back["b"][1])
+    assert back["c"].tolist()[:2] == [0.5, 1.5]
+    with pytest.raises(edb.error_types, match="already exists"):
+        edb.insert_df(frame, "f")
+    assert edb.insert_df(frame, "f", if_exists="append") == 3
+    assert len(edb.query("SELECT * FROM f")) == 6
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+
+def test_close_stops_a_running_read_and_leaves_no_thread(engine, tmp_path):
+    before = sqlnb_threads()
+    db = sqlnb.connect(tmp_path / ENGINES[engine]["file"])
+    handle = db.submit(ENGINES[engine]["forever"], time_limit=math.inf)
+    wait_running(handle)
+    db.close()
+    with pytest.raises(sqlnb.DatabaseClosed):
+        handle.result(timeout=WAIT)
+    with pytest.raises(sqlnb.DatabaseClosed):
+        db.query("SELECT 1")
+    assert sqlnb_threads() - before == set()
+
+
+def test_threads_0_runs_in_the_calling_thread(engine, tmp_path):
+    with sqlnb.connect(tmp_path / ENGINES[engine]["file"], threads=0) as db:
+        db.write("CREATE TABLE u (x INTEGER)")
+        db.write("INSERT INTO u VALUES (1)")
+        assert db.query("SELECT x FROM u")["x"].tolist() == [1]
+        with pytest.raises(sqlnb.QueryTimeout):
+            db.query(ENGINES[engine]["forever"], time_limit=0.3)
+
+
+# -- the magics ------------------------------------------------------------------------------
+
+@pytest.fixture
+def ip():
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "sqlnb")
+    yield shell
+    shell.run_line_magic("unload_ext", "sqlnb")
+    InteractiveShell.clear_instance()
+
+
+def test_the_magics_open_each_engine_from_its_url(ip, engine, tmp_path, capsys):
+    scheme = "sqlite" if engine == "sqlite" else "duckdb"
+    target = f"{scheme}:///{tmp_path / ENGINES[engine]['file']}"
+    ip.run_line_magic("sql", target)
+    assert f"connected: t ({tmp_path}" in capsys.readouterr().out
+    ip.run_cell_magic("sql", "", "CREATE TABLE birds (name VARCHAR, kg DOUBLE);\n"
+                                 "INSERT INTO birds VALUES ('wren', 0.01), ('swan', 11.9)")
+    ip.user_ns["heavy"] = 1.0
+    frame = ip.run_cell_magic("sql", "big <<", "SELECT name FROM birds WHERE kg > :heavy")
+    assert frame["name"].tolist() == ["swan"] and ip.user_ns["big"] is frame
+    with pytest.raises(SqlCellError, match="QueryTimeout"):
+        ip.run_cell_magic("sql", "--time-limit 0.3", ENGINES[engine]["forever"])
+    tables = ip.run_line_magic("sqlnb", "tables")
+    assert "birds" in tables["name"].tolist()
+
+
+def test_sqlnb_connect_takes_a_duckdb_path(ip, tmp_path, capsys):
+    ip.run_line_magic("sqlnb", f"connect {tmp_path / 'w.duckdb'} --as wh")
+    assert "connected: wh" in capsys.readouterr().out
+    assert ip.run_line_magic("sql", "SELECT 42 AS answer")["answer"][0] == 42
+    listing = ip.run_line_magic("sqlnb", "list")
+    assert listing.set_index("name").loc["wh", "path"].endswith("w.duckdb")
+    with pytest.raises(IPythonUsageError, match="line of its own"):
+        ip.run_cell_magic("sql", "duckdb://", "SELECT 1")
+
+
+# -- DuckDB only -----------------------------------------------------------------------------
+
+def test_duckdb_file_held_by_another_process_is_a_clear_error(tmp_path):
+    path = tmp_path / "held.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, sys
+            con = duckdb.connect({str(path)!r})
+            con.execute("CREATE TABLE x (a INTEGER)")
+            print("holding", flush=True)
+            sys.stdin.read()
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(Exception) as error:
+            sqlnb.connect(path)
+        assert "lock" in str(error.value).lower()
+        assert any("another process" in note for note in error.value.__notes__)
+    finally:
+        holder.stdin.close()
+        holder.wait(WAIT)
+
+
+def test_duckdb_richer_types_map_as_documented(tmp_path):
+    with sqlnb.connect(tmp_path / "types.duckdb") as db:
+        df = db.query("SELECT 1.25::DECIMAL(10, 2) AS d, DATE '2024-03-01' AS day, "
+                      "TIMESTAMP '2024-03-01 10:00:00' AS ts, [1, 2] AS l, {'k': 1} AS st, "
+                      "NULL::BOOLEAN AS b, 2::INTEGER AS i, NULL AS nothing")
+        assert df["d"].dtype == "float64" and df["d"][0] == 1.25
+        assert str(df["day"].dtype).startswith("datetime64")
+        assert str(df["ts"].dtype).startswith("datetime64")
+        assert list(df["l"][0]) == [1, 2] and df["st"][0] == {"k": 1}
+        assert df["b"].dtype == pd.BooleanDtype()
+        assert df["i"].dtype == "int32"  # DuckDB's INTEGER keeps its width
+        assert df["nothing"].dtype == object and df["nothing"][0] is None
+
+
+def test_any_failure_in_a_duckdb_transaction_loses_it(tmp_path):
+    """DuckDB aborts a transaction on any failed statement (SQLite keeps it: that write alone
+    is undone), and a COMMIT of an aborted one would roll it back without a word: sqlnb says."""
+    with sqlnb.connect(tmp_path / "tx.duckdb") as db:
+        db.write("CREATE TABLE u (id INTEGER PRIMARY KEY)")
+        db.write("BEGIN")
+        db.write("INSERT INTO u VALUES (1)")
+        with pytest.raises(db.error_types, match=r"(?i)duplicate|constraint"):
+            db.write("INSERT INTO u VALUES (1)")
+        with pytest.raises(sqlnb.TransactionRolledBack):
+            db.write("INSERT INTO u VALUES (2)")
+        with pytest.raises(sqlnb.TransactionRolledBack, match="nothing to commit"):
+            db.write("COMMIT")
+        assert db.query("SELECT count(*) AS n FROM u")["n"][0] == 0
+        db.write("BEGIN")  # a new transaction can begin: the aborted one was rolled back
+        db.write("INSERT INTO u VALUES (3)")
+        db.write("COMMIT")
+        assert db.query("SELECT id FROM u")["id"].tolist() == [3]
