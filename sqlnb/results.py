@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Result", "arrow_to_dataframe", "rows_to_dataframe"]
+__all__ = ["ArrowFrameBuilder", "Result", "arrow_to_dataframe", "rows_to_dataframe"]
 
 
 class Result:
@@ -109,35 +109,130 @@ def rows_to_dataframe(rows: Sequence[tuple], columns: Sequence[str]) -> pd.DataF
 
 
 def arrow_to_dataframe(columns: Sequence[str], batches: list[Any]) -> pd.DataFrame:
-    """Build a DataFrame from Arrow record batches (an engine that speaks Arrow: DuckDB).
+    """Build a DataFrame from Arrow record batches (see ArrowFrameBuilder for the dtypes)."""
+    builder = ArrowFrameBuilder(columns)
+    for batch in batches:
+        builder.add(batch)
+    return builder.frame()
 
-    The same rules as for SQLite's rows where they apply: integers (and booleans) with NULLs
-    become pandas' nullable dtypes (Int64, boolean) rather than float64, which could round a
-    large integer; text is pandas' string dtype. Richer types map as DuckDB's own `df()` maps
-    them: DECIMAL is float64, TIMESTAMP and DATE are datetime64 (with the time zone, if any),
-    LIST and STRUCT are lists and dicts. Each column is converted and its Arrow buffers
-    dropped in turn, so the two never both exist whole.
+
+class ArrowFrameBuilder:
+    """Turns Arrow record batches (an engine that speaks Arrow: DuckDB) into a DataFrame as they
+    arrive, so that the batches of a large result never all exist beside the frame.
+
+    Dtypes follow SQLite's rules where they apply: integers (and booleans) with NULLs become
+    pandas' nullable dtypes (Int64, boolean) rather than float64, which could round a large
+    integer; text is pandas' string dtype. Richer types map as DuckDB's own `df()` maps them:
+    DECIMAL is float64, TIMESTAMP and DATE are datetime64 (with the time zone, if any), LIST and
+    STRUCT are lists and dicts, a column NULL throughout is object.
+
+    Numbers are copied batch by batch into one growing numpy array per column (grown in place
+    by realloc, so the pages of a large column are touched once); text keeps its Arrow buffers
+    (pandas' string dtype is Arrow-backed: no copy at all); other types keep their batches and
+    are converted at the end.
     """
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        self.columns = list(columns)
+        self.rows = 0
+        self._kinds: list[str] | None = None  # per column: "number", "text" or "other"
+        self._values: list[Any] = []  # a growing numpy array, or a list of Arrow arrays
+        self._masks: list[Any] = []  # for numbers: a growing bool array of NULLs, or None
+
+    def add(self, batch: Any) -> None:
+        """Take one record batch's rows (the batch itself is not kept for numbers)."""
+        import numpy as np
+
+        if self._kinds is None:
+            self._start(batch.schema)
+        count, start = batch.num_rows, self.rows
+        for j, kind in enumerate(self._kinds):  # type: ignore[arg-type]
+            column = batch.column(j)
+            if kind != "number":
+                # a copy: an engine may hand the whole batch over as one allocation, which one
+                # kept column would keep alive (its numbers too: 2.5x the frame, measured)
+                self._values[j].append(_own_copy(column, kind))
+                continue
+            values = self._values[j] = _grow(self._values[j], start + count)
+            floats = values.dtype.kind == "f"  # a NULL of a float is NaN: no mask needed
+            nulls = column.null_count
+            source = column.fill_null(False if values.dtype == bool else 0) if (
+                nulls and not floats) else column
+            values[start:start + count] = source.to_numpy(zero_copy_only=False)
+            mask = self._masks[j]
+            if nulls and mask is None and not floats:  # the first NULL: a mask from here on
+                mask = self._masks[j] = np.zeros(len(values), dtype=bool)
+            if mask is not None:
+                mask = self._masks[j] = _grow(mask, start + count)
+                mask[start:start + count] = (column.is_null().to_numpy(zero_copy_only=False)
+                                             if nulls else False)
+        self.rows += count
+
+    def _start(self, schema: Any) -> None:
+        import numpy as np
+        import pyarrow as pa
+
+        self._kinds = []
+        for field_ in schema:
+            kind = field_.type
+            if (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                    or pa.types.is_boolean(kind)):
+                self._kinds.append("number")
+                self._values.append(np.empty(0, dtype=kind.to_pandas_dtype()))
+            elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                self._kinds.append("text")
+                self._values.append([])
+            else:
+                self._kinds.append("other")
+                self._values.append([])
+            self._masks.append(None)
+
+    def frame(self) -> pd.DataFrame:
+        """The DataFrame of every batch added so far."""
+        import pandas as pd
+        import pyarrow as pa
+
+        if self._kinds is None:  # no batch at all: an empty frame of object columns
+            return rows_to_dataframe([], self.columns)
+        arrays = []
+        for j, kind in enumerate(self._kinds):
+            values, self._values[j] = self._values[j], None
+            if kind == "number":
+                values.resize(self.rows, refcheck=False)
+                mask = self._masks[j]
+                if mask is not None:
+                    mask.resize(self.rows, refcheck=False)
+                    values = (pd.arrays.BooleanArray(values, mask) if values.dtype == bool
+                              else pd.arrays.IntegerArray(values, mask))
+                arrays.append(values)
+            else:
+                arrays.append(_arrow_column(pa.chunked_array(values)))
+        return _frame(arrays, self.rows, self.columns)
+
+
+def _own_copy(column: Any, kind: str) -> Any:
+    """An Arrow array with buffers of its own, made by a concatenation (a cast alone may share
+    the characters' buffer); text as large_string, the type pandas' Arrow-backed strings hold."""
     import pyarrow as pa
 
-    if batches:
-        table = pa.Table.from_batches(batches)
-    else:
-        table = pa.table({name: pa.array([], pa.null()) for name in columns})
-    del batches[:]
-    rows = table.num_rows
-    chunked = list(table.columns)
-    del table
-    arrays = []
-    for index in range(len(chunked)):
-        column, chunked[index] = chunked[index], None
-        arrays.append(_arrow_column(column))
-        del column
-    return _frame(arrays, rows, columns)
+    if kind == "text":
+        column = column.cast(pa.large_string())
+    return pa.concat_arrays([column, pa.array([], type=column.type)])
+
+
+def _grow(values: Any, size: int) -> Any:
+    """`values` with room for `size` items, resized in place (realloc: on Linux a large array
+    is moved by remapping its pages, no copy), an eighth more at a time: the spare room is
+    zero-filled, so it counts in memory (10M int64 grown by 122,880 rows: peak 76 MB exact,
+    107 MB by half again)."""
+    if len(values) < size:
+        values.resize(max(size, len(values) * 9 // 8), refcheck=False)
+    return values
 
 
 def _arrow_column(column: Any) -> Any:
-    """One Arrow column as the array of a DataFrame column (see arrow_to_dataframe)."""
+    """One Arrow column of text or a richer type as a DataFrame column's array (see
+    ArrowFrameBuilder)."""
     import pandas as pd
     import pyarrow as pa
 
@@ -148,13 +243,7 @@ def _arrow_column(column: Any) -> Any:
         return np.full(len(column), None, dtype=object)
     if pa.types.is_decimal(kind):
         column = column.cast(pa.float64())
-        kind = column.type
-    mapper = None
-    if column.null_count and (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
-        nullable = pd.BooleanDtype() if pa.types.is_boolean(kind) else pd.api.types.pandas_dtype(
-            str(kind.to_pandas_dtype().__name__).capitalize())
-        mapper = {kind: nullable}.get
-    series = column.to_pandas(types_mapper=mapper, date_as_object=False)
+    series = column.to_pandas(date_as_object=False)
     values = series.array
     if isinstance(values, pd.arrays.NumpyExtensionArray):
         return values.to_numpy()

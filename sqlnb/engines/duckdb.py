@@ -36,7 +36,7 @@ import duckdb
 
 from .._task import Stopped, note
 from ..errors import UsageError, annotate
-from ..results import Result, arrow_to_dataframe
+from ..results import ArrowFrameBuilder, Result, arrow_to_dataframe
 from . import sqltext
 from .base import Backend, Link
 
@@ -152,29 +152,28 @@ class DuckDBLink(Link):
                 return result.to_dataframe()
             result.elapsed = time.monotonic() - control.started  # type: ignore[operator]
             return result
-        names, batches = self._fetch(statement, params, control)
-        if frame:
-            return arrow_to_dataframe(names, batches)
-        rows = [row for batch in batches for row in zip(*(c.to_pylist() for c in batch.columns))]
+        relation = self.cursor.sql(statement.text, params=params)
+        if relation is None:  # DuckDB ran it as a statement without rows
+            return Result([], [], -1, None, statement.text)
+        names = list(relation.columns)
+        builder = ArrowFrameBuilder(names) if frame else None
+        rows: list[tuple] = []
+        reader = relation.to_arrow_reader(BATCH_ROWS)
+        try:
+            for batch in reader:  # the builder takes each batch as it comes
+                if builder is not None:
+                    builder.add(batch)
+                else:
+                    rows += zip(*(column.to_pylist() for column in batch.columns))
+                control.rows += batch.num_rows
+                del batch
+        finally:
+            reader.close()  # an open reader blocks the cursor
+        if builder is not None:
+            return builder.frame()
         result = Result(names, rows, -1, None, statement.text)
         result.elapsed = time.monotonic() - control.started  # type: ignore[operator]
         return result
-
-    def _fetch(self, statement: Statement, params: Any, control: Control
-               ) -> tuple[list[str], list[Any]]:
-        """Every Arrow batch of a query, the reader closed whatever happens."""
-        relation = self.cursor.sql(statement.text, params=params)
-        if relation is None:  # DuckDB ran it as a statement without rows
-            return [], []
-        reader = relation.to_arrow_reader(BATCH_ROWS)
-        batches = []
-        try:
-            for batch in reader:
-                batches.append(batch)
-                control.rows += batch.num_rows
-        finally:
-            reader.close()
-        return list(relation.columns), batches
 
     def chunks(self, statement: Statement, params: Any, control: Control,
                chunk_rows: int) -> Iterator[Any]:
