@@ -150,8 +150,10 @@ class ArrowFrameBuilder:
             column = batch.column(j)
             if kind != "number":
                 # a copy: an engine may hand the whole batch over as one allocation, which one
-                # kept column would keep alive (its numbers too: 2.5x the frame, measured)
-                self._values[j].append(_own_copy(column, kind))
+                # kept column would keep alive (its numbers too: 2.5x the frame, measured); a
+                # small batch holds too little to matter, and skips the copy's cost
+                self._values[j].append(_own_copy(column, kind) if count > SMALL_BATCH
+                                       else column)
                 continue
             values = self._values[j] = _grow(self._values[j], start + count)
             floats = values.dtype.kind == "f"  # a NULL of a float is NaN: no mask needed
@@ -210,6 +212,10 @@ class ArrowFrameBuilder:
         return _frame(arrays, self.rows, self.columns)
 
 
+#: A batch of at most this many rows keeps its text columns as they came (see add()).
+SMALL_BATCH = 1024
+
+
 def _own_copy(column: Any, kind: str) -> Any:
     """An Arrow array with buffers of its own, made by a concatenation (a cast alone may share
     the characters' buffer); text as large_string, the type pandas' Arrow-backed strings hold."""
@@ -243,6 +249,8 @@ def _arrow_column(column: Any) -> Any:
         return np.full(len(column), None, dtype=object)
     if pa.types.is_decimal(kind):
         column = column.cast(pa.float64())
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return _string_dtype().__from_arrow__(column)  # what to_pandas does, minus a Series
     series = column.to_pandas(date_as_object=False)
     values = series.array
     if isinstance(values, pd.arrays.NumpyExtensionArray):
@@ -447,6 +455,17 @@ def _column(values: Any) -> Any:
 
 
 _strings: Any = None  # object array of str -> the text column (made on first use)
+
+
+@lru_cache(maxsize=1)
+def _string_dtype() -> Any:
+    """pandas' default string dtype (pandas 3: Arrow-backed, NaN for NULL)."""
+    import pandas as pd
+
+    try:
+        return pd.StringDtype(na_value=float("nan"))
+    except TypeError:  # pandas 2
+        return pd.StringDtype("pyarrow")
 
 
 def _text(values: Any) -> Any:

@@ -23,6 +23,7 @@ Measured facts this follows (../shared/research/engines.md):
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import threading
@@ -88,6 +89,13 @@ def _dollar_params(statement: Statement) -> Statement:
         last = end
     pieces.append(statement.text[last:])
     return replace(statement, text="".join(pieces))
+
+
+@functools.lru_cache(maxsize=512)
+def _statements(sql: str) -> tuple[Statement, ...]:
+    """The statements of `sql`, each classified by DuckDB's parser (the same SQL is often run
+    again: the parse costs a one-row query 30 us)."""
+    return tuple(_classify(_dollar_params(s)) for s in sqltext.split(sql))
 
 
 class DuckDBLink(Link):
@@ -463,7 +471,7 @@ class DuckDBBackend(Backend):
 
     # -- SQL -----------------------------------------------------------------------------------
     def statements(self, sql: str) -> tuple[Statement, ...]:
-        return tuple(_classify(_dollar_params(s)) for s in sqltext.split(sql))
+        return _statements(sql)
 
     def check_params(self, statement: Statement, params: object) -> None:
         sqltext.check_params(statement, params)
