@@ -123,3 +123,42 @@ def _remove(path: Path) -> None:
     for name in (path.name, path.name + "-wal", path.name + "-shm"):
         (path.parent / name).unlink(missing_ok=True)
 
+
+
+#: The DuckDB table's columns (10M rows in a full run): BIGINT, BIGINT, UBIGINT, DOUBLE, VARCHAR.
+DUCKDB_TABLE = (
+    "CREATE TABLE t AS SELECT range AS id, (range * 7919) % 1000003 AS a, hash(range) AS h, "
+    "range / 3.0 AS b, 'v' || (range % 100000)::VARCHAR AS c FROM range({rows})"
+)
+
+
+def duckdb_file(rows: int) -> Path:
+    """A cached DuckDB file with `rows` rows in `t` (see DUCKDB_TABLE), built first if needed."""
+    import duckdb
+
+    DATA_DIR.mkdir(exist_ok=True)
+    path = DATA_DIR / f"t-{rows}.duckdb"
+    if path.exists():
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+            try:
+                current = con.execute("SELECT count(*) FROM t").fetchone()[0] == rows
+            finally:
+                con.close()
+        except duckdb.Error:
+            current = False
+        if current:
+            return path
+        path.unlink()
+    started = time.perf_counter()
+    print(f"building {path.name}: table t with {rows:,} rows ...", flush=True)
+    building = path.with_name(path.name + ".building")
+    building.unlink(missing_ok=True)
+    con = duckdb.connect(str(building))
+    try:
+        con.execute(DUCKDB_TABLE.format(rows=rows))
+    finally:
+        con.close()
+    building.rename(path)
+    print(f"built {path.name} in {time.perf_counter() - started:.1f} s", flush=True)
+    return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import bulk, limiter, lookup, loop, magic, parallel, writes
+from . import bulk, duckdb, limiter, lookup, loop, magic, parallel, writes
 
-MODULES: list[ModuleType] = [lookup, magic, bulk, writes, parallel, limiter, loop]
+MODULES: list[ModuleType] = [lookup, magic, bulk, writes, parallel, limiter, loop, duckdb]
 CASES: dict[str, ModuleType] = {module.ID: module for module in MODULES}

@@ -2,6 +2,8 @@
 
     python -m benchmarks.children.jupysql DB_PATH SQL
 
+DB_PATH is a SQLite file, or a DuckDB file (.duckdb, opened as duckdb:/// through duckdb-engine).
+
 Reads requests from stdin, one JSON object a line: {"calls": N} runs JupySQL's `%sql SQL` N times
 (results as DataFrames, `SqlMagic.autopandas`) and answers {"us_per_call": ..., "session_calls":
 ...}, the calls this session has run so far. Its own printing goes to stderr.
@@ -23,7 +25,10 @@ def main(path: str, sql: str) -> None:
     shell.run_line_magic("load_ext", "sql")
     for setting in ("autopandas = True", "displaycon = False", "feedback = 0"):
         shell.run_line_magic("config", f"SqlMagic.{setting}")
-    shell.run_line_magic("sql", f"sqlite:///{path}")
+    if path.endswith(".duckdb"):  # JupySQL's documented way: duckdb-engine's SQLAlchemy URL
+        shell.run_line_magic("sql", f"duckdb:///{path}")
+    else:
+        shell.run_line_magic("sql", f"sqlite:///{path}")
     total = 0
     for line in sys.stdin:
         request = json.loads(line)

@@ -2,7 +2,8 @@
 
     python -m benchmarks.children.memory CONTENDER DB_PATH SQL
 
-CONTENDER is one of `fetchall`, `read_sql_query`, `db.query`, `adbc`. The child opens the
+CONTENDER is one of `fetchall`, `read_sql_query`, `db.query`, `adbc` (a SQLite file), or
+`duckdb fetch_df`, `duckdb arrow`, `duckdb db.query` (a DuckDB file). The child opens the
 database, runs the query once on 5 rows (imports done, threads started), then measures: the
 resident set size at the start, and its peak while the query runs and its result is held. On
 Linux the kernel's high-water mark is reset first (/proc/self/clear_refs), so the peak is this
@@ -54,6 +55,19 @@ def _opener(contender: str, path: str) -> Callable[[str], Any]:
                 return cursor.fetch_arrow_table().to_pandas()
 
         return run
+    if contender.startswith("duckdb "):
+        import duckdb
+
+        if contender == "duckdb db.query":
+            import sqlnb
+
+            db = sqlnb.connect(path)
+            return lambda sql: db.query(sql, time_limit=600)
+        con = duckdb.connect(path)
+        if contender == "duckdb fetch_df":
+            return lambda sql: con.execute(sql).fetch_df()
+        if contender == "duckdb arrow":
+            return lambda sql: con.sql(sql).to_arrow_table().to_pandas()
     raise SystemExit(f"unknown contender {contender!r}")
 
 
