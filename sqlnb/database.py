@@ -401,7 +401,8 @@ class Database:
         """
         self._dispatch.check_open()
         name = _fn_name(fn)
-        task = Task(lambda link, control: link.call(fn, name), self._control(time_limit),
+        task = Task(lambda link, control: link.call(fn, name, read_only=True),
+                    self._control(time_limit),
                     name, groupable=False, transaction=False, reads=True,
                     reroutable=True)  # to the writer, if fn reads TEMP objects only it has
         self._dispatch.submit_read(task)

@@ -195,6 +195,21 @@ def test_a_cancelled_write_is_rolled_back_whole(edb, sql):
     assert _count(edb) == 2
 
 
+def test_cancel_reaches_a_result_being_fetched_in_batches(edb):
+    """DuckDB raises OSError from inside its Arrow reader when interrupted there; sqlnb says
+    QueryCancelled for it as for any other stop, and the reader is closed (the link goes on)."""
+    endless_rows = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                    "SELECT x, x * 2 AS y FROM c")
+    if edb.engine == "duckdb":  # DuckDB's recursive CTE finishes each step first: a range
+        endless_rows = "SELECT range AS x, range * 2 AS y FROM range(1000000000000000)"
+    handle = edb.submit(endless_rows, dataframe=True, time_limit=math.inf)
+    wait_for(lambda: handle.progress.rows > 0, "the first rows fetched")
+    handle.cancel()
+    with pytest.raises(sqlnb.QueryCancelled):
+        handle.result(timeout=WAIT)
+    assert edb.query("SELECT 7 AS seven")["seven"][0] == 7
+
+
 def test_a_keyboard_interrupt_while_waiting_cancels(edb, sql):
     handle = edb.submit(sql["forever"], time_limit=math.inf)
     wait_running(handle)
@@ -490,3 +505,16 @@ def test_any_failure_in_a_duckdb_transaction_loses_it(tmp_path):
         db.write("INSERT INTO u VALUES (3)")
         db.write("COMMIT")
         assert db.query("SELECT id FROM u")["id"].tolist() == [3]
+
+
+def test_duckdb_execute_fn_gets_a_connection_that_only_reads(tmp_path):
+    with sqlnb.connect(tmp_path / "ro.duckdb") as db:
+        db.write("CREATE TABLE u (id INTEGER)")
+
+        def sneaky(conn):
+            conn.execute("INSERT INTO u VALUES (1)")
+
+        with pytest.raises(sqlnb.UsageError, match="execute_write_fn"):
+            asyncio.run(db.execute_fn(sneaky))
+        assert asyncio.run(db.execute_fn(
+            lambda conn: conn.execute("SELECT count(*) FROM u").fetchall()[0][0])) == 0

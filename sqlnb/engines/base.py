@@ -74,9 +74,11 @@ class Link(ABC):
         """Run one statement once per parameter set; a `Result` whose rowcount is the sum."""
 
     @abstractmethod
-    def call(self, fn: Callable[[Any], Any], name: str, *, guarded: bool = False) -> Any:
+    def call(self, fn: Callable[[Any], Any], name: str, *, guarded: bool = False,
+             read_only: bool = False) -> Any:
         """Call `fn(native connection)`. `guarded`: inside a transaction sqlnb opened for fn,
-        which fn must not end (an attempt is a UsageError before anything commits)."""
+        which fn must not end (an attempt is a UsageError before anything commits).
+        `read_only`: fn may only read (execute_fn), which the connection must enforce."""
 
     @abstractmethod
     def tables(self) -> Any:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from .._task import Stopped, note
-from ..errors import UsageError, annotate
+from ..errors import UsageError, annotate, shorten
 from ..results import ArrowFrameBuilder, Result, arrow_to_dataframe
 from . import sqltext
 from .base import Backend, Link
@@ -219,20 +219,26 @@ class DuckDBLink(Link):
             control.rows += len(chunk)
         return Result([], [], rowcount=total, sql=statement.text)
 
-    def call(self, fn: Callable[[Any], Any], name: str, *, guarded: bool = False) -> Any:
+    def call(self, fn: Callable[[Any], Any], name: str, *, guarded: bool = False,
+             read_only: bool = False) -> Any:
+        if read_only:  # DuckDB has no read-only cursor: what fn runs is looked at first
+            try:
+                return fn(_CheckedCursor(self.cursor, _refuse_writes(name)))
+            finally:
+                _drop_result(self.cursor)
         if not guarded:
             try:
                 return fn(self.cursor)
             finally:
                 _drop_result(self.cursor)
                 self.txn = _in_transaction(self.cursor)  # fn may have begun or ended one
-        guard = _GuardedCursor(self.cursor, name)
+        refuse = _RefuseTransactionControl(name)
         try:
-            value = fn(guard)
+            value = fn(_CheckedCursor(self.cursor, refuse))
         finally:
             _drop_result(self.cursor)
-        if guard.tried is not None:
-            raise _ended_transaction(name, guard.tried)
+        if refuse.tried is not None:  # fn caught the error: the transaction is still refused
+            raise _ended_transaction(name, refuse.tried)
         return value
 
     def tables(self) -> Any:
@@ -364,37 +370,34 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class _GuardedCursor:
-    """The writer's cursor as a write function sees it inside the transaction sqlnb opened:
-    everything DuckDB's cursor does, except ending (or nesting) that transaction, which is
-    refused before it reaches DuckDB."""
+class _CheckedCursor:
+    """A DuckDB cursor as a user's function sees it: everything the cursor does, but every SQL
+    text it is given is looked at first, and `refuse` may stop it before it reaches DuckDB
+    (DuckDB has no authorizer and no read-only cursor)."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, name: str) -> None:
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, refuse: Any) -> None:
         self._cursor = cursor
-        self._name = name
-        self.tried: str | None = None
+        self._refuse = refuse
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
 
-    def _refuse(self, operation: str) -> None:
-        self.tried = operation
-        raise _ended_transaction(self._name, operation)
-
-    def commit(self) -> None:
-        self._refuse("COMMIT")
-
-    def rollback(self) -> None:
-        self._refuse("ROLLBACK")
-
-    def begin(self) -> None:
-        self._refuse("BEGIN")
-
     def _check(self, sql: Any) -> None:
         if isinstance(sql, str):
-            for statement in sqltext.split(sql):
-                if statement.keyword in sqltext.TRANSACTION_KEYWORDS:
-                    self._refuse(statement.keyword)
+            for statement in _statements(sql):
+                self._refuse(statement)
+
+    def commit(self) -> None:
+        self._refuse(sqltext.single("COMMIT"))
+        self._cursor.commit()
+
+    def rollback(self) -> None:
+        self._refuse(sqltext.single("ROLLBACK"))
+        self._cursor.rollback()
+
+    def begin(self) -> None:
+        self._refuse(sqltext.single("BEGIN"))
+        self._cursor.begin()
 
     def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
         self._check(sql)
@@ -409,6 +412,30 @@ class _GuardedCursor:
     def sql(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
         self._check(sql)
         return self._cursor.sql(sql, *args, **kwargs)
+
+
+class _RefuseTransactionControl:
+    """Inside the transaction sqlnb opened for a write function: no COMMIT, ROLLBACK or BEGIN."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tried: str | None = None
+
+    def __call__(self, statement: Statement) -> None:
+        if statement.keyword in sqltext.TRANSACTION_KEYWORDS and statement.keyword not in (
+                "SAVEPOINT", "RELEASE"):
+            self.tried = statement.keyword
+            raise _ended_transaction(self.name, statement.keyword)
+
+
+def _refuse_writes(name: str) -> Callable[[Statement], None]:
+    """For execute_fn: only statements DuckDB's parser calls reads."""
+    def refuse(statement: Statement) -> None:
+        if statement.surely_writes:
+            raise UsageError(f"{name} was given a read-only connection (execute_fn), and "
+                             f"{shorten(statement.text, 40)!r} writes: write with "
+                             "execute_write_fn")
+    return refuse
 
 
 def _ended_transaction(name: str, operation: str) -> UsageError:

@@ -395,7 +395,10 @@ class SQLiteLink(Link):
             cursor.close()
         return Result([], [], rowcount=total, sql=statement.text)
 
-    def call(self, fn: Callable[[Any], Any], name: str, *, guarded: bool = False) -> Any:
+    def call(self, fn: Callable[[Any], Any], name: str, *, guarded: bool = False,
+             read_only: bool = False) -> Any:
+        # read_only: a reader's connection is query_only already (and the writer's is, while
+        # a read runs there: see reading())
         if not guarded:
             return fn(self.conn)
         return call_in_transaction(fn, self.conn, name)
