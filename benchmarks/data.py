@@ -154,7 +154,7 @@ def duckdb_file(rows: int) -> Path:
     print(f"building {path.name}: table t with {rows:,} rows ...", flush=True)
     building = path.with_name(path.name + ".building")
     building.unlink(missing_ok=True)
-    con = duckdb.connect(str(building))
+    con = duckdb.connect(str(building), config={"enable_progress_bar_print": False})
     try:
         con.execute(DUCKDB_TABLE.format(rows=rows))
     finally:

@@ -56,7 +56,7 @@ def run(ctx: Context) -> CaseResult:
     memory = _bulk_memory(path, rows, ctx.pick(3, 2))
     magic = _magic(duckdb, path, ctx, result.notes)
     cancels = _cancels(path, ctx.pick(10, 5))
-    limiter = _limiter(duckdb, path, ctx.pick(50_000_000, 20_000_000), ctx.pick(5, 3))
+    limiter = _limiter(duckdb, path, ctx.pick(50_000_000, 20_000_000), ctx.pick(15, 5))
     result.tables += [timing, memory, magic, cancels, limiter]
     slowest = max((cancels.median(n) or math.inf) for n in ("an aggregate", "a bulk fetch"))
     result.targets += [
