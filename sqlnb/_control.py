@@ -43,6 +43,8 @@ class Progress:
     steps: int
     #: how far the engine says it got, 0 to 100, or None where it cannot tell (SQLite)
     percent: float | None = None
+    #: what the engine says it is doing, where it says ("stage 3: 40/64 tasks" on Spark)
+    phase: str | None = None
 
     @property
     def fraction(self) -> float | None:
@@ -182,9 +184,12 @@ class Control:
     def progress(self) -> Progress:
         """A snapshot of the counters (and of the engine's percent while the query runs)."""
         link = self._link
-        percent = link.percent() if link is not None else None
+        if link is None:
+            percent = phase = None
+        else:
+            percent, phase = link.percent(), link.phase()
         return Progress(self.outcome, self.elapsed, self.time_limit, self.rows, self.steps,
-                        percent)
+                        percent, phase)
 
 
 class Timer:

@@ -60,6 +60,9 @@ class WriteRunner:
             batch = self._refuse(batch)
         if len(batch) == 1:  # its own transaction: no savepoint needed
             self._run_alone(batch[0])
+        elif batch and not self.link.transactions:  # nothing to group them in (Spark)
+            for task in batch:
+                self._run_alone(task)
         elif batch:
             self._run_group(batch)
 

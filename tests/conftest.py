@@ -71,3 +71,14 @@ def kernel():
     assert status == "ok"
     yield k
     k.close()
+
+
+@pytest.fixture(scope="session")
+def spark_url():
+    """A real Spark Connect server (local[2], its own JVM process), started once for the test
+    session when a test first asks for it; its URL carries the token it demands."""
+    from sqlnb.engines.spark import LocalServer
+
+    server = LocalServer("local[2]")
+    yield server.url
+    server.stop()

@@ -1,13 +1,16 @@
-"""The behaviours every engine shares, run on each engine (SQLite and DuckDB): one control plane,
-so a time limit, Cancel, a rolled-back write, back-pressure, group commit, the user's own
-transaction, write functions, exploring, DataFrames in and out, clean shutdown and the magics
-behave alike. What differs is said by the engine-specific tests (SQLite's in the other files,
-DuckDB's at the end of this one).
+"""The behaviours every engine shares, run on each engine (SQLite, DuckDB, and Spark through a
+real Spark Connect server started once for the test session): one control plane, so a time
+limit, Cancel, Stop, progress, back-pressure, exploring, DataFrames in and out, clean shutdown
+and the magics behave alike. The engines with transactions (SQLite, DuckDB) share more: a
+rolled-back write, group commit, the user's own transaction, write functions. What differs is
+said by the engine-specific tests (SQLite's in the other files, DuckDB's at the end of this one,
+Spark's in test_spark.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import signal
@@ -15,6 +18,8 @@ import subprocess
 import sys
 import textwrap
 import threading
+import uuid
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest
@@ -26,23 +31,66 @@ from sqlnb.ipython.magics import SqlCellError
 
 from .helpers import WAIT, sqlnb_threads, wait_for, wait_running
 
-#: Per engine: a file name, a read that never ends on its own, a write that never ends.
+#: Per engine: a file name, a read that never ends on its own, a write that never ends, rows
+#: 1 to 25,000 in a column x, and the type of text.
 ENGINES = {
     "sqlite": dict(
         file="t.db",
         forever="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                 "SELECT count(*) FROM c",
         forever_write="INSERT INTO t (x) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
-                      "SELECT x + 1 FROM c) SELECT x FROM c"),
+                      "SELECT x + 1 FROM c) SELECT x FROM c",
+        rows="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 25000) "
+             "SELECT x FROM c",
+        text="VARCHAR"),
     "duckdb": dict(
         file="t.duckdb",
         forever="SELECT sum(hash(range)) FROM range(1000000000000000)",
-        forever_write="INSERT INTO t (x) SELECT range FROM range(1000000000000000)"),
+        forever_write="INSERT INTO t (x) SELECT range FROM range(1000000000000000)",
+        rows="SELECT range AS x FROM range(1, 25001)",
+        text="VARCHAR"),
+    "spark": dict(
+        file=None,
+        forever="SELECT count(*) FROM range(0, 1000000000000000, 1, 16)",
+        forever_write="INSERT INTO t SELECT id, 'x' FROM range(0, 1000000000000000, 1, 16)",
+        rows="SELECT id AS x FROM range(1, 25001, 1, 1)",
+        text="STRING"),
 }
+#: The engines with transactions.
+TRANSACTIONAL = ["duckdb", "sqlite"]
+
+
+@contextlib.contextmanager
+def fresh(engine: str, tmp_path, request, **options) -> Iterator[sqlnb.Database]:
+    """A new Database of `engine`: a new file, or on Spark a namespace of its own on the test
+    session's server (dropped afterwards), so no test sees another's tables."""
+    before = sqlnb_threads()
+    namespace = f"sqlnb_{uuid.uuid4().hex[:12]}"
+    if engine == "spark":
+        url = request.getfixturevalue("spark_url")
+        with sqlnb.connect(url) as setup:
+            setup.write(f"CREATE DATABASE {namespace}")
+        db = sqlnb.connect(url, **options)
+        db.write(f"USE {namespace}")
+    else:
+        db = sqlnb.connect(tmp_path / ENGINES[engine]["file"], **options)
+    try:
+        yield db
+    finally:
+        db.close()
+        if engine == "spark":
+            with sqlnb.connect(url) as setup:
+                setup.write(f"DROP DATABASE IF EXISTS {namespace} CASCADE")
+    assert sqlnb_threads() - before == set()
 
 
 @pytest.fixture(params=sorted(ENGINES))
 def engine(request):
+    return request.param
+
+
+@pytest.fixture(params=TRANSACTIONAL)
+def tx_engine(request):
     return request.param
 
 
@@ -52,14 +100,19 @@ def sql(engine):
 
 
 @pytest.fixture
-def edb(engine, tmp_path):
-    """A Database of each engine, on a new file, with a table t (x BIGINT, s VARCHAR)."""
-    before = sqlnb_threads()
-    database = sqlnb.connect(tmp_path / ENGINES[engine]["file"])
-    database.write("CREATE TABLE t (x BIGINT, s VARCHAR)")
-    yield database
-    database.close()
-    assert sqlnb_threads() - before == set()
+def edb(engine, tmp_path, request):
+    """A Database of each engine, with a table t (x BIGINT, s text)."""
+    with fresh(engine, tmp_path, request) as database:
+        database.write(f"CREATE TABLE t (x BIGINT, s {ENGINES[engine]['text']})")
+        yield database
+
+
+@pytest.fixture
+def txdb(tx_engine, tmp_path, request):
+    """A Database of each engine with transactions, with a table t (x BIGINT, s VARCHAR)."""
+    with fresh(tx_engine, tmp_path, request) as database:
+        database.write("CREATE TABLE t (x BIGINT, s VARCHAR)")
+        yield database
 
 
 def _count(db: sqlnb.Database) -> int:
@@ -124,13 +177,13 @@ def test_rows_come_back_as_typed_frames(edb):
     assert df["x"].tolist() == [1, 2, 3] and df["s"].tolist()[0] == "a"
 
 
-def test_a_result_and_its_rowcount(edb):
-    assert edb.write("INSERT INTO t VALUES (1, 'a'), (2, 'b')").rowcount == 2
-    assert edb.write_many("INSERT INTO t VALUES (?, ?)", [(3, "c"), (4, "d")]).rowcount == 2
-    result = edb.submit("SELECT x, s FROM t ORDER BY x").result()
+def test_a_result_and_its_rowcount(txdb):
+    assert txdb.write("INSERT INTO t VALUES (1, 'a'), (2, 'b')").rowcount == 2
+    assert txdb.write_many("INSERT INTO t VALUES (?, ?)", [(3, "c"), (4, "d")]).rowcount == 2
+    result = txdb.submit("SELECT x, s FROM t ORDER BY x").result()
     assert result.columns == ["x", "s"]
     assert result.rows[0] == (1, "a") and len(result) == 4
-    assert edb.write("UPDATE t SET s = 'z' WHERE x > 2").rowcount == 2
+    assert txdb.write("UPDATE t SET s = 'z' WHERE x > 2").rowcount == 2
 
 
 def test_named_parameters_bind_values_never_text(edb):
@@ -139,12 +192,12 @@ def test_named_parameters_bind_values_never_text(edb):
     assert df["s"][0] == "x'); DROP TABLE t; --"
 
 
-def test_a_script_runs_in_one_transaction(edb):
-    with pytest.raises(edb.error_types):
-        edb.write_script("INSERT INTO t VALUES (1, 'a'); INSERT INTO nowhere VALUES (2);")
-    assert _count(edb) == 0
-    edb.write_script("INSERT INTO t VALUES (1, 'a'); INSERT INTO t VALUES (2, 'b');")
-    assert _count(edb) == 2
+def test_a_script_runs_in_one_transaction(txdb):
+    with pytest.raises(txdb.error_types):
+        txdb.write_script("INSERT INTO t VALUES (1, 'a'); INSERT INTO nowhere VALUES (2);")
+    assert _count(txdb) == 0
+    txdb.write_script("INSERT INTO t VALUES (1, 'a'); INSERT INTO t VALUES (2, 'b');")
+    assert _count(txdb) == 2
 
 
 def test_bad_input_gets_a_usage_error(edb):
@@ -195,19 +248,19 @@ def test_a_cancelled_write_is_rolled_back_whole(edb, sql):
     assert _count(edb) == 2
 
 
-def test_cancel_reaches_a_result_being_fetched_in_batches(edb):
+def test_cancel_reaches_a_result_being_fetched_in_batches(txdb):
     """DuckDB raises OSError from inside its Arrow reader when interrupted there; sqlnb says
     QueryCancelled for it as for any other stop, and the reader is closed (the link goes on)."""
     endless_rows = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                     "SELECT x, x * 2 AS y FROM c")
-    if edb.engine == "duckdb":  # DuckDB's recursive CTE finishes each step first: a range
+    if txdb.engine == "duckdb":  # DuckDB's recursive CTE finishes each step first: a range
         endless_rows = "SELECT range AS x, range * 2 AS y FROM range(1000000000000000)"
-    handle = edb.submit(endless_rows, dataframe=True, time_limit=math.inf)
+    handle = txdb.submit(endless_rows, dataframe=True, time_limit=math.inf)
     wait_for(lambda: handle.progress.rows > 0, "the first rows fetched")
     handle.cancel()
     with pytest.raises(sqlnb.QueryCancelled):
         handle.result(timeout=WAIT)
-    assert edb.query("SELECT 7 AS seven")["seven"][0] == 7
+    assert txdb.query("SELECT 7 AS seven")["seven"][0] == 7
 
 
 def test_a_keyboard_interrupt_while_waiting_cancels(edb, sql):
@@ -239,10 +292,10 @@ def test_progress_has_the_engines_percent_where_it_has_one(edb, engine, sql):
 
 # -- streams ---------------------------------------------------------------------------------
 
-def test_chunks_come_in_their_size_and_an_early_stop_frees_the_reader(engine, tmp_path):
-    with sqlnb.connect(tmp_path / ENGINES[engine]["file"], threads=1) as db:
-        query = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
-                 "WHERE x < 25000) SELECT x FROM c")
+def test_chunks_come_in_their_size_and_an_early_stop_frees_the_reader(engine, tmp_path,
+                                                                     request):
+    with fresh(engine, tmp_path, request, threads=1) as db:
+        query = ENGINES[engine]["rows"]
         sizes = [len(chunk) for chunk in db.iter_chunks(query, chunk_rows=10_000)]
         assert sizes == [10_000, 10_000, 5_000]
         for chunk in db.iter_chunks(query, chunk_rows=1_000):
@@ -258,82 +311,84 @@ def test_chunks_come_in_their_size_and_an_early_stop_frees_the_reader(engine, tm
 
 # -- writes together ------------------------------------------------------------------------
 
-def test_many_concurrent_writes_all_land(edb):
+def test_many_concurrent_writes_all_land(edb, engine):
+    writes = 12 if engine == "spark" else 300  # a Spark INSERT is a job of its own
+
     async def main():
-        await asyncio.gather(*[edb.execute_write("INSERT INTO t VALUES (?, ?)", (i, str(i)))
-                               for i in range(300)])
+        await asyncio.gather(*[edb.execute_write("INSERT INTO t VALUES (:x, :s)",
+                                                 {"x": i, "s": str(i)}) for i in range(writes)])
 
     asyncio.run(main())
-    assert _count(edb) == 300
+    assert _count(edb) == writes
 
 
-def test_a_failing_write_fails_alone(edb):
-    edb.write("CREATE TABLE u (id INTEGER PRIMARY KEY)")
+def test_a_failing_write_fails_alone(txdb):
+    txdb.write("CREATE TABLE u (id INTEGER PRIMARY KEY)")
 
     async def main():
         return await asyncio.gather(  # the fourth repeats the first's key
-            *[edb.execute_write("INSERT INTO u VALUES (?)", (i if i != 3 else 0,))
+            *[txdb.execute_write("INSERT INTO u VALUES (?)", (i if i != 3 else 0,))
               for i in range(8)], return_exceptions=True)
 
     outcomes = asyncio.run(main())
     failed = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, Exception)]
     assert failed == [3]
-    assert isinstance(outcomes[3], edb.error_types)
-    assert edb.query("SELECT id FROM u ORDER BY id")["id"].tolist() == [0, 1, 2, 4, 5, 6, 7]
+    assert isinstance(outcomes[3], txdb.error_types)
+    assert txdb.query("SELECT id FROM u ORDER BY id")["id"].tolist() == [0, 1, 2, 4, 5, 6, 7]
 
 
-def test_the_users_transaction_commits_or_rolls_back_whole(edb):
-    edb.write("BEGIN")
-    edb.write("INSERT INTO t VALUES (1, 'a')")
-    edb.write("INSERT INTO t VALUES (2, 'b')")
-    edb.write("ROLLBACK")
-    assert _count(edb) == 0
-    edb.write("BEGIN")
-    edb.write("INSERT INTO t VALUES (3, 'c')")
-    edb.write("COMMIT")
-    assert _count(edb) == 1
+def test_the_users_transaction_commits_or_rolls_back_whole(txdb):
+    txdb.write("BEGIN")
+    txdb.write("INSERT INTO t VALUES (1, 'a')")
+    txdb.write("INSERT INTO t VALUES (2, 'b')")
+    txdb.write("ROLLBACK")
+    assert _count(txdb) == 0
+    txdb.write("BEGIN")
+    txdb.write("INSERT INTO t VALUES (3, 'c')")
+    txdb.write("COMMIT")
+    assert _count(txdb) == 1
 
 
-def test_a_write_stopped_inside_the_users_transaction_loses_it_whole(edb, sql):
+def test_a_write_stopped_inside_the_users_transaction_loses_it_whole(txdb, tx_engine):
     """Both engines give up the whole transaction when a write in it is interrupted: every
     later write is refused, and COMMIT says nothing of it was committed."""
-    edb.write("BEGIN")
-    edb.write("INSERT INTO t VALUES (1, 'in the transaction')")
+    txdb.write("BEGIN")
+    txdb.write("INSERT INTO t VALUES (1, 'in the transaction')")
     with pytest.raises(sqlnb.QueryTimeout):
-        edb.write(sql["forever_write"], time_limit=0.3)
+        txdb.write(ENGINES[tx_engine]["forever_write"], time_limit=0.3)
     with pytest.raises(sqlnb.TransactionRolledBack):
-        edb.write("INSERT INTO t VALUES (2, 'refused')")
+        txdb.write("INSERT INTO t VALUES (2, 'refused')")
     with pytest.raises(sqlnb.TransactionRolledBack, match="nothing to commit"):
-        edb.write("COMMIT")
-    assert _count(edb) == 0
-    edb.write("INSERT INTO t VALUES (3, 'after')")
-    assert _count(edb) == 1
+        txdb.write("COMMIT")
+    assert _count(txdb) == 0
+    txdb.write("INSERT INTO t VALUES (3, 'after')")
+    assert _count(txdb) == 1
 
 
-def test_a_group_with_a_failing_write_commits_the_others(edb):
+def test_a_group_with_a_failing_write_commits_the_others(txdb):
     """The writer held, so the writes queued meanwhile run as one group (SQLite: again in
     savepoints after the failure; DuckDB, which has none: one transaction each)."""
-    edb.write("CREATE TABLE u (id INTEGER PRIMARY KEY)")
+    txdb.write("CREATE TABLE u (id INTEGER PRIMARY KEY)")
     started, release = threading.Event(), threading.Event()
 
     def hold(conn):
         started.set()
         release.wait(WAIT)
 
-    blocker = asyncio.run(edb.execute_write_fn(hold, block=False, transaction=False))
+    blocker = asyncio.run(txdb.execute_write_fn(hold, block=False, transaction=False))
     assert started.wait(WAIT)
-    handles = [edb.write("INSERT INTO u VALUES (?)", (i if i != 3 else 0,), block=False)
+    handles = [txdb.write("INSERT INTO u VALUES (?)", (i if i != 3 else 0,), block=False)
                for i in range(6)]
     release.set()
     blocker.result(timeout=WAIT)
     errors = [handle.exception(timeout=WAIT) for handle in handles]
     assert [e is None for e in errors] == [True, True, True, False, True, True]
-    assert edb.query("SELECT id FROM u ORDER BY id")["id"].tolist() == [0, 1, 2, 4, 5]
+    assert txdb.query("SELECT id FROM u ORDER BY id")["id"].tolist() == [0, 1, 2, 4, 5]
     with pytest.raises(sqlnb.BackgroundWriteError):
-        edb.flush()
+        txdb.flush()
 
 
-def test_write_functions_commit_roll_back_and_may_not_end_the_transaction(edb):
+def test_write_functions_commit_roll_back_and_may_not_end_the_transaction(txdb):
     def adds(conn):
         conn.execute("INSERT INTO t VALUES (1, 'fn')")
         return "ok"
@@ -346,20 +401,20 @@ def test_write_functions_commit_roll_back_and_may_not_end_the_transaction(edb):
         conn.execute("INSERT INTO t VALUES (3, 'fn')")
         conn.commit()
 
-    assert asyncio.run(edb.execute_write_fn(adds)) == "ok"
+    assert asyncio.run(txdb.execute_write_fn(adds)) == "ok"
     with pytest.raises(ValueError, match="boom"):
-        asyncio.run(edb.execute_write_fn(fails))
+        asyncio.run(txdb.execute_write_fn(fails))
     with pytest.raises(sqlnb.UsageError, match="transaction=False"):
-        asyncio.run(edb.execute_write_fn(commits))
-    assert edb.query("SELECT x FROM t")["x"].tolist() == [1]
-    assert asyncio.run(edb.execute_fn(
+        asyncio.run(txdb.execute_write_fn(commits))
+    assert txdb.query("SELECT x FROM t")["x"].tolist() == [1]
+    assert asyncio.run(txdb.execute_fn(
         lambda conn: conn.execute("SELECT count(*) FROM t").fetchall()[0][0])) == 1
 
 
-def test_temp_tables_and_session_settings_act_as_one_connection(edb):
-    edb.write("CREATE TEMP TABLE scratch AS SELECT 41 AS a")
-    assert edb.query("SELECT a + 1 AS b FROM scratch")["b"][0] == 42
-    assert "scratch" in edb.tables()["name"].tolist()
+def test_temp_tables_and_session_settings_act_as_one_connection(txdb):
+    txdb.write("CREATE TEMP TABLE scratch AS SELECT 41 AS a")
+    assert txdb.query("SELECT a + 1 AS b FROM scratch")["b"][0] == 42
+    assert "scratch" in txdb.tables()["name"].tolist()
 
 
 # -- exploring and DataFrames in -------------------------------------------------------------
@@ -368,8 +423,11 @@ def test_tables_and_schema(edb):
     edb.write("INSERT INTO t VALUES (1, 'a')")
     edb.write("CREATE VIEW v AS SELECT x FROM t")
     tables = edb.tables().set_index("name")
-    assert tables.loc["t", "type"] == "table" and tables.loc["t", "rows"] == 1
-    assert tables.loc["v", "type"] == "view"
+    assert tables.loc["t", "type"] == "table" and tables.loc["v", "type"] == "view"
+    if edb.engine == "spark":  # a count is a job on Spark: tables() does not run one
+        assert pd.isna(tables.loc["t", "rows"])
+    else:
+        assert tables.loc["t", "rows"] == 1
     schema = edb.schema("t")
     assert schema["name"].tolist() == ["x", "s"]
     with pytest.raises(sqlnb.UsageError, match="no table"):
@@ -391,21 +449,19 @@ def test_insert_df_round_trips(edb):
 
 # -- lifecycle -------------------------------------------------------------------------------
 
-def test_close_stops_a_running_read_and_leaves_no_thread(engine, tmp_path):
-    before = sqlnb_threads()
-    db = sqlnb.connect(tmp_path / ENGINES[engine]["file"])
-    handle = db.submit(ENGINES[engine]["forever"], time_limit=math.inf)
-    wait_running(handle)
-    db.close()
-    with pytest.raises(sqlnb.DatabaseClosed):
-        handle.result(timeout=WAIT)
-    with pytest.raises(sqlnb.DatabaseClosed):
-        db.query("SELECT 1")
-    assert sqlnb_threads() - before == set()
+def test_close_stops_a_running_read_and_leaves_no_thread(engine, tmp_path, request):
+    with fresh(engine, tmp_path, request) as db:
+        handle = db.submit(ENGINES[engine]["forever"], time_limit=math.inf)
+        wait_running(handle)
+        db.close()
+        with pytest.raises(sqlnb.DatabaseClosed):
+            handle.result(timeout=WAIT)
+        with pytest.raises(sqlnb.DatabaseClosed):
+            db.query("SELECT 1")
 
 
-def test_threads_0_runs_in_the_calling_thread(engine, tmp_path):
-    with sqlnb.connect(tmp_path / ENGINES[engine]["file"], threads=0) as db:
+def test_threads_0_runs_in_the_calling_thread(engine, tmp_path, request):
+    with fresh(engine, tmp_path, request, threads=0) as db:
         db.write("CREATE TABLE u (x INTEGER)")
         db.write("INSERT INTO u VALUES (1)")
         assert db.query("SELECT x FROM u")["x"].tolist() == [1]
@@ -424,12 +480,18 @@ def ip():
     InteractiveShell.clear_instance()
 
 
-def test_the_magics_open_each_engine_from_its_url(ip, engine, tmp_path, capsys):
-    scheme = "sqlite" if engine == "sqlite" else "duckdb"
-    target = f"{scheme}:///{tmp_path / ENGINES[engine]['file']}"
-    ip.run_line_magic("sql", target)
-    assert f"connected: t ({tmp_path}" in capsys.readouterr().out
-    ip.run_cell_magic("sql", "", "CREATE TABLE birds (name VARCHAR, kg DOUBLE);\n"
+def test_the_magics_open_each_engine_from_its_url(ip, engine, tmp_path, capsys, request):
+    namespace = f"sqlnb_{uuid.uuid4().hex[:12]}"
+    if engine == "spark":
+        ip.run_line_magic("sql", request.getfixturevalue("spark_url"))
+        assert "connected: spark (sc://localhost:" in capsys.readouterr().out
+        ip.run_cell_magic("sql", "", f"CREATE DATABASE {namespace};\nUSE {namespace}")
+    else:
+        scheme = "sqlite" if engine == "sqlite" else "duckdb"
+        ip.run_line_magic("sql", f"{scheme}:///{tmp_path / ENGINES[engine]['file']}")
+        assert f"connected: t ({tmp_path}" in capsys.readouterr().out
+    text = ENGINES[engine]["text"]
+    ip.run_cell_magic("sql", "", f"CREATE TABLE birds (name {text}, kg DOUBLE);\n"
                                  "INSERT INTO birds VALUES ('wren', 0.01), ('swan', 11.9)")
     ip.user_ns["heavy"] = 1.0
     frame = ip.run_cell_magic("sql", "big <<", "SELECT name FROM birds WHERE kg > :heavy")
@@ -438,6 +500,8 @@ def test_the_magics_open_each_engine_from_its_url(ip, engine, tmp_path, capsys):
         ip.run_cell_magic("sql", "--time-limit 0.3", ENGINES[engine]["forever"])
     tables = ip.run_line_magic("sqlnb", "tables")
     assert "birds" in tables["name"].tolist()
+    if engine == "spark":
+        ip.run_line_magic("sql", f"DROP DATABASE {namespace} CASCADE")
 
 
 def test_sqlnb_connect_takes_a_duckdb_path(ip, tmp_path, capsys):

@@ -4,6 +4,8 @@ picks. An engine's module (and its package) is imported only when a target needs
 - SQLite (the default): None, ":memory:", a path, `file:...`, `sqlite:///path`, `sqlite://`.
 - DuckDB: `duckdb:///path.duckdb`, `duckdb:///:memory:`, `duckdb://`, a path ending in .duckdb
   or .ddb.
+- Spark SQL, through Spark Connect: `sc://host:port` (with Spark Connect's own `/;name=value`
+  options), or `spark:local[N]` for a local server that sqlnb starts and stops.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ if TYPE_CHECKING:
 
 #: The forms of target sqlnb accepts, for error messages.
 ACCEPTED = ("a file path or sqlite:///path (SQLite; sqlite:// or None for memory), "
-            "duckdb:///path.duckdb or a path ending .duckdb/.ddb (DuckDB; duckdb:// for memory)")
+            "duckdb:///path.duckdb or a path ending .duckdb/.ddb (DuckDB; duckdb:// for memory), "
+            "sc://host:port (Spark Connect) or spark:local[N] (a local Spark server)")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -34,6 +37,8 @@ def engine_of(target: object) -> tuple[str, str | os.PathLike[str] | None]:
         return ("duckdb" if suffix.endswith((".duckdb", ".ddb")) else "sqlite"), target
     if target is None or not isinstance(target, str):
         return "sqlite", target  # type: ignore[return-value]  # SQLite checks the rest
+    if target.startswith("spark:") and not target.startswith("spark://"):
+        return "spark", target
     match = _SCHEME.match(target)
     if match is not None:
         scheme = match.group(1).lower()
@@ -44,6 +49,8 @@ def engine_of(target: object) -> tuple[str, str | os.PathLike[str] | None]:
         if scheme == "duckdb":
             path = rest[1:] if rest.startswith("/") else rest
             return "duckdb", path or ":memory:"
+        if scheme == "sc":
+            return "spark", target
         raise UsageError(f"sqlnb does not open {scheme}:// databases; it opens {ACCEPTED}")
     if target.lower().endswith((".duckdb", ".ddb")):
         return "duckdb", target
@@ -63,6 +70,16 @@ def open_backend(target: str | os.PathLike[str] | None, *, read_only: bool,
             raise UsageError("this target is a DuckDB database, and DuckDB is not installed: "
                              "pip install 'sqlnb[duckdb]'") from None
         return DuckDBBackend(where, read_only=read_only)
+    if name == "spark":
+        try:
+            from .spark import SparkBackend
+        except ModuleNotFoundError as error:
+            if not (error.name or "").startswith(("pyspark", "grpc", "google")):
+                raise
+            raise UsageError("this target is a Spark Connect server, and pyspark (with its "
+                             "Connect client) is not installed: pip install 'sqlnb[spark]'"
+                             ) from None
+        return SparkBackend(str(where), read_only=read_only)
     from .sqlite import SQLiteBackend
 
     return SQLiteBackend(where, read_only=read_only, busy_timeout=busy_timeout, wal=wal)

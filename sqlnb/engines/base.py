@@ -43,6 +43,9 @@ class Link(ABC):
     #: the engine can roll back part of a transaction (SAVEPOINT); the writer's group commit
     #: isolates each write in one, and runs writes one transaction each where it cannot
     savepoints: ClassVar[bool] = True
+    #: the engine has transactions at all; without them (Spark SQL) every write runs alone, as
+    #: its own statement (a group could not be rolled back, so it is never formed)
+    transactions: ClassVar[bool] = True
 
     # -- any thread ----------------------------------------------------------------------------
     @abstractmethod
@@ -51,6 +54,10 @@ class Link(ABC):
 
     def percent(self) -> float | None:
         """How far the running statement got, 0 to 100, or None where the engine cannot tell."""
+        return None
+
+    def phase(self) -> str | None:
+        """What the running statement is doing, where the engine says (Spark's stage)."""
         return None
 
     # -- the worker's thread ---------------------------------------------------------------------

@@ -51,8 +51,9 @@ from .progress import CellProgress, widgets_available
 _VALUED = {"--db", "--time-limit"}
 _TOKEN = re.compile(r"\s*(\S+)")
 _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
-#: A URL at the start of a line: its scheme (postgresql, mysql+pymysql, duckdb, sqlite ...).
-_URL = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.\-]*)://")
+#: A URL at the start of a line: its scheme (postgresql, mysql+pymysql, duckdb, sqlite ...), or
+#: the target of a local Spark server (spark:local[2]).
+_URL = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.\-]*)://|\s*(spark):local(?:\[[0-9*]+\])?\s*$")
 #: user:password@ in a URL, wherever it shows up in a message
 _CREDENTIALS = re.compile(r"(?<=://)[^\s/@:]*:[^\s/@]*@")
 #: SQLite's error for a { or } in SQL: someone expected a template
@@ -208,11 +209,12 @@ class SqlNB(Magics):
         sql = rest if cell is None else f"{rest}\n{cell}" if rest.strip() else cell
         url = _URL.match(rest)
         if url is not None:
-            _check_scheme(url.group(1))
+            scheme = url.group(1) or url.group(2)
+            _check_scheme(scheme)
             if cell is not None or len(rest.split()) > 1:
                 raise IPythonUsageError(
-                    f"a {url.group(1)}:// URL opens a database on a line of its own: run "
-                    f"%sql {url.group(1)}:///path first, then the SQL")
+                    f"a {scheme}: target opens a database on a line of its own: run "
+                    f"%sql {rest.split()[0]} first, then the SQL")
             return self._connect(rest.strip(), name=None, read_only=False)
         if target is not None and not (target.isidentifier() and not keyword.iskeyword(target)):
             raise IPythonUsageError(f"{target!r} is not a valid Python variable name for "
@@ -373,8 +375,8 @@ class SqlNB(Magics):
         parser.add_argument("--read-only", action="store_true")
         args = parser.parse_argstring(rest)
         url = _URL.match(args.path)
-        if url is not None and url.group(1).lower() != "file":  # file: URIs are SQLite's own
-            _check_scheme(url.group(1))
+        if url is not None and (url.group(1) or "").lower() != "file":  # SQLite's file: URIs
+            _check_scheme(url.group(1) or url.group(2))
         return self._connect(args.path, name=args.name, read_only=args.read_only)
 
     def _cmd_list(self, rest: str) -> Any:
@@ -572,6 +574,8 @@ def _split_line(line: str) -> tuple[list[str], str | None, str]:
 def _url_path(target: str) -> str:
     """The path of a URL (sqlite:///relative.db -> relative.db, duckdb:////abs.duckdb ->
     /abs.duckdb, sqlite:// -> ""), or the target itself when it is a path."""
+    if target.startswith("spark:") or target.startswith("sc://"):
+        return "spark"
     if _URL.match(target) is None:
         return target
     path = target.split("://", 1)[1]
@@ -581,11 +585,12 @@ def _url_path(target: str) -> str:
 def _check_scheme(scheme: str) -> None:
     """A UsageError for a URL of a database sqlnb does not open (naming its scheme only, never
     the rest of the URL, which may hold a password)."""
-    if scheme.lower().split("+", 1)[0] not in ("sqlite", "duckdb"):
+    if scheme.lower().split("+", 1)[0] not in ("sqlite", "duckdb", "sc", "spark"):
         raise IPythonUsageError(
-            f"{scheme}:// is the URL of another database: sqlnb opens SQLite and DuckDB, as "
-            "%sql sqlite:///path/to/file.db (sqlite:// for memory), %sql "
-            "duckdb:///path/to/file.duckdb (duckdb:// for memory) or %sqlnb connect PATH")
+            f"{scheme}:// is the URL of another database: sqlnb opens SQLite, DuckDB and Spark, "
+            "as %sql sqlite:///path/to/file.db (sqlite:// for memory), %sql "
+            "duckdb:///path/to/file.duckdb (duckdb:// for memory), %sql sc://host:port (Spark "
+            "Connect; spark:local[2] starts a local server) or %sqlnb connect PATH")
 
 
 def _without_credentials(error: Exception) -> Exception:

@@ -59,7 +59,8 @@ def _status(handle: sqlnb.QueryHandle, where: str) -> tuple[float | None, str]:
     limit = f" of {p.time_limit:g} s" if p.time_limit else ""
     text = f"{where}{_seconds(p.elapsed)}{limit} · {p.rows:,} rows"
     if p.percent is not None:
-        return p.percent / 100, f"{where}{p.percent:.0f}% · {text[len(where):]}"
+        phase = f" of {p.phase}" if p.phase else ""
+        return p.percent / 100, f"{where}{p.percent:.0f}%{phase} · {text[len(where):]}"
     return p.fraction, text
 
 
