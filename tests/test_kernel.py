@@ -92,3 +92,21 @@ def test_interrupt_rolls_back_a_slow_write(kernel):
     status, outputs = kernel.run("%sql SELECT count(*) AS n FROM big")
     assert status == "ok"
     assert _result(outputs)["text/plain"].split()[-1] == "1"
+
+
+def test_interrupt_stops_a_spark_query_and_the_kernel_goes_on(kernel, spark_url):
+    """The kernel's Stop on a Spark Connect server: the query's tag is interrupted, the cell
+    ends in the same one line, and the session goes on."""
+    status, _ = kernel.run(f"%sqlnb connect {spark_url} --as cluster")
+    assert status == "ok"
+    try:
+        msg_id = kernel.start("%%sql --time-limit inf\n"
+                              "SELECT count(*) FROM range(0, 1000000000000000, 1, 16)")
+        _interrupt_once_running(kernel, msg_id)
+        status, outputs = kernel.finish(msg_id)
+        assert status == "error"
+        assert _error(outputs)["evalue"].startswith("QueryCancelled: cancelled after ")
+        status, outputs = kernel.run("%sql SELECT 41 + 1 AS answer")
+        assert status == "ok" and "42" in _result(outputs)["text/plain"]
+    finally:
+        kernel.run("%sqlnb close cluster")

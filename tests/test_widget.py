@@ -212,6 +212,26 @@ def test_cancel_button_stops_a_duckdb_query_and_the_widget_shows_its_percent(ker
         kernel.run("%sqlnb close wh")
 
 
+def test_cancel_button_stops_a_spark_query_and_the_widget_shows_its_stage(kernel, spark_url):
+    status, _ = kernel.run(f"%sqlnb connect {spark_url} --as cluster")
+    assert status == "ok"
+    try:
+        msg_id = kernel.start("%%sql --time-limit inf\n"
+                              "SELECT count(*) FROM range(0, 1000000000000000, 1, 16)")
+        messages = _collect(kernel, msg_id, lambda ms: any(
+            re.match(r"\d+% of stage \d+: \d+/\d+ tasks · ", label) for label in _labels(ms)))
+        _click(kernel, _buttons(messages)[0])
+        messages += _collect(kernel, msg_id, _idle)
+        kernel.client.get_shell_msg(timeout=30)
+        errors = [m["content"] for m in messages if m["msg_type"] == "error"]
+        assert len(errors) == 1, errors
+        assert errors[0]["evalue"].startswith("QueryCancelled: cancelled after ")
+        status, outputs = kernel.run("%sql SELECT 6 * 7 AS answer")
+        assert status == "ok" and "42" in str(outputs)
+    finally:
+        kernel.run("%sqlnb close cluster")
+
+
 def test_time_limit_ends_the_cell_in_one_line(kernel):
     msg_id = kernel.start(f"%%sql --time-limit 1\n{FOREVER}")
     messages = _collect(kernel, msg_id, _idle)
