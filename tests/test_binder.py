@@ -24,7 +24,8 @@ def test_repo2docker_plans_an_install_from_binder_requirements():
 
 def test_binder_files():
     requirements = (ROOT / "binder" / "requirements.txt").read_text().split("\n")
-    assert "-e .[duckdb]" in requirements  # sqlnb (with DuckDB) from this repository
+    assert "-e .[duckdb,spark]" in requirements  # sqlnb (DuckDB, Spark) from this repository
+    assert "openjdk-17-jre-headless" in (ROOT / "binder" / "apt.txt").read_text()  # for Spark
     assert any(r.startswith("ipywidgets==8") for r in requirements)
     assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.12"
     assert not (ROOT / "binder" / "environment.yml").exists()  # it would win over requirements
