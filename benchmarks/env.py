@@ -15,7 +15,8 @@ from typing import Any
 
 #: Distributions whose versions go into the report (peers are optional).
 DISTRIBUTIONS = ["sqlnb", "pandas", "numpy", "pyarrow", "janus", "ipython", "datasette",
-                 "aiosqlite", "jupysql", "adbc-driver-sqlite", "psutil", "duckdb", "duckdb-engine"]
+                 "aiosqlite", "jupysql", "adbc-driver-sqlite", "psutil", "duckdb", "duckdb-engine",
+                 "pyspark"]
 
 
 def optional(module: str, label: str, notes: list[str]) -> ModuleType | None:
