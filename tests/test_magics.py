@@ -66,6 +66,14 @@ def test_a_cell_of_writes_shows_a_summary(ip):
     assert repr(cell(ip, "DELETE FROM t WHERE x = 2")) == "2 rows changed"
 
 
+def test_statements_that_count_no_rows_say_done_not_0_rows_changed(ip):
+    """A CREATE (or, on Spark, any write: it reports no counts) changed no counted rows; "0 rows
+    changed" would say it did nothing."""
+    assert repr(cell(ip, "CREATE TABLE t (x)")) == "done"
+    assert repr(cell(ip, "CREATE TABLE u (x); CREATE INDEX ux ON u (x)")) == "done (2 statements)"
+    assert repr(cell(ip, "DELETE FROM t")) == "0 rows changed"  # counted: none matched
+
+
 def test_target_variable(ip):
     cell(ip, "CREATE TABLE t (x); INSERT INTO t VALUES (7)")
     returned = cell(ip, "SELECT x FROM t", line="result <<")

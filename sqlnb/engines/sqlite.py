@@ -57,6 +57,9 @@ FRAME_ROWS = 8192
 #: cancel or a time limit can stop the wait between two slices.
 BUSY_SLICE = 0.05
 
+#: First keywords of statements that may change rows (and have a count of them).
+CHANGES_ROWS = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "SELECT", "VALUES"})
+
 #: Connection-level PRAGMAs: when the user sets one, every connection of the Database gets it.
 CONNECTION_PRAGMAS = frozenset({
     "analysis_limit", "automatic_index", "busy_timeout", "cache_size", "cache_spill",
@@ -323,8 +326,10 @@ class SQLiteLink(Link):
             description = cursor.description
             if description is None:
                 rowcount = cursor.rowcount
-                if rowcount == -1 and control.is_write:  # sqlite3 counts only INSERT/UPDATE/...
-                    rowcount = conn.total_changes - changes  # first; WITH ... INSERT counts here
+                if rowcount == -1 and control.is_write and statement.keyword in CHANGES_ROWS:
+                    # sqlite3 counts a statement that starts with INSERT/UPDATE/...; a WITH ...
+                    # INSERT counts here. A CREATE or a DROP changes no rows: -1, not 0
+                    rowcount = conn.total_changes - changes
                 result = Result([], [], rowcount, cursor.lastrowid, statement.text)
             elif frame:
                 columns = [d[0] for d in description]

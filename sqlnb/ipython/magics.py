@@ -120,17 +120,20 @@ class BackgroundCell:
 
 
 class WriteSummary:
-    """What a cell of writes changed, shown as one line ("3 rows changed")."""
+    """What a cell of writes changed, shown as one line ("3 rows changed"; "done" when none of
+    its statements counts rows: a CREATE, or any write on Spark, which reports no counts)."""
 
-    def __init__(self, rowcount: int, statements: int) -> None:
-        #: rows inserted, updated or deleted by the cell's statements
+    def __init__(self, rowcount: int | None, statements: int) -> None:
+        #: rows inserted, updated or deleted by the cell's statements (None: none counted)
         self.rowcount = rowcount
         #: statements the cell ran
         self.statements = statements
 
     def __repr__(self) -> str:
-        rows = "1 row" if self.rowcount == 1 else f"{self.rowcount:,} rows"
         done = "" if self.statements == 1 else f" ({self.statements} statements)"
+        if self.rowcount is None:
+            return f"done{done}"
+        rows = "1 row" if self.rowcount == 1 else f"{self.rowcount:,} rows"
         return f"{rows} changed{done}"
 
 
@@ -250,7 +253,7 @@ class SqlNB(Magics):
                   on_start: Any = None) -> Any:
         """Run the statements in order; the cell's value, or a SqlCellError naming the failure."""
         frame = None
-        changed = 0
+        changed: int | None = None
         total = len(statements)
         started = time.monotonic()
         for index, (statement, params) in enumerate(statements):
@@ -277,8 +280,8 @@ class SqlNB(Magics):
                 raise SqlCellError(message) from error
             if len(value.columns) or "rowcount" not in value.attrs:
                 frame = value
-            else:
-                changed += max(value.attrs["rowcount"], 0)
+            elif value.attrs["rowcount"] >= 0:  # -1: the engine counted nothing
+                changed = (changed or 0) + value.attrs["rowcount"]
         took = time.monotonic() - started
         if frame is None:
             result: Any = WriteSummary(changed, total)
