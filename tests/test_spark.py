@@ -220,3 +220,21 @@ def test_a_local_server_that_cannot_start_says_why(monkeypatch):
     with pytest.raises(sqlnb.UsageError, match=r"stopped as it started.*Java 17"):
         sqlnb.connect("spark:local[1]")
     assert sqlnb_threads() == set()
+
+
+def test_the_magics_start_and_stop_a_local_server(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    before = _javas()
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "sqlnb")
+    try:
+        shell.run_line_magic("sql", "spark:local[1]")
+        assert "connected: spark (spark:local[1] (sc://localhost:" in capsys.readouterr().out
+        assert shell.run_line_magic("sql", "SELECT 6 * 7 AS answer")["answer"][0] == 42
+        assert _javas() - before
+        shell.run_line_magic("sqlnb", "close spark")
+        assert _javas() - before == set()  # closing the database stopped its server
+    finally:
+        shell.run_line_magic("unload_ext", "sqlnb")
+        InteractiveShell.clear_instance()
