@@ -9,6 +9,7 @@ The engine (this package, without `sqlnb.ipython`) works in any Python program:
 """
 
 from ._control import Progress
+from ._redact import redact
 from .database import Database, Options, QueryHandle, connect, options
 from .errors import (
     BackgroundWriteError,
@@ -57,4 +58,5 @@ __all__ = [
     "__version__",
     "connect",
     "options",
+    "redact",
 ]

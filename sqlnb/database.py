@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import threading
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._control import QUEUED, Control, Progress
 from ._dispatch import Dispatch
+from ._redact import has_secret, redact
 from ._task import Stopped, Task, settle
 from .engines import open_backend
 from .errors import (
@@ -250,9 +252,10 @@ _DEFAULT: Any = object()
 
 
 class Database:
-    """A SQLite database: reads on a pool of threads, writes through one writer thread.
+    """A database (SQLite, DuckDB or Spark): reads on a pool of threads, writes through one
+    writer thread.
 
-    Every query runs under a time limit that SQLite enforces: the call's `time_limit`, else the
+    Every query runs under a time limit that the engine enforces: the call's `time_limit`, else the
     Database's, else `sqlnb.options.time_limit` (30 s unless changed). Open it with
     `sqlnb.connect()`; close it with `close()`, a `with` block, or let interpreter exit do it.
     """
@@ -266,8 +269,11 @@ class Database:
         threads: int | None = None,
         busy_timeout: float | None = None,
         wal: bool = True,
+        token_env: str | None = None,
     ) -> None:
         self._time_limit = _check_limit(time_limit)
+        if token_env is not None:
+            path = _with_token(path, token_env)
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                     or threads < 0):
             raise UsageError(f"threads must be a whole number, 0 or more, not {threads!r}")
@@ -778,6 +784,24 @@ async def _aiter(iterator: Iterator[T]) -> AsyncIterator[T]:
         yield item
 
 
+def _with_token(target: object, name: str) -> str:
+    """A Spark Connect target with the token read from the environment variable `name`."""
+    if not isinstance(target, str) or not target.startswith("sc://"):
+        raise UsageError("token_env is for Spark Connect targets (sc://host:port): this target "
+                         "takes no token")
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"token_env must name an environment variable, not {name!r}")
+    token = os.environ.get(name)
+    if not token:
+        raise UsageError(f"the environment variable {name} is not set: set it to the token "
+                         "(outside the notebook) before connecting")
+    if "token=" in redact(target):
+        raise UsageError("the target has a token already: give it in one place, token_env")
+    if ";" in target:  # Spark Connect's options come after "/;", separated by ";"
+        return f"{target};token={token}"
+    return f"{target.rstrip('/')}/;token={token}"
+
+
 def connect(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -786,6 +810,7 @@ def connect(
     threads: int | None = None,
     busy_timeout: float | None = None,
     wal: bool = True,
+    token_env: str | None = None,
 ) -> Database:
     """Open a SQLite database and return a `Database`.
 
@@ -796,6 +821,17 @@ def connect(
     everything in the calling thread). busy_timeout: seconds to wait for another process's
     lock. wal=True puts a writable file in WAL mode (reads go on while a write commits) with
     synchronous=NORMAL (commits survive a process crash; a power cut may lose the last ones).
+    token_env: for a Spark Connect target, the environment variable that holds its token, so
+    no notebook cell holds the secret (a target with a secret typed in it works, and sqlnb
+    shows it nowhere, but the cell's source keeps it: sqlnb warns once).
     """
+    if isinstance(path, str) and token_env is None and has_secret(path):
+        warnings.warn(SECRET_IN_SOURCE, UserWarning, stacklevel=2)
     return Database(path, read_only=read_only, time_limit=time_limit, threads=threads,
-                    busy_timeout=busy_timeout, wal=wal)
+                    busy_timeout=busy_timeout, wal=wal, token_env=token_env)
+
+
+#: What connect() says, once per place, of a target with a secret typed in it.
+SECRET_IN_SOURCE = ("this target holds a secret, which the code that opens it keeps (a saved "
+                    "notebook, a history): put it in an environment variable and pass "
+                    "token_env=NAME (sqlnb shows it nowhere)")

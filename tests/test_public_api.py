@@ -12,7 +12,7 @@ EXPECTED = {
     "BackgroundWriteError", "Database", "DatabaseClosed", "Error", "Options", "Progress",
     "QueryCancelled", "QueryHandle", "QueryInterrupted", "QueryTimeout", "Result",
     "TransactionRolledBack", "UsageError",
-    "__version__", "connect", "options",
+    "__version__", "connect", "options", "redact",
 }
 
 

@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 import sqlnb
-from sqlnb.engines.spark import redact
+from sqlnb import redact
 
 from .helpers import WAIT, sqlnb_threads, wait_for, wait_running
 
@@ -87,8 +87,8 @@ def test_a_wrong_token_is_refused_without_echoing_it(spark_url):
 
 @pytest.mark.parametrize(("url", "shown"), [
     ("sc://host:15002", "sc://host:15002"),
-    ("sc://host:15002/;token=abc123;use_ssl=true", "sc://host:15002/;use_ssl=true;token=***"),
-    ("sc://me:pw@host:443/;user_id=me;token=abc123", "sc://host:443/;user_id=me;token=***"),
+    ("sc://host:15002/;token=abc123;use_ssl=true", "sc://host:15002/;token=***;use_ssl=true"),
+    ("sc://me:pw@host:443/;user_id=me;token=abc123", "sc://me:***@host:443/;user_id=me;token=***"),
 ])
 def test_labels_never_hold_the_token(url, shown):
     assert redact(url) == shown

@@ -50,6 +50,7 @@ with warnings.catch_warnings():  # pyspark warns about pandas 3 on import; sqlnb
     from pyspark.errors import PySparkException
     from pyspark.sql.connect.session import SparkSession
 
+from .._redact import redact
 from .._task import Stopped, note
 from ..errors import UsageError, annotate
 from ..results import ArrowFrameBuilder, Result, rows_to_dataframe
@@ -157,17 +158,6 @@ class LocalServer:
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def redact(url: str) -> str:
-    """A Spark Connect URL without its secrets (token, and any user:password@)."""
-    parsed = urllib.parse.urlsplit(url)
-    netloc = parsed.netloc.rsplit("@", 1)[-1]
-    params = [p for p in parsed.path.split(";")[1:] if p]
-    kept = [p for p in params if p.split("=", 1)[0].lower() not in ("token", "password")]
-    hidden = ["***" for p in params if p not in kept]
-    path = ";".join([parsed.path.split(";")[0], *kept, *(f"token={h}" for h in hidden)])
-    return f"{parsed.scheme}://{netloc}{path}"
 
 
 def _cancelled(error: BaseException) -> bool:

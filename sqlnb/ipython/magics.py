@@ -19,6 +19,7 @@ import math
 import re
 import threading
 import time
+import warnings
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,8 +55,6 @@ _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
 #: A URL at the start of a line: its scheme (postgresql, mysql+pymysql, duckdb, sqlite ...), or
 #: the target of a local Spark server (spark:local[2]).
 _URL = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.\-]*)://|\s*(spark):local(?:\[[0-9*]+\])?\s*$")
-#: user:password@ in a URL, wherever it shows up in a message
-_CREDENTIALS = re.compile(r"(?<=://)[^\s/@:]*:[^\s/@]*@")
 #: SQLite's error for a { or } in SQL: someone expected a template
 _BRACE = re.compile(r'unrecognized token: "[{}]')
 _NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False)
@@ -171,6 +170,8 @@ class SqlNB(Magics):
         self._results: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         #: the last --background cell of each `VAR <<`, for %sqlnb wait VAR
         self._background: dict[str, BackgroundCell] = {}
+        #: targets whose secret the user was told is in the cell (each told once)
+        self._secrets_said: set[str] = set()
         #: another extension's %sql / %%sql that loading sqlnb replaced ("line"/"cell" ->
         #: magic), given back by `%unload_ext sqlnb`
         self.replaced: dict[str, Any] = {}
@@ -343,7 +344,8 @@ class SqlNB(Magics):
     def sqlnb(self, line: str) -> Any:
         """Manage and explore databases.
 
-        %sqlnb connect PATH [--as NAME] [--read-only]   open a database and make it current
+        %sqlnb connect PATH [--as NAME] [--read-only] [--token-env NAME]
+                                                        open a database and make it current
         %sqlnb list                                     the open databases
         %sqlnb use NAME                                 make NAME current (or a Database variable)
         %sqlnb close [NAME]                             close a database (the current one)
@@ -376,11 +378,13 @@ class SqlNB(Magics):
         parser.add_argument("path")
         parser.add_argument("--as", dest="name")
         parser.add_argument("--read-only", action="store_true")
+        parser.add_argument("--token-env", metavar="NAME")
         args = parser.parse_argstring(rest)
         url = _URL.match(args.path)
         if url is not None and (url.group(1) or "").lower() != "file":  # SQLite's file: URIs
             _check_scheme(url.group(1) or url.group(2))
-        return self._connect(args.path, name=args.name, read_only=args.read_only)
+        return self._connect(args.path, name=args.name, read_only=args.read_only,
+                             token_env=args.token_env)
 
     def _cmd_list(self, rest: str) -> Any:
         import pandas as pd
@@ -460,14 +464,24 @@ class SqlNB(Magics):
             raise SqlCellError(f"{type(error).__name__}: {error}") from error
 
     # -- databases ------------------------------------------------------------------------------
-    def _connect(self, target: str, *, name: str | None, read_only: bool) -> None:
-        """Open `target` (a path, or a sqlite:// or duckdb:// URL: connect() picks the engine)."""
+    def _connect(self, target: str, *, name: str | None, read_only: bool,
+                 token_env: str | None = None) -> None:
+        """Open `target` (a path, or a sqlite://, duckdb:// or sc:// URL: connect() picks the
+        engine). A secret typed into it is shown nowhere, and said once to be in the cell."""
+        shown = sqlnb.redact(target)
         try:
-            db = sqlnb.connect(None if target in ("", ":memory:") else target,
-                               read_only=read_only)
+            with warnings.catch_warnings():  # the magic says it its own way, below
+                warnings.simplefilter("ignore", UserWarning)
+                db = sqlnb.connect(None if target in ("", ":memory:") else target,
+                                   read_only=read_only, token_env=token_env)
         except Exception as error:  # whatever the engine says when it cannot open the target
-            raise SqlCellError(f"{type(error).__name__}: cannot open {target!r}: {error}"
-                               ) from None
+            raise SqlCellError(f"{type(error).__name__}: cannot open {shown!r}: "
+                               f"{sqlnb.redact(str(error))}") from None
+        if shown != target and shown not in self._secrets_said:
+            self._secrets_said.add(shown)
+            print("note: this cell holds a secret (the target's token or password), which a "
+                  "saved notebook keeps; sqlnb shows it nowhere else. Put it in an environment "
+                  "variable instead: %sqlnb connect URL --token-env NAME")
         if name is None:
             path = _url_path(target)
             base = "memory" if path in ("", ":memory:") else Path(path).stem or "db"
@@ -597,9 +611,9 @@ def _check_scheme(scheme: str) -> None:
 
 
 def _without_credentials(error: Exception) -> Exception:
-    """`error`, or one like it whose message has any `user:password@` of a URL cut out."""
+    """`error`, or one like it whose message has the secrets of its URLs hidden."""
     message = str(error)
-    safe = _CREDENTIALS.sub("***@", message)
+    safe = sqlnb.redact(message)
     return error if safe == message else type(error)(safe)
 
 
