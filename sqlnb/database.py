@@ -530,7 +530,8 @@ class Database:
         "replace" drops it first. index=True writes the index as columns too.
         """
         self._dispatch.check_open()
-        work = self._backend.insert_work(df, table, if_exists=if_exists, index=index)
+        df = _checked_frame(df, table, if_exists, index)
+        work = self._backend.insert_work(df, table, if_exists=if_exists)
         task = Task(work, self._control(time_limit),
                     f"insert_df(..., {table!r}, if_exists={if_exists!r})")
         self._dispatch.submit_write(task)
@@ -782,6 +783,24 @@ def _fn_name(fn: Callable[..., Any]) -> str:
 async def _aiter(iterator: Iterator[T]) -> AsyncIterator[T]:
     for item in iterator:
         yield item
+
+
+def _checked_frame(df: Any, table: object, if_exists: object, index: bool) -> Any:
+    """insert_df's arguments checked (a UsageError naming what is wrong); the frame to write,
+    its index made columns when `index`."""
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise UsageError(f"insert_df() takes a pandas DataFrame, not {type(df).__name__}")
+    if not isinstance(table, str) or not table.strip():
+        raise UsageError(f"table must be a non-empty name, not {table!r}")
+    if if_exists not in ("fail", "append", "replace"):
+        raise UsageError(f"if_exists must be 'fail', 'append' or 'replace', not {if_exists!r}")
+    if index:
+        df = df.reset_index()
+    if len(df.columns) == 0:
+        raise UsageError("the DataFrame has no columns: a table needs at least one")
+    return df
 
 
 def _with_token(target: object, name: str) -> str:

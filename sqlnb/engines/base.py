@@ -191,9 +191,10 @@ class Backend(ABC):
         return False
 
     @abstractmethod
-    def insert_work(self, df: Any, table: str, *, if_exists: str, index: bool
+    def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:
-        """Check the arguments now (in the caller) and return the writer's work."""
+        """The writer's work that writes `df` (checked by the caller) into `table`; what the
+        engine can check before the work runs, it checks here, in the caller."""
 
     def close(self) -> None:  # noqa: B027 (most engines hold nothing more)
         """Release what the backend holds besides its links (closed by their owners)."""

@@ -503,21 +503,8 @@ class DuckDBBackend(Backend):
     def check_params(self, statement: Statement, params: object) -> None:
         sqltext.check_params(statement, params)
 
-    def insert_work(self, df: Any, table: str, *, if_exists: str, index: bool
+    def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:
-        import pandas as pd
-
-        if not isinstance(df, pd.DataFrame):
-            raise UsageError(f"insert_df() takes a pandas DataFrame, not {type(df).__name__}")
-        if not isinstance(table, str) or not table.strip():
-            raise UsageError(f"table must be a non-empty name, not {table!r}")
-        if if_exists not in ("fail", "append", "replace"):
-            raise UsageError(f"if_exists must be 'fail', 'append' or 'replace', not "
-                             f"{if_exists!r}")
-        if index:
-            df = df.reset_index()
-        if len(df.columns) == 0:
-            raise UsageError("the DataFrame has no columns: a table needs at least one")
         target = _quote(table)
         view = f"sqlnb_frame_{uuid.uuid4().hex}"
 

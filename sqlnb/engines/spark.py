@@ -452,22 +452,9 @@ class SparkBackend(Backend):
     def check_params(self, statement: Statement, params: object) -> None:
         sqltext.check_params(statement, params)
 
-    def insert_work(self, df: Any, table: str, *, if_exists: str, index: bool
+    def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:
-        import pandas as pd
-
-        if not isinstance(df, pd.DataFrame):
-            raise UsageError(f"insert_df() takes a pandas DataFrame, not {type(df).__name__}")
-        if not isinstance(table, str) or not table.strip():
-            raise UsageError(f"table must be a non-empty name, not {table!r}")
         modes = {"fail": "error", "append": "append", "replace": "overwrite"}
-        if if_exists not in modes:
-            raise UsageError(f"if_exists must be 'fail', 'append' or 'replace', not "
-                             f"{if_exists!r}")
-        if index:
-            df = df.reset_index()
-        if len(df.columns) == 0:
-            raise UsageError("the DataFrame has no columns: a table needs at least one")
 
         def work(link: Link, control: Control) -> int:
             with link._tagged():  # type: ignore[attr-defined]

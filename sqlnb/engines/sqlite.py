@@ -594,11 +594,11 @@ class SQLiteBackend(Backend):
     def check_params(self, statement: Statement, params: object) -> None:
         sqltext.check_params(statement, params)
 
-    def insert_work(self, df: Any, table: str, *, if_exists: str, index: bool
+    def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:
         from .sqlite_insert import insert_work
 
-        work = insert_work(df, table, if_exists=if_exists, index=index)
+        work = insert_work(df, table, if_exists=if_exists)
         return lambda link, control: work(link.conn, control)  # type: ignore[attr-defined]
 
     # -- routing and the session ---------------------------------------------------------------

@@ -24,22 +24,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def insert_work(df: Any, table: str, *, if_exists: str, index: bool
+def insert_work(df: Any, table: str, *, if_exists: str
                 ) -> Callable[[sqlite3.Connection, Control], int]:
-    """Check the arguments now (in the caller) and return the work for the writer."""
-    import pandas as pd
-
-    if not isinstance(df, pd.DataFrame):
-        raise UsageError(f"insert_df() takes a pandas DataFrame, not {type(df).__name__}")
-    if not isinstance(table, str) or not table.strip():
-        raise UsageError(f"table must be a non-empty name, not {table!r}")
-    if if_exists not in ("fail", "append", "replace"):
-        raise UsageError(f"if_exists must be 'fail', 'append' or 'replace', not {if_exists!r}")
-    if index:
-        df = df.reset_index()
+    """The work for the writer (the caller checked the arguments; SQLite's own limits are
+    checked here, in the caller too)."""
     names = [str(c) for c in df.columns]
-    if not names:
-        raise UsageError("the DataFrame has no columns: a table needs at least one")
     if len(set(n.lower() for n in names)) != len(names):
         raise UsageError("the DataFrame's column names repeat (SQLite ignores case): "
                          "rename them first, e.g. df.columns = [...]")
