@@ -110,3 +110,18 @@ def one_cpu() -> Iterator[bool]:
             with contextlib.suppress(OSError):
                 os.sched_setaffinity(int(tid),
                                      before.get(int(tid), before[threading.get_native_id()]))
+
+
+def cancel_ms(handle: object, after: float) -> float:
+    """Milliseconds from `handle.cancel()`, `after` seconds into the query, to its
+    QueryCancelled in the caller."""
+    import sqlnb
+
+    time.sleep(after)
+    start = time.perf_counter()
+    handle.cancel()  # type: ignore[attr-defined]
+    try:
+        handle.result()  # type: ignore[attr-defined]
+    except sqlnb.QueryCancelled:
+        return (time.perf_counter() - start) * 1000
+    raise RuntimeError("the query finished before it was cancelled")

@@ -63,6 +63,18 @@ class Kernel:
         self.manager.shutdown_kernel(now=True)
 
 
+@pytest.fixture
+def shell():
+    """An IPython InteractiveShell with `%load_ext sqlnb` done (unloaded afterwards)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    instance = InteractiveShell.instance()
+    instance.run_line_magic("load_ext", "sqlnb")
+    yield instance
+    instance.run_line_magic("unload_ext", "sqlnb")
+    InteractiveShell.clear_instance()
+
+
 @pytest.fixture(scope="module")
 def kernel():
     """A real kernel with `%load_ext sqlnb` done, shared by the tests of one module."""

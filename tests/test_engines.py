@@ -24,7 +24,6 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError as IPythonUsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 import sqlnb
 from sqlnb.ipython.magics import SqlCellError
@@ -471,47 +470,38 @@ def test_threads_0_runs_in_the_calling_thread(engine, tmp_path, request):
 
 # -- the magics ------------------------------------------------------------------------------
 
-@pytest.fixture
-def ip():
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "sqlnb")
-    yield shell
-    shell.run_line_magic("unload_ext", "sqlnb")
-    InteractiveShell.clear_instance()
-
-
-def test_the_magics_open_each_engine_from_its_url(ip, engine, tmp_path, capsys, request):
+def test_the_magics_open_each_engine_from_its_url(shell, engine, tmp_path, capsys, request):
     namespace = f"sqlnb_{uuid.uuid4().hex[:12]}"
     if engine == "spark":
-        ip.run_line_magic("sql", request.getfixturevalue("spark_url"))
+        shell.run_line_magic("sql", request.getfixturevalue("spark_url"))
         assert "connected: spark (sc://localhost:" in capsys.readouterr().out
-        ip.run_cell_magic("sql", "", f"CREATE DATABASE {namespace};\nUSE {namespace}")
+        shell.run_cell_magic("sql", "", f"CREATE DATABASE {namespace};\nUSE {namespace}")
     else:
         scheme = "sqlite" if engine == "sqlite" else "duckdb"
-        ip.run_line_magic("sql", f"{scheme}:///{tmp_path / ENGINES[engine]['file']}")
+        shell.run_line_magic("sql", f"{scheme}:///{tmp_path / ENGINES[engine]['file']}")
         assert f"connected: t ({tmp_path}" in capsys.readouterr().out
     text = ENGINES[engine]["text"]
-    ip.run_cell_magic("sql", "", f"CREATE TABLE birds (name {text}, kg DOUBLE);\n"
+    shell.run_cell_magic("sql", "", f"CREATE TABLE birds (name {text}, kg DOUBLE);\n"
                                  "INSERT INTO birds VALUES ('wren', 0.01), ('swan', 11.9)")
-    ip.user_ns["heavy"] = 1.0
-    frame = ip.run_cell_magic("sql", "big <<", "SELECT name FROM birds WHERE kg > :heavy")
-    assert frame["name"].tolist() == ["swan"] and ip.user_ns["big"] is frame
+    shell.user_ns["heavy"] = 1.0
+    frame = shell.run_cell_magic("sql", "big <<", "SELECT name FROM birds WHERE kg > :heavy")
+    assert frame["name"].tolist() == ["swan"] and shell.user_ns["big"] is frame
     with pytest.raises(SqlCellError, match="QueryTimeout"):
-        ip.run_cell_magic("sql", "--time-limit 0.3", ENGINES[engine]["forever"])
-    tables = ip.run_line_magic("sqlnb", "tables")
+        shell.run_cell_magic("sql", "--time-limit 0.3", ENGINES[engine]["forever"])
+    tables = shell.run_line_magic("sqlnb", "tables")
     assert "birds" in tables["name"].tolist()
     if engine == "spark":
-        ip.run_line_magic("sql", f"DROP DATABASE {namespace} CASCADE")
+        shell.run_line_magic("sql", f"DROP DATABASE {namespace} CASCADE")
 
 
-def test_sqlnb_connect_takes_a_duckdb_path(ip, tmp_path, capsys):
-    ip.run_line_magic("sqlnb", f"connect {tmp_path / 'w.duckdb'} --as wh")
+def test_sqlnb_connect_takes_a_duckdb_path(shell, tmp_path, capsys):
+    shell.run_line_magic("sqlnb", f"connect {tmp_path / 'w.duckdb'} --as wh")
     assert "connected: wh" in capsys.readouterr().out
-    assert ip.run_line_magic("sql", "SELECT 42 AS answer")["answer"][0] == 42
-    listing = ip.run_line_magic("sqlnb", "list")
+    assert shell.run_line_magic("sql", "SELECT 42 AS answer")["answer"][0] == 42
+    listing = shell.run_line_magic("sqlnb", "list")
     assert listing.set_index("name").loc["wh", "path"].endswith("w.duckdb")
     with pytest.raises(IPythonUsageError, match="line of its own"):
-        ip.run_cell_magic("sql", "duckdb://", "SELECT 1")
+        shell.run_cell_magic("sql", "duckdb://", "SELECT 1")
 
 
 # -- DuckDB only -----------------------------------------------------------------------------

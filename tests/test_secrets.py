@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError as IPythonUsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 import sqlnb
 from sqlnb.ipython.magics import SqlCellError
@@ -102,15 +101,6 @@ def test_a_server_nobody_answers_at_never_echoes_the_token(secret):
     assert sqlnb_threads() == set()
 
 
-@pytest.fixture
-def ip():
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "sqlnb")
-    yield shell
-    shell.run_line_magic("unload_ext", "sqlnb")
-    InteractiveShell.clear_instance()
-
-
 @pytest.mark.parametrize("line", [
     ("sqlnb", "connect sc://localhost:{port}/;token={s}"),
     ("sqlnb", "connect sc://localhost:{port}/;token={s} --as cluster"),
@@ -118,28 +108,28 @@ def ip():
     ("sql", "postgresql://analyst:{s}@localhost:{port}/shop"),
     ("sqlnb", "connect sc://localhost:{port} --token-env SQLNB_TEST_SECRET"),
 ])
-def test_the_magics_never_echo_a_secret(ip, capsys, caplog, line, monkeypatch):
+def test_the_magics_never_echo_a_secret(shell, capsys, caplog, line, monkeypatch):
     secret = "s3cret-Tok3n%2Fx"
     monkeypatch.setenv("SQLNB_TEST_SECRET", secret)  # the last case reads it from here
     magic, text = line
     text = text.format(s=secret, port=_free_port())
     with caplog.at_level(logging.DEBUG), pytest.raises((SqlCellError, IPythonUsageError)) as error:
-        ip.run_line_magic(magic, text)
+        shell.run_line_magic(magic, text)
     out = capsys.readouterr()
     for produced in (str(error.value), out.out, out.err, caplog.text):
         assert secret not in produced, produced
 
 
 def test_a_typed_token_works_says_once_that_the_cell_holds_it_and_is_shown_nowhere(
-        ip, capsys, caplog, spark_url):
+        shell, capsys, caplog, spark_url):
     token = urllib.parse.unquote(spark_url.rsplit("token=", 1)[1])
     with caplog.at_level(logging.DEBUG):
-        ip.run_line_magic("sqlnb", f"connect {spark_url} --as cluster")
+        shell.run_line_magic("sqlnb", f"connect {spark_url} --as cluster")
         first = capsys.readouterr().out
-        ip.run_line_magic("sqlnb", f"connect {spark_url} --as cluster2")
+        shell.run_line_magic("sqlnb", f"connect {spark_url} --as cluster2")
         second = capsys.readouterr().out
-        listing = ip.run_line_magic("sqlnb", "list")
-        frame = ip.run_line_magic("sql", "SELECT 42 AS answer")
+        listing = shell.run_line_magic("sqlnb", "list")
+        frame = shell.run_line_magic("sql", "SELECT 42 AS answer")
     assert "holds a secret" in first and "--token-env" in first  # said once, in one line
     assert "holds a secret" not in second
     assert frame["answer"][0] == 42
@@ -148,13 +138,13 @@ def test_a_typed_token_works_says_once_that_the_cell_holds_it_and_is_shown_nowhe
     assert "token=***" in listing.to_string()
 
 
-def test_the_token_comes_from_the_environment(ip, capsys, spark_url, monkeypatch):
+def test_the_token_comes_from_the_environment(shell, capsys, spark_url, monkeypatch):
     base, token = spark_url.rsplit("/;token=", 1)
     monkeypatch.setenv("SQLNB_CLUSTER_TOKEN", urllib.parse.unquote(token))
-    ip.run_line_magic("sqlnb", f"connect {base} --token-env SQLNB_CLUSTER_TOKEN --as cluster")
+    shell.run_line_magic("sqlnb", f"connect {base} --token-env SQLNB_CLUSTER_TOKEN --as cluster")
     out = capsys.readouterr().out
     assert "holds a secret" not in out and token not in out
-    assert ip.run_line_magic("sql", "SELECT 1 AS one")["one"][0] == 1
+    assert shell.run_line_magic("sql", "SELECT 1 AS one")["one"][0] == 1
     with sqlnb.connect(base, token_env="SQLNB_CLUSTER_TOKEN") as db:  # the Python API too
         assert db.query("SELECT 2 AS two")["two"][0] == 2
         assert token not in db.path and token not in repr(db)

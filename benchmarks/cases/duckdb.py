@@ -24,7 +24,6 @@ import math
 import shutil
 import statistics
 import threading
-import time
 from typing import Any
 
 import sqlnb
@@ -33,7 +32,7 @@ from ..context import Context
 from ..data import duckdb_file
 from ..env import optional
 from ..report import CaseResult, Table, compare
-from ..runner import Contender, per_call_us, round_robin, seconds
+from ..runner import Contender, cancel_ms, per_call_us, round_robin, seconds
 from ..subproc import Child, ChildError, run_once
 
 ID = "duckdb"
@@ -162,15 +161,7 @@ def _cancels(path: Any, repeats: int) -> Table:
     """Milliseconds from cancel() to QueryCancelled in the caller, the query 0.2 s in."""
     with sqlnb.connect(path, time_limit=600) as db:
         def latency(sql: str, frame: bool) -> float:
-            handle = db.submit(sql, dataframe=frame)
-            time.sleep(0.2)
-            start = time.perf_counter()
-            handle.cancel()
-            try:
-                handle.result()
-            except sqlnb.QueryCancelled:
-                return (time.perf_counter() - start) * 1000
-            raise RuntimeError("the query finished before it was cancelled")
+            return cancel_ms(db.submit(sql, dataframe=frame), 0.2)
 
         endless = AGGREGATE.format(rows=10**15)
         bulk = "SELECT * FROM t, range(1000)"  # far more rows than 0.2 s fetches

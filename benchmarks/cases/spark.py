@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 import warnings
 from typing import Any
 
@@ -25,7 +24,7 @@ import sqlnb
 from ..context import Context
 from ..env import optional
 from ..report import CaseResult, Table, compare
-from ..runner import Contender, per_call_us, round_robin, seconds
+from ..runner import Contender, cancel_ms, per_call_us, round_robin, seconds
 
 ID = "spark"
 TITLE = "Spark Connect: bulk into a DataFrame, the magic, cancel"
@@ -106,15 +105,7 @@ def _magic(db: sqlnb.Database, spark: Any, calls: int, repeats: int) -> Table:
 
 def _cancels(db: sqlnb.Database, repeats: int) -> Table:
     def latency() -> float:
-        handle = db.submit(SLOW, time_limit=math.inf)
-        time.sleep(2)
-        start = time.perf_counter()
-        handle.cancel()
-        try:
-            handle.result()
-        except sqlnb.QueryCancelled:
-            return (time.perf_counter() - start) * 1000
-        raise RuntimeError("the query finished before it was cancelled")
+        return cancel_ms(db.submit(SLOW, time_limit=math.inf), 2)
 
     return Table(f"cancel() -> QueryCancelled, 2 s in, {repeats} samples", "ms",
                  round_robin([Contender("a long aggregate", latency)], repeats, warmup=0))
