@@ -21,8 +21,8 @@ from .errors import DatabaseClosed, Error, QueryCancelled, QueryTimeout, annotat
 from .results import rows_to_dataframe
 
 if TYPE_CHECKING:
-    from ._sqltext import Statement
     from .engines.base import Link
+    from .engines.sqltext import Statement
 
 
 class Stopped(Exception):

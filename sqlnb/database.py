@@ -36,7 +36,7 @@ from .errors import (
     annotate,
     shorten,
 )
-from .results import Result
+from .results import Catalog, Result
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -293,6 +293,10 @@ class Database:
         self._threads = threads
         self._background_lock = threading.Lock()
         self._background_errors: list[tuple[str, BaseException]] = []
+        #: bumped when a statement through sqlnb may have changed the names in the database
+        self._schema_version = 0
+        self._catalog: tuple[int, Catalog] | None = None
+        self._catalog_reading: tuple[int, Task] | None = None
 
     # -- about --------------------------------------------------------------------------------
     @property
@@ -387,6 +391,8 @@ class Database:
         task = Task(None, self._control(time_limit, statement.surely_writes), sql,
                     statement=statement, params=params, frame=dataframe, groupable=not alone,
                     transaction=not alone, reroutable=True)
+        if statement.changes_session or statement.keyword == "USE":
+            self._watch_schema(task)
         if statement.surely_writes:
             self._dispatch.submit_write(task)
         else:
@@ -534,6 +540,7 @@ class Database:
         work = self._backend.insert_work(df, table, if_exists=if_exists)
         task = Task(work, self._control(time_limit),
                     f"insert_df(..., {table!r}, if_exists={if_exists!r})")
+        self._watch_schema(task)
         self._dispatch.submit_write(task)
         return QueryHandle(task).result()
 
@@ -582,6 +589,46 @@ class Database:
                     f"(the schema of {table!r})", groupable=False, transaction=False, reads=True)
         return self._read_or_writer(task).result()
 
+    def catalog(self, *, time_limit: float | None = None, block: bool = True
+                ) -> Catalog | QueryHandle:
+        """The names completion offers: each table and view with its columns, and the engine's
+        SQL functions and keywords.
+
+        Read once and kept until a statement through this Database may have changed them (DDL,
+        ATTACH, a write function, insert_df). block=False returns a QueryHandle at once (its
+        value the Catalog): the completer waits on it a moment and never longer.
+        """
+        self._dispatch.check_open()
+        version = self._schema_version
+        cached, reading = self._catalog, self._catalog_reading
+        if cached is not None and cached[0] == version:
+            if block:
+                return cached[1]
+            task = Task(None, Control(None, self._dispatch.timer), "(read the catalog)")
+            task.set_result(cached[1])
+            return QueryHandle(task)
+        if reading is not None and reading[0] == version and not reading[1].done():
+            handle = QueryHandle(reading[1])  # one read at a time, however often Tab is hit
+            return handle.result() if block else handle
+        task = Task(lambda link, control: link.catalog(control), self._control(time_limit),
+                    "(read the catalog)", groupable=False, transaction=False, reads=True)
+
+        def keep(done: Any) -> None:
+            if done.exception() is None:
+                self._catalog = (version, done.result())
+
+        task.add_done_callback(keep)
+        self._catalog_reading = (version, task)
+        handle = self._read_or_writer(task)
+        return handle.result() if block else handle
+
+    def _watch_schema(self, task: Task) -> None:
+        """Once `task` is over, the catalog is read again at its next use."""
+        task.add_done_callback(_weak(self._schema_changed))
+
+    def _schema_changed(self, _task: object = None) -> None:
+        self._schema_version += 1
+
     def _read_or_writer(self, task: Task) -> QueryHandle:
         # some objects (SQLite's TEMP tables) live on the writer's link: then look there
         self._dispatch.submit(task, write=self._backend.reads_need_writer)
@@ -618,6 +665,8 @@ class Database:
             limit = self._limit(time_limit)
         task = Task(None, Control(limit, self._dispatch.timer, is_write=True), sql, statement,
                     params, False, not alone, not alone)
+        if statement.changes_session or statement.keyword == "USE":
+            self._watch_schema(task)
         self._dispatch.submit_write(task)
         return task
 
@@ -641,6 +690,8 @@ class Database:
 
         task = Task(work, self._control(time_limit), sql, groupable=not alone,
                     transaction=not alone)
+        if any(s.changes_session or s.keyword == "USE" for s in statements):
+            self._watch_schema(task)
         return self._submit_write(task)
 
     def _write_many(self, sql: str, params_seq: Iterable[Any],
@@ -671,6 +722,7 @@ class Database:
 
         task = Task(work, self._control(time_limit), name, groupable=False,
                     transaction=transaction, isolated=isolated)
+        self._watch_schema(task)  # fn may create or drop anything
         return self._submit_write(task)
 
     def _submit_write(self, task: Task) -> QueryHandle:

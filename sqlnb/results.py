@@ -15,7 +15,8 @@ value as it is, in an object column, so no value changes silently.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ArrowFrameBuilder", "Result", "arrow_to_dataframe", "rows_to_dataframe"]
+__all__ = ["ArrowFrameBuilder", "Catalog", "Result", "arrow_to_dataframe", "rows_to_dataframe"]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The names a Database knows: its tables and views with their columns, and the engine's
+    SQL functions and keywords (what completion in a `%%sql` cell offers)."""
+
+    #: each table and view (TEMP ones too) -> its column names, in order
+    tables: Mapping[str, tuple[str, ...]]
+    #: the engine's SQL functions (scalar, aggregate, window and table functions), lower case
+    functions: tuple[str, ...]
+    #: the engine's SQL keywords, upper case
+    keywords: tuple[str, ...]
 
 
 class Result:

@@ -11,8 +11,8 @@ connections cannot be opened read-only.
 - A `Link` per connection, used by one worker at a time: run one statement (its result whole,
   or as a DataFrame built batch by batch), stream one in chunks, run one statement for many
   parameter sets, call a user's function with the native connection, take the writer's
-  transaction steps, list tables and columns; and, from any other thread, interrupt the
-  statement it runs now and say how far it got.
+  transaction steps, list tables and columns (and every name completion offers); and, from
+  any other thread, interrupt the statement it runs now and say how far it got.
 
 An engine's errors keep their own types. At the seam, `Link.translate` turns the engine's
 "interrupted" into `Stopped` when the query's control asked for the stop (the control plane
@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from .._control import Control
-    from .._sqltext import Statement
     from .._task import Task
+    from ..results import Catalog
+    from .sqltext import Statement
 
 
 class Link(ABC):
@@ -90,6 +91,12 @@ class Link(ABC):
     @abstractmethod
     def tables(self) -> Any:
         """A DataFrame of name, type ("table" or "view"), schema and rows."""
+
+    @abstractmethod
+    def catalog(self, control: Control) -> Catalog:
+        """Every table and view with its column names, and the engine's functions and
+        keywords, read in as few calls to the engine as it allows (completion asks for it).
+        An engine that needs several calls looks at `control.reason` between them."""
 
     @abstractmethod
     def schema(self, table: str) -> Any:

@@ -37,7 +37,7 @@ import duckdb
 
 from .._task import Stopped, note
 from ..errors import UsageError, annotate, shorten
-from ..results import ArrowFrameBuilder, Result, arrow_to_dataframe
+from ..results import ArrowFrameBuilder, Catalog, Result, arrow_to_dataframe
 from . import sqltext
 from .base import Backend, Link
 
@@ -257,6 +257,22 @@ class DuckDBLink(Link):
 
         frame = rows_to_dataframe(found, ["name", "type", "schema", "rows"])
         return frame.astype({"rows": "Int64"})
+
+    def catalog(self, control: Control) -> Catalog:
+        tables: dict[str, list[str]] = {}
+        for table, column in _all(self.cursor, "SELECT table_name, column_name FROM "
+                                  "duckdb_columns() WHERE NOT internal "
+                                  "ORDER BY table_name, column_index"):
+            columns = tables.setdefault(table, [])
+            if column not in columns:  # the same table name in two schemas
+                columns.append(column)
+        functions = sorted({name for (name,) in _all(
+            self.cursor, "SELECT DISTINCT function_name FROM duckdb_functions() "
+            "WHERE function_type <> 'pragma'") if name.isidentifier()})
+        keywords = sorted(name.upper() for (name,) in _all(
+            self.cursor, "SELECT keyword_name FROM duckdb_keywords()"))
+        return Catalog({name: tuple(columns) for name, columns in tables.items()},
+                       tuple(functions), tuple(keywords))
 
     def schema(self, table: str) -> Any:
         columns = self.cursor.execute(

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._task import SmallFrame, Stopped, note
 from ..errors import UsageError, annotate
-from ..results import FrameBuilder, Result, rows_to_dataframe
+from ..results import Catalog, FrameBuilder, Result, rows_to_dataframe
 from . import sqltext
 from .base import Backend, Link
 
@@ -412,6 +412,11 @@ class SQLiteLink(Link):
         from .sqlite_explore import tables
 
         return tables(self.conn)
+
+    def catalog(self, control: Control) -> Catalog:
+        from .sqlite_explore import catalog
+
+        return catalog(self.conn)
 
     def schema(self, table: str) -> Any:
         from .sqlite_explore import schema

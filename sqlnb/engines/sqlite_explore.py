@@ -1,4 +1,5 @@
-"""What is in a database: its tables with row counts, and a table's columns and keys."""
+"""What is in a database: its tables with row counts, a table's columns and keys, and the names
+completion offers (tables, columns, functions, keywords)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sqlite3
 from typing import Any
 
 from ..errors import UsageError
-from ..results import rows_to_dataframe
+from ..results import Catalog, rows_to_dataframe
 from .sqlite_insert import quote
 
 
@@ -28,6 +29,65 @@ def tables(conn: sqlite3.Connection) -> Any:
             found.append((name, kind, schema_name, rows))
     frame = rows_to_dataframe(found, ["name", "type", "schema", "rows"])
     return frame.astype({"rows": "Int64"})
+
+
+#: SQLite's keywords (https://www.sqlite.org/lang_keywords.html); SQLite has no SQL call that
+#: lists them, and Python's sqlite3 module does not expose sqlite3_keyword_name().
+_KEYWORDS = """
+ABORT ACTION ADD AFTER ALL ALTER ALWAYS ANALYZE AND AS ASC ATTACH AUTOINCREMENT BEFORE BEGIN
+BETWEEN BY CASCADE CASE CAST CHECK COLLATE COLUMN COMMIT CONFLICT CONSTRAINT CREATE CROSS CURRENT
+CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP DATABASE DEFAULT DEFERRABLE DEFERRED DELETE DESC
+DETACH DISTINCT DO DROP EACH ELSE END ESCAPE EXCEPT EXCLUDE EXCLUSIVE EXISTS EXPLAIN FAIL FILTER
+FIRST FOLLOWING FOR FOREIGN FROM FULL GENERATED GLOB GROUP GROUPS HAVING IF IGNORE IMMEDIATE IN
+INDEX INDEXED INITIALLY INNER INSERT INSTEAD INTERSECT INTO IS ISNULL JOIN KEY LAST LEFT LIKE
+LIMIT MATCH MATERIALIZED NATURAL NO NOT NOTHING NOTNULL NULL NULLS OF OFFSET ON OR ORDER OTHERS
+OUTER OVER PARTITION PLAN PRAGMA PRECEDING PRIMARY QUERY RAISE RANGE RECURSIVE REFERENCES REGEXP
+REINDEX RELEASE RENAME REPLACE RESTRICT RETURNING RIGHT ROLLBACK ROW ROWS SAVEPOINT SELECT SET
+TABLE TEMP TEMPORARY THEN TIES TO TRANSACTION TRIGGER UNBOUNDED UNION UNIQUE UPDATE USING VACUUM
+VALUES VIEW VIRTUAL WHEN WHERE WINDOW WITH WITHOUT
+"""
+KEYWORDS = tuple(_KEYWORDS.split())
+
+
+def catalog(conn: sqlite3.Connection) -> Catalog:
+    """Every table and view of every attached schema with its columns, one query per schema;
+    and SQLite's functions (PRAGMA function_list) and keywords."""
+    tables: dict[str, list[str]] = {}
+    for schema_name, _file in _schemas(conn):
+        master = f"{quote(schema_name)}.sqlite_master"
+        try:
+            rows = conn.execute(
+                f"SELECT m.name, p.name FROM {master} AS m, pragma_table_info(m.name, ?) AS p "
+                f"WHERE {_LISTED.format('m.')} ORDER BY m.name, p.cid", (schema_name,)).fetchall()
+        except sqlite3.OperationalError as error:
+            if "interrupted" in str(error):
+                raise
+            rows = _one_by_one(conn, master, schema_name)  # a view that no longer works
+        for table, column in rows:
+            tables.setdefault(table, []).append(column)
+    functions = sorted({name for (name,) in conn.execute("SELECT name FROM pragma_function_list")
+                        if name.isidentifier()})  # not the operators (->, ->>)
+    return Catalog({name: tuple(columns) for name, columns in tables.items()},
+                   tuple(functions), KEYWORDS)
+
+
+#: the rows of sqlite_master that are a user's tables and views ({} : the table's alias)
+_LISTED = "{0}type IN ('table', 'view') AND {0}name NOT LIKE 'sqlite_%'"
+
+
+def _one_by_one(conn: sqlite3.Connection, master: str, schema_name: str
+                ) -> list[tuple[str, str]]:
+    """The (table, column) pairs read table by table, leaving out views that no longer work."""
+    rows = []
+    listed = _LISTED.format("")
+    for (table,) in conn.execute(f"SELECT name FROM {master} WHERE {listed} ORDER BY name"):
+        try:
+            rows += [(table, column) for (column,) in conn.execute(
+                "SELECT name FROM pragma_table_info(?, ?) ORDER BY cid", (table, schema_name))]
+        except sqlite3.OperationalError as error:
+            if "interrupted" in str(error):
+                raise
+    return rows
 
 
 def schema(conn: sqlite3.Connection, table: str) -> Any:

@@ -99,6 +99,15 @@ def _tokens(sql: str) -> Iterator[tuple[str, str]]:
         yield match.lastgroup, match.group()  # type: ignore[misc]
 
 
+def tokens(sql: str) -> Iterator[tuple[str, int, str]]:
+    """Each token of `sql` as (kind, start, text), end to end: kind is "ws", "comment",
+    "string", "quoted" (a quoted name), "word", "number", "param", "cast", "semi" or "punct".
+    An unclosed string, name or comment runs to the end. (Package-internal: the completer
+    of sqlnb.ipython reads a cell with it.)"""
+    for match in _TOKEN.finditer(sql):
+        yield match.lastgroup, match.start(), match.group()  # type: ignore[misc]
+
+
 def named_tokens(sql: str) -> Iterator[tuple[int, int, str]]:
     """(start, end, text) of each named parameter (`:name`, `@name`, `$name`) in `sql`."""
     for match in _TOKEN.finditer(sql):

@@ -1,7 +1,8 @@
 """The notebook front: `%load_ext sqlnb` registers the `%sql`/`%%sql` and `%sqlnb` magics.
 
 This subpackage is the only part of sqlnb that imports IPython; it calls the engine only through
-`sqlnb.Database`.
+`sqlnb.Database` (and reads SQL text with the package-internal lexer, `sqlnb.engines.sqltext`).
+Tab inside SQL completes names from the database (completion.py).
 
 JupySQL and ipython-sql register a `%sql` too. Loading sqlnb after one of them takes `%sql` and
 `%%sql` over and says so in one line; `%unload_ext sqlnb` gives the other's back. `%sqlnb` is
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .completion import Completer
 from .magics import SqlNB
 
 __all__ = ["SqlNB", "load_ipython_extension", "unload_ipython_extension"]
@@ -26,6 +28,11 @@ def load_ipython_extension(ipython: Any) -> None:
     magics = SqlNB(shell=ipython)
     ipython.register_magics(magics)
     magics.install_display()
+    completer = getattr(ipython, "Completer", None)
+    if completer is not None:
+        _drop_matcher(completer)
+        magics.completer = Completer(magics.database)
+        completer.custom_matchers.append(magics.completer.matcher())
     if others:
         magics.replaced = others
         owner = _owner(next(iter(others.values())))
@@ -41,6 +48,16 @@ def unload_ipython_extension(ipython: Any) -> None:
         for kind, magic in magics.replaced.items():
             ipython.magics_manager.magics[kind]["sql"] = magic
         magics.replaced = {}
+    completer = getattr(ipython, "Completer", None)
+    if completer is not None:
+        _drop_matcher(completer)
+
+
+def _drop_matcher(completer: Any) -> None:
+    """Take sqlnb's matcher out of IPython's completer (a reload must not add a second)."""
+    completer.custom_matchers[:] = [
+        m for m in completer.custom_matchers
+        if getattr(m, "matcher_identifier", None) != "sqlnb.sql"]
 
 
 def _owner(magic: Any) -> str:

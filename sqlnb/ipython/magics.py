@@ -43,10 +43,12 @@ from traitlets import Bool, Float, Int
 import sqlnb
 from sqlnb.errors import shorten
 
+from .progress import CellProgress, widgets_available
+
 if TYPE_CHECKING:
     from sqlnb.engines.sqltext import Statement
 
-from .progress import CellProgress, widgets_available
+    from .completion import Completer
 
 #: Options of %sql / %%sql that take a value (the others are flags).
 _VALUED = {"--db", "--time-limit"}
@@ -175,6 +177,8 @@ class SqlNB(Magics):
         #: another extension's %sql / %%sql that loading sqlnb replaced ("line"/"cell" ->
         #: magic), given back by `%unload_ext sqlnb`
         self.replaced: dict[str, Any] = {}
+        #: Tab completion inside SQL (set by `%load_ext sqlnb` when IPython has a completer)
+        self.completer: Completer | None = None
 
     # -- %sql and %%sql ------------------------------------------------------------------------
     @magic_arguments()
@@ -196,8 +200,9 @@ class SqlNB(Magics):
         %sql sqlite:///path/to/file.db         (open a database and make it current)
 
         `:name` in the SQL binds the Python variable `name` as a parameter (never pasted into
-        the SQL). `VAR <<` also stores the result in the variable VAR. sqlnb runs SQLite only:
-        a URL of another database (postgresql://...) is an error.
+        the SQL). `VAR <<` also stores the result in the variable VAR. A target opens SQLite
+        (sqlite:///...), DuckDB (duckdb:///...) or Spark (sc://..., spark:local[N]); another
+        database's URL (postgresql://...) is an error.
         """
         try:
             return self._sql(line, cell)
@@ -224,7 +229,7 @@ class SqlNB(Magics):
             raise IPythonUsageError(f"{target!r} is not a valid Python variable name for "
                                     "'VAR <<': use letters, digits and _")
         limit = _limit(args.time_limit, self.time_limit)
-        db = self._database(args.db)
+        db = self.database(args.db)
         statements = self._statements(db, sql)
         if args.background:
             handle = self._run_background(db, statements, limit, target)
@@ -390,7 +395,7 @@ class SqlNB(Magics):
         import pandas as pd
 
         _nothing_after("list", rest, "it lists every open database")
-        self._database(None)  # the default database counts as open
+        self.database(None)  # the default database counts as open
         rows = [(name, db.path, db.read_only, name == self._current)
                 for name, db in self._databases.items()]
         return pd.DataFrame(rows, columns=["name", "path", "read_only", "current"])
@@ -455,7 +460,7 @@ class SqlNB(Magics):
         return self._explore(lambda db: db.schema(table))
 
     def _explore(self, call: Any) -> Any:
-        db = self._database(None)
+        db = self.database(None)
         try:
             return call(db)
         except db.error_types as error:
@@ -494,12 +499,22 @@ class SqlNB(Magics):
         self._databases[name] = db
         self._owned.add(name)
         self._current = name
+        self._read_catalog(db)
         print(f"connected: {name} ({db.path})")
 
-    def _database(self, name: str | None) -> sqlnb.Database:
+    def _read_catalog(self, db: sqlnb.Database) -> sqlnb.Database:
+        """Start reading the names Tab completes from, so the first Tab finds them (on Spark
+        a read takes a round trip per table)."""
+        if self.completer is not None:
+            self.completer.prefetch(db)
+        return db
+
+    def database(self, name: str | None = None) -> sqlnb.Database:
+        """The Database a cell runs on: the one named `name` (--db), else the current one
+        (an in-memory SQLite database opened at first use)."""
         if name is None:
             if self._current is None:
-                self._databases["default"] = sqlnb.connect()
+                self._databases["default"] = self._read_catalog(sqlnb.connect())
                 self._owned.add("default")
                 self._current = "default"
             name = self._current
