@@ -70,6 +70,7 @@ class Control:
         "outcome",
         "reason",
         "rows",
+        "stage",
         "started",
         "state",
         "steps",
@@ -93,6 +94,9 @@ class Control:
         self.steps = 0
         self.outcome = QUEUED
         self.keyboard = False
+        #: (percent or None, what it does): set by work that runs several queries or reads a
+        #: file (a profile, an import); shown instead of the engine's percent of one query
+        self.stage: tuple[float | None, str] | None = None
 
     # -- the worker's side ------------------------------------------------------------------
     def begin(self, link: Link, watched: bool = False) -> bool:
@@ -183,8 +187,10 @@ class Control:
 
     def progress(self) -> Progress:
         """A snapshot of the counters (and of the engine's percent while the query runs)."""
-        link = self._link
-        if link is None:
+        link, stage = self._link, self.stage
+        if stage is not None:
+            percent, phase = stage
+        elif link is None:
             percent = phase = None
         else:
             percent, phase = link.percent(), link.phase()

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._control import QUEUED, Control, Progress
 from ._dispatch import Dispatch
+from ._explore import Explorer
+from ._import import import_work, source_format
 from ._redact import has_secret, redact
 from ._task import Stopped, Task, settle
 from .engines import open_backend
@@ -289,6 +291,7 @@ class Database:
             backend.close()
             raise
         self._backend = backend
+        self._explorer = Explorer(backend)
         self._finalizer = weakref.finalize(self, self._dispatch.close)
         self._threads = threads
         self._background_lock = threading.Lock()
@@ -544,6 +547,35 @@ class Database:
         self._dispatch.submit_write(task)
         return QueryHandle(task).result()
 
+    def import_file(self, source: str | os.PathLike[str] | pd.DataFrame, table: str, *,
+                    if_exists: Literal["fail", "append", "replace"] = "fail",
+                    format: Literal["csv", "parquet"] | None = None,
+                    time_limit: float | None = None, block: bool = True) -> int | QueryHandle:
+        """Load a CSV or Parquet file (or a DataFrame) into `table` through the writer, in
+        chunks, all or nothing; the rows written (a QueryHandle with block=False).
+
+        Types come from the file (pyarrow's readers; DuckDB reads files itself) or the
+        DataFrame's dtypes. if_exists: "fail" (the default), "append" or "replace". The format
+        follows the suffix (.csv, .tsv, .parquet) unless `format` says. A Cancel, an error or
+        the time limit leaves no table and no row of it.
+        """
+        self._dispatch.check_open()
+        _check_name(table, "table")
+        if if_exists not in ("fail", "append", "replace"):
+            raise UsageError(f"if_exists must be 'fail', 'append' or 'replace', not "
+                             f"{if_exists!r}")
+        kind = source_format(source, format)
+        if kind == "dataframe":
+            source = _checked_frame(source, table, if_exists, False)
+        work = import_work(self._backend, source, kind, table, if_exists)
+        shown = "a DataFrame" if kind == "dataframe" else os.fspath(source)  # type: ignore[arg-type]
+        task = Task(work, self._control(time_limit, is_write=True),
+                    f"import {shown} into {table} (if_exists={if_exists!r})", groupable=False)
+        self._watch_schema(task)
+        self._dispatch.submit_write(task)
+        handle = QueryHandle(task)
+        return handle.result() if block else handle
+
     def iter_chunks(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
                     chunk_rows: int = CHUNK_ROWS, time_limit: float | None = None
                     ) -> Iterator[pd.DataFrame]:
@@ -619,6 +651,72 @@ class Database:
 
         task.add_done_callback(keep)
         self._catalog_reading = (version, task)
+        handle = self._read_or_writer(task)
+        return handle.result() if block else handle
+
+    # -- exploring a table, in the engine -------------------------------------------------------
+    def profile(self, table: str, *, top: int = 3, time_limit: float | None = None,
+                block: bool = True) -> pd.DataFrame | QueryHandle:
+        """One row per column of `table`: type, count, nulls, distinct, min, max, mean (numbers)
+        and the `top` most frequent values, computed in the engine (only these rows leave it).
+
+        One aggregate query per 100 columns, then one GROUP BY per column that repeats a value;
+        block=False returns a QueryHandle (its progress says which step runs).
+        """
+        _check_name(table, "table")
+        _check_count(top, "top", 0)
+        work = self._explorer.profile(table, top)
+        return self._explore(work, f"(profile {table})", time_limit, block)
+
+    def histogram(self, table: str, column: str, *, bins: int = 20,
+                  time_limit: float | None = None, block: bool = True
+                  ) -> pd.DataFrame | QueryHandle:
+        """A numeric column's histogram, counted in the engine: a row per bin (bin_start,
+        bin_end, count) over `bins` equal bins from its min to its max (two queries)."""
+        _check_name(table, "table")
+        _check_name(column, "column")
+        _check_count(bins, "bins", 1, 10_000)
+        work = self._explorer.histogram(table, column, bins)
+        return self._explore(work, f"(histogram of {table}.{column})", time_limit, block)
+
+    def value_counts(self, table: str, column: str, *, top: int = 20,
+                     time_limit: float | None = None, block: bool = True
+                     ) -> pd.DataFrame | QueryHandle:
+        """The `top` most frequent values of a column (value, count), most frequent first,
+        counted in the engine; `.attrs["total"]` is the table's row count."""
+        _check_name(table, "table")
+        _check_name(column, "column")
+        _check_count(top, "top", 1)
+        work = self._explorer.value_counts(table, column, top)
+        return self._explore(work, f"(value counts of {table}.{column})", time_limit, block)
+
+    def quartiles(self, table: str, column: str, *, time_limit: float | None = None,
+                  block: bool = True) -> pd.DataFrame | QueryHandle:
+        """A box plot's numbers for a numeric column, computed in the engine: one row with
+        count, min, q1, median, q3, max, the whiskers (whislo, whishi: the furthest values
+        within 1.5 IQR) and the number of outliers (up to 1,000 of them in
+        `.attrs["fliers"]`). SQLite, which has no percentile function, sorts the column once."""
+        _check_name(table, "table")
+        _check_name(column, "column")
+        work = self._explorer.quartiles(table, column)
+        return self._explore(work, f"(quartiles of {table}.{column})", time_limit, block)
+
+    def explain(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+                time_limit: float | None = None) -> str:
+        """The engine's plan for one statement, not run, as an indented tree of lines."""
+        self._dispatch.check_open()
+        statement = self._single(sql)
+        self._backend.check_params(statement, params)
+        task = Task(lambda link, control: link.explain(statement, params, control),
+                    self._control(time_limit), f"EXPLAIN {sql}", groupable=False,
+                    transaction=False, reads=True)
+        return self._read_or_writer(task).result()
+
+    def _explore(self, work: Callable[[Link, Control], Any], label: str,
+                 time_limit: float | None, block: bool) -> Any:
+        self._dispatch.check_open()
+        task = Task(work, self._control(time_limit), label, groupable=False,
+                    transaction=False, reads=True)
         handle = self._read_or_writer(task)
         return handle.result() if block else handle
 
@@ -826,6 +924,18 @@ def _weak(method: Callable[[QueryHandle], None]) -> Callable[[QueryHandle], None
             target(handle)
 
     return call
+
+
+def _check_name(value: object, what: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{what} must be a {what}'s name (a str), not {value!r}")
+
+
+def _check_count(value: object, what: str, least: int, most: int | None = None) -> None:
+    if (isinstance(value, bool) or not isinstance(value, int) or value < least
+            or (most is not None and value > most)):
+        upto = f" to {most:,}" if most is not None else " or more"
+        raise UsageError(f"{what} must be a whole number, {least}{upto}, not {value!r}")
 
 
 def _fn_name(fn: Callable[..., Any]) -> str:

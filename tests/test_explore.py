@@ -14,7 +14,7 @@ from sqlnb.ipython.completion import Completer, find_sql, suggest
 from sqlnb.results import Catalog
 
 from .conftest import Kernel
-from .helpers import wait_for
+from .helpers import WAIT, wait_for
 from .test_engines import ENGINES, fresh
 
 CATALOG = Catalog(
@@ -243,3 +243,258 @@ def test_complete_request_in_a_real_kernel(kernel, engine, tmp_path, request):
     reply = _complete(kernel, "impo")  # and stay in Python
     assert "import" in reply["matches"]
     assert kernel.run(f"%sqlnb close e_{engine}")[0] == "ok"
+
+
+# -- profile, plots' numbers, plans: computed in the engine -------------------------------------
+@pytest.fixture(params=sorted(ENGINES))
+def numbers(request, tmp_path):
+    """A table m of 1..100 in x (and one NULL), x's parity as text in s, and 1000 as one
+    outlier in y (y = x otherwise)."""
+    engine = request.param
+    with fresh(engine, tmp_path, request) as database:
+        text = ENGINES[engine]["text"]
+        database.write(f"CREATE TABLE m (x BIGINT, y DOUBLE, s {text})")
+        rows = [(x, 1000.0 if x == 100 else float(x), "odd" if x % 2 else "even")
+                for x in range(1, 101)]
+        database.insert_df(pd.DataFrame([*rows, (None, None, None)], columns=["x", "y", "s"])
+                           .astype({"x": "Int64"}), "m", if_exists="append")
+        yield database
+
+
+def test_a_profile_counts_in_the_engine(numbers):
+    profile = numbers.profile("m").set_index("column")
+    assert list(profile.index) == ["x", "y", "s"]
+    assert profile.attrs["rows"] == 101
+    x, s = profile.loc["x"], profile.loc["s"]
+    assert (x["count"], x["nulls"], x["distinct"], x["min"], x["max"], x["mean"]) == (
+        100, 1, 100, 1, 100, 50.5)
+    assert pd.isna(x["top"])  # every value once: no most frequent
+    assert (s["count"], s["distinct"], s["min"], s["max"]) == (100, 2, "even", "odd")
+    assert pd.isna(s["mean"])
+    assert s["top"] == "'even' (50), 'odd' (50)"
+
+
+def test_a_histogram_counts_each_bin_in_the_engine(numbers):
+    hist = numbers.histogram("m", "x", bins=4)
+    assert list(hist["count"]) == [25, 25, 25, 25]
+    assert (hist["bin_start"].iloc[0], hist["bin_end"].iloc[-1]) == (1, 100)
+    assert numbers.histogram("m", "y", bins=3)["count"].sum() == 100
+
+
+def test_value_counts_most_frequent_first(numbers):
+    counts = numbers.value_counts("m", "s", top=2)
+    assert list(counts["count"]) == [50, 50] and set(counts["value"]) == {"odd", "even"}
+    assert counts.attrs["total"] == 101
+    values = list(numbers.value_counts("m", "s", top=3)["value"])
+    assert values[:2] == ["even", "odd"] and pd.isna(values[2])  # NULL is a value too
+
+
+def test_quartiles_and_whiskers(numbers):
+    box = numbers.quartiles("m", "y").iloc[0]
+    expected = [25.75, 50.5, 75.25]  # numpy's (linear) quartiles of 1..99 and 1000
+    if numbers.engine == "spark":  # percentile_approx gives values of the column
+        assert [box["q1"], box["median"], box["q3"]] == pytest.approx(expected, abs=1)
+    else:
+        assert [box["q1"], box["median"], box["q3"]] == pytest.approx(expected)
+    assert (box["count"], box["min"], box["max"], box["whislo"], box["outliers"]) == (
+        100, 1, 1000, 1, 1)
+    assert box["whishi"] == 99
+    assert numbers.quartiles("m", "y").attrs["fliers"] == [1000]
+
+
+def test_exploring_names_the_problem(numbers):
+    with pytest.raises(sqlnb.UsageError, match="has no column 'nope'; its columns: x, y, s"):
+        numbers.histogram("m", "nope")
+    with pytest.raises(sqlnb.UsageError, match=r"not finite numbers.*plot bar"):
+        numbers.quartiles("m", "s")
+    with pytest.raises(sqlnb.UsageError, match="no table or view named 'nope'"):
+        numbers.profile("nope")
+    with pytest.raises(sqlnb.UsageError, match="bins must be a whole number, 1 to 10,000"):
+        numbers.histogram("m", "x", bins=0)
+
+
+def test_explain_shows_the_plan_and_runs_nothing(numbers):
+    plan = numbers.explain("INSERT INTO m (x) SELECT x + 1000 FROM m WHERE x > 5")
+    assert "m" in plan
+    assert numbers.query("SELECT count(*) AS n FROM m")["n"][0] == 101
+    plan = numbers.explain("SELECT s, count(*) FROM m WHERE x > :low AND x IN "
+                           "(SELECT x FROM m WHERE y > 3) GROUP BY s", {"low": 5})
+    lines = plan.splitlines()
+    assert len(lines) >= 2 and any(line.startswith(" ") for line in lines)
+
+
+def test_profiling_is_stopped_by_the_time_limit_and_cancel(tmp_path):
+    with sqlnb.connect(tmp_path / "t.db") as db:
+        db.write("CREATE VIEW forever AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                 "SELECT x + 1 FROM c) SELECT x FROM c")
+        with pytest.raises(sqlnb.QueryTimeout):
+            db.profile("forever", time_limit=0.3)
+        handle = db.profile("forever", block=False)
+        wait_for(lambda: handle.progress.state == "running", "the profile runs")
+        handle.cancel()
+        with pytest.raises(sqlnb.QueryCancelled):
+            handle.result()
+
+
+# -- imports: chunks, one transaction (or a staging table), progress, Cancel ----------------------
+FRAME = pd.DataFrame({"id": range(1, 2501), "name": [f"n{i}" for i in range(2500)],
+                      "score": [i / 4 for i in range(2500)]})
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def target(request, tmp_path):
+    with fresh(request.param, tmp_path, request) as database:
+        yield database
+
+
+@pytest.mark.parametrize("kind", ["dataframe", "csv", "parquet"])
+def test_an_import_loads_every_row_with_its_types(target, tmp_path, kind, monkeypatch):
+    monkeypatch.setattr("sqlnb._import.CHUNK_ROWS", 1000)  # three chunks
+    monkeypatch.setattr("sqlnb._import.CSV_BLOCK", 16 << 10)
+    source: object = FRAME
+    if kind != "dataframe":
+        source = tmp_path / f"people.{kind}"
+        getattr(FRAME, f"to_{kind}")(source, index=False)
+    assert target.import_file(source, "people") == 2500
+    back = target.query("SELECT * FROM people ORDER BY id")
+    pd.testing.assert_frame_equal(back, FRAME, check_dtype=False)
+    assert target.catalog().tables["people"] == ("id", "name", "score")
+    types = dict(zip(*target.schema("people")[["name", "type"]].to_numpy().T))
+    assert "INT" in types["id"].upper() and "DOUB" in types["score"].upper() + (
+        "DOUB" if types["score"].upper() == "REAL" else "")
+    assert target.import_file(source, "people", if_exists="append") == 2500
+    assert target.query("SELECT count(*) AS n FROM people")["n"][0] == 5000
+    assert target.import_file(source, "people", if_exists="replace") == 2500
+    assert target.query("SELECT count(*) AS n FROM people")["n"][0] == 2500
+    with pytest.raises(target.error_types, match="already exists"):
+        target.import_file(source, "people")
+
+
+class _Held:
+    """A DataFrame source whose second chunk waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.go = threading.Event()
+
+    def chunks(self, source, format, control):
+        yield FRAME.iloc[:1000]
+        self.go.wait(WAIT)
+        yield FRAME.iloc[1000:]
+
+
+@pytest.mark.parametrize("if_exists", ["fail", "replace"])
+def test_a_cancelled_import_leaves_no_table_and_no_row(target, monkeypatch, if_exists):
+    if if_exists == "replace":
+        target.import_file(FRAME.iloc[:10], "people")
+    held = _Held()
+    monkeypatch.setattr("sqlnb._import._chunks", held.chunks)
+    handle = target.import_file(FRAME, "people", if_exists=if_exists, block=False)
+    wait_for(lambda: handle.progress.rows >= 1000, "the first chunk written")
+    handle.cancel()
+    held.go.set()
+    with pytest.raises(sqlnb.QueryCancelled):
+        handle.result()
+    tables = set(target.tables()["name"])
+    assert not any("sqlnb_import" in name for name in tables)
+    if if_exists == "fail":
+        assert "people" not in tables
+    elif target.engine == "spark":  # no transactions: the staging table was never renamed
+        assert target.query("SELECT count(*) AS n FROM people")["n"][0] == 10
+    else:
+        assert target.query("SELECT count(*) AS n FROM people")["n"][0] == 10
+
+
+def test_import_errors_say_what_and_where(tmp_path, target):
+    with pytest.raises(sqlnb.UsageError, match=r"no file 'nope\.csv'"):
+        target.import_file("nope.csv", "t")
+    with pytest.raises(sqlnb.UsageError, match=r"cannot tell the format of 'data\.json'"):
+        (tmp_path / "data.json").write_text("{}")
+        target.import_file(tmp_path / "data.json", "t")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n" + "1,2\n" * 5 + "3,4,5\n")
+    with pytest.raises(target.error_types, match=r"(?i)bad\.csv|line 7|csv"):
+        target.import_file(bad, "t")
+    assert "t" not in set(target.tables()["name"])
+
+
+def test_an_import_shows_its_progress_in_bytes(tmp_path, monkeypatch):
+    monkeypatch.setattr("sqlnb._import.CSV_BLOCK", 16 << 10)
+    path = tmp_path / "people.csv"
+    pd.concat([FRAME] * 40).to_csv(path, index=False)  # 2 MB: more than pyarrow reads ahead
+    stages = []
+    with sqlnb.connect(tmp_path / "t.db") as db:
+        real = __import__("sqlnb._import", fromlist=["_chunks"])._chunks
+
+        def slow(source, format, control):
+            for chunk in real(source, format, control):
+                stages.append(control.progress().phase)
+                yield chunk
+
+        monkeypatch.setattr("sqlnb._import._chunks", slow)
+        assert db.import_file(path, "people") == 100_000
+    read = [float(stage.split(" of ")[0]) for stage in stages]
+    size = float(stages[0].split(" of ")[1].split()[0])
+    assert all(stage.endswith("MB of people.csv") for stage in stages)
+    assert read == sorted(read) and read[0] < size and read[-1] == size
+
+
+# -- the magics, in a real kernel ---------------------------------------------------------------
+def _text(outputs) -> str:
+    parts = []
+    for kind, content in outputs:
+        if kind == "stream":
+            parts.append(content["text"])
+        elif kind == "error":
+            parts.append(f"{content['ename']}: {content['evalue']}")
+        else:
+            parts.append(content["data"].get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def test_the_exploring_magics_in_a_real_kernel(kernel, tmp_path):
+    csv = tmp_path / "people.csv"
+    FRAME.to_csv(csv, index=False)
+    for line in [f"%sqlnb connect {tmp_path / 'x.db'} --as explore",
+                 f"import pandas as pd\npeople = pd.read_csv({str(csv)!r})"]:
+        status, outputs = kernel.run(line)
+        assert status == "ok", outputs
+
+    status, outputs = kernel.run("%sqlnb import people people")
+    assert (status, _text(outputs).strip()) == ("ok", "2,500 rows imported into people")
+    status, outputs = kernel.run(f"%sqlnb import {csv} again --if-exists replace")
+    assert _text(outputs).strip() == "2,500 rows imported into again"
+
+    status, outputs = kernel.run("%sqlnb profile people")
+    assert status == "ok"
+    assert "score" in _text(outputs) and "distinct" in _text(outputs)
+
+    for kind, column in [("hist", "score"), ("bar", "name"), ("box", "score")]:
+        status, outputs = kernel.run(f"%sqlnb plot {kind} people {column} --top 5")
+        assert status == "ok", outputs
+        images = [c for k, c in outputs if k == "display_data" and "image/png" in c["data"]]
+        assert len(images) == 1, outputs
+    status, outputs = kernel.run("print(len(_sqlnb_plot), *_sqlnb_plot.columns[:4])")
+    assert _text(outputs).strip() == "1 count min q1 median"  # the box plot's numbers
+
+    status, outputs = kernel.run("%sqlnb explain SELECT * FROM people WHERE id = 3")
+    assert status == "ok" and "people" in _text(outputs)
+    status, outputs = kernel.run("low = 5")
+    status, outputs = kernel.run("%%sql --explain\nDELETE FROM people WHERE id > :low")
+    assert status == "ok" and "people" in _text(outputs).lower()
+    status, outputs = kernel.run("%sql SELECT count(*) AS n FROM people")
+    assert "2500" in _text(outputs)  # explained, not run
+
+    for line, expected in [
+        ("%sqlnb plot hist people nope", "has no column 'nope'"),
+        ("%sqlnb plot pie people id", "invalid choice: 'pie'"),
+        ("%sqlnb import nowhere.csv t", "no file 'nowhere.csv'"),
+        ("%sqlnb import people people", "already exists"),
+        ("%sqlnb import nothing t", "'nothing' is neither a variable nor a file"),
+    ]:
+        status, outputs = kernel.run(line)
+        assert status == "error", line
+        text = _text(outputs)
+        assert expected in text and "Traceback" not in text, text
+    assert kernel.run("%sqlnb close explore")[0] == "ok"

@@ -23,6 +23,7 @@ notes that say what to do.
 from __future__ import annotations
 
 import contextlib
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -97,6 +98,10 @@ class Link(ABC):
         """Every table and view with its column names, and the engine's functions and
         keywords, read in as few calls to the engine as it allows (completion asks for it).
         An engine that needs several calls looks at `control.reason` between them."""
+
+    @abstractmethod
+    def explain(self, statement: Statement, params: Any, control: Control) -> str:
+        """The engine's plan for the statement (not run), as an indented tree of lines."""
 
     @abstractmethod
     def schema(self, table: str) -> Any:
@@ -202,6 +207,49 @@ class Backend(ABC):
                     ) -> Callable[[Link, Control], int]:
         """The writer's work that writes `df` (checked by the caller) into `table`; what the
         engine can check before the work runs, it checks here, in the caller."""
+
+    def native_import(self, path: str, format: str, table: str, if_exists: str
+                      ) -> Callable[[Link, Control], int] | None:
+        """The writer's work that loads a CSV or Parquet file with the engine's own reader,
+        or None where sqlnb reads the file in chunks (pyarrow) and inserts them."""
+        return None
+
+    #: the character that quotes a name in the engine's SQL (Spark's is a backtick)
+    name_quote: ClassVar[str] = '"'
+
+    def quote(self, name: str) -> str:
+        """`name` as an identifier in the engine's SQL, its quote characters doubled."""
+        q = self.name_quote
+        return q + name.replace(q, q * 2) + q
+
+    def mean_sql(self, column: str, declared: str) -> str | None:
+        """The aggregate giving a column's mean in a profile (name quoted), or None when its
+        declared type is not a number's."""
+        if re.search(r"INT|REAL|FLOA|DOUB|NUM|DEC|BYTE|SHORT|LONG", declared, re.IGNORECASE) \
+                and "INTERVAL" not in declared.upper():
+            return f"avg({column})"
+        return None
+
+    def quartiles_sql(self, table: str, column: str) -> str:
+        """One row: count, min, q1, median, q3, max of a numeric column (names quoted), the
+        quartiles interpolated linearly between ranks (as numpy's and DuckDB's quantile_cont).
+
+        This form is SQLite's, which has no percentile function: it numbers the sorted
+        values with window functions (one sort of the column's values: O(n log n) time and
+        a temporary B-tree of n values; its CAST to INTEGER truncates). Engines with a
+        percentile aggregate override it."""
+        x = f"CAST({column} AS DOUBLE)"
+
+        def at(p: float) -> str:  # value at rank h = (n-1)p: x[floor h] + frac(h) * step
+            h = f"(n - 1) * {p}"
+            low = f"sum(CASE WHEN i = CAST({h} AS INTEGER) THEN x END)"
+            high = f"sum(CASE WHEN i = CAST({h} AS INTEGER) + 1 THEN x END)"
+            frac = f"(max(n) - 1) * {p} - CAST((max(n) - 1) * {p} AS INTEGER)"
+            return f"{low} + ({frac}) * coalesce({high} - {low}, 0)"
+
+        return (f"WITH o AS (SELECT {x} AS x, row_number() OVER (ORDER BY {x}) - 1 AS i, "
+                f"count(*) OVER () AS n FROM {table} WHERE {column} IS NOT NULL) "
+                f"SELECT count(*), min(x), {at(0.25)}, {at(0.5)}, {at(0.75)}, max(x) FROM o")
 
     def close(self) -> None:  # noqa: B027 (most engines hold nothing more)
         """Release what the backend holds besides its links (closed by their owners)."""

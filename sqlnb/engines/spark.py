@@ -328,6 +328,12 @@ class SparkLink(Link):
                     tuple(sorted(keywords.column(0).to_pylist())))
         return Catalog(tables, *self.backend.words)
 
+    def explain(self, statement: Statement, params: Any, control: Control) -> str:
+        with self._tagged():
+            explained = replace(statement, text=f"EXPLAIN {statement.text}")
+            table = self._sql(explained, params).toArrow()
+        return str(table.column(0)[0]).rstrip()
+
     def schema(self, table: str) -> Any:
         with self._tagged():
             try:
@@ -373,6 +379,15 @@ class SparkBackend(Backend):
 
     name = "spark"
     error_types = (PySparkException,)
+    name_quote = "`"
+
+    def quartiles_sql(self, table: str, column: str) -> str:
+        # approximate (rank error 1/10000): an exact percentile gathers every value of the
+        # column on one executor, which a cluster's table may not fit
+        x = f"CAST({column} AS DOUBLE)"
+        return (f"SELECT count({x}), min({x}), percentile_approx({x}, 0.25, 10000), "
+                f"percentile_approx({x}, 0.5, 10000), percentile_approx({x}, 0.75, 10000), "
+                f"max({x}) FROM {table}")
 
     def __init__(self, target: str, *, read_only: bool) -> None:
         if read_only:

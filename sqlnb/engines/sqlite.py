@@ -418,6 +418,11 @@ class SQLiteLink(Link):
 
         return catalog(self.conn)
 
+    def explain(self, statement: Statement, params: Any, control: Control) -> str:
+        from .sqlite_explore import explain
+
+        return explain(self.conn, statement.text, params)
+
     def schema(self, table: str) -> Any:
         from .sqlite_explore import schema
 
@@ -522,6 +527,11 @@ class SQLiteBackend(Backend):
 
     name = "sqlite"
     error_types = (sqlite3.Error,)
+
+    def mean_sql(self, column: str, declared: str) -> str | None:
+        # a SQLite column holds any type whatever it declares (and often declares none), and
+        # avg() reads text as 0: the mean is of the values that are numbers
+        return f"avg(CASE WHEN typeof({column}) IN ('integer', 'real') THEN {column} END)"
 
     def __init__(self, path: str | os.PathLike[str] | None, *, read_only: bool,
                  busy_timeout: float, wal: bool) -> None:

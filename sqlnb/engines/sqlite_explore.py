@@ -90,6 +90,18 @@ def _one_by_one(conn: sqlite3.Connection, master: str, schema_name: str
     return rows
 
 
+def explain(conn: sqlite3.Connection, sql: str, params: Any = None) -> str:
+    """SQLite's query plan (EXPLAIN QUERY PLAN) as an indented tree: each step under its
+    parent, as the sqlite3 shell draws it."""
+    rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params or ()).fetchall()
+    depth: dict[int, int] = {0: -1}
+    lines = []
+    for node, parent, _unused, detail in rows:
+        depth[node] = depth.get(parent, -1) + 1
+        lines.append("  " * depth[node] + detail)
+    return "\n".join(lines)
+
+
 def schema(conn: sqlite3.Connection, table: str) -> Any:
     """A DataFrame with a row per column: name, type, not_null, default, primary_key, references."""
     columns = conn.execute(f"PRAGMA table_xinfo({quote(table)})").fetchall()

@@ -14,6 +14,7 @@ import argparse
 import concurrent.futures
 import contextvars
 import datetime
+import io
 import keyword
 import math
 import re
@@ -59,7 +60,8 @@ _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
 _URL = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.\-]*)://|\s*(spark):local(?:\[[0-9*]+\])?\s*$")
 #: SQLite's error for a { or } in SQL: someone expected a template
 _BRACE = re.compile(r'unrecognized token: "[{}]')
-_NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False)
+_NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False,
+                                 explain=False)
 
 
 class SqlCellError(Exception):
@@ -190,12 +192,15 @@ class SqlNB(Magics):
                    "cell's handle until the result replaces it")
     @argument("--time-limit", metavar="SECONDS", type=float,
               help="stop the query after this many seconds (default: %%config SqlNB.time_limit)")
+    @argument("--explain", action="store_true",
+              help="show the engine's plan of each statement instead of running it")
     @no_var_expand  # `$name` and `{x}` in SQL are SQLite's, never IPython's
     @line_cell_magic
     def sql(self, line: str, cell: str | None = None) -> Any:
         """Run SQL on the current database; the value is a DataFrame of the last result.
 
-        %%sql [--db NAME] [--time-limit SECONDS] [--no-progress] [--background] [VAR <<]
+        %%sql [--db NAME] [--time-limit SECONDS] [--no-progress] [--background] [--explain]
+              [VAR <<]
         %sql [options] [VAR <<] SELECT ...     (also: df = %sql SELECT ...)
         %sql sqlite:///path/to/file.db         (open a database and make it current)
 
@@ -231,6 +236,9 @@ class SqlNB(Magics):
         limit = _limit(args.time_limit, self.time_limit)
         db = self.database(args.db)
         statements = self._statements(db, sql)
+        if args.explain:
+            self._explain(db, statements, limit)
+            return None
         if args.background:
             handle = self._run_background(db, statements, limit, target)
             return handle if target is None else None
@@ -356,6 +364,14 @@ class SqlNB(Magics):
         %sqlnb close [NAME]                             close a database (the current one)
         %sqlnb tables                                   tables and views, with row counts
         %sqlnb schema TABLE                             a table's columns and keys
+        %sqlnb profile TABLE [--top N]                  per column: type, count, nulls, distinct,
+                                                        min, max, mean, most frequent values
+        %sqlnb plot hist|bar|box TABLE COLUMN [--bins N] [--top N]
+                                                        a plot whose numbers the engine computes
+        %sqlnb explain SQL                              the engine's plan for the statement
+        %sqlnb import SOURCE TABLE [--if-exists fail|append|replace]
+                                                        a DataFrame variable, a CSV or a Parquet
+                                                        file into a table, all or nothing
         %sqlnb wait VAR                                 wait for a --background cell's VAR
         """
         try:
@@ -370,12 +386,13 @@ class SqlNB(Magics):
         words = line.split(None, 1)
         if not words:
             raise IPythonUsageError("%sqlnb needs a command: connect, list, use, close, tables, "
-                                    "schema or wait (see %sqlnb?)")
+                                    "schema, profile, plot, explain, import or wait (see %sqlnb?)")
         command, rest = words[0], words[1] if len(words) > 1 else ""
         handler = getattr(self, f"_cmd_{command}", None)
         if handler is None:
             raise IPythonUsageError(f"unknown %sqlnb command {command!r}: use connect, list, "
-                                    "use, close, tables, schema or wait")
+                                    "use, close, tables, schema, profile, plot, explain, "
+                                    "import or wait")
         return handler(rest)
 
     def _cmd_connect(self, rest: str) -> Any:
@@ -458,6 +475,121 @@ class SqlNB(Magics):
         if not table:
             raise IPythonUsageError("%sqlnb schema needs a table name: see %sqlnb tables")
         return self._explore(lambda db: db.schema(table))
+
+    def _cmd_profile(self, rest: str) -> Any:
+        parser = MagicArgumentParser(prog="%sqlnb profile")
+        parser.add_argument("table")
+        parser.add_argument("--top", type=int, default=3)
+        parser.add_argument("--time-limit", type=float)
+        args = parser.parse_argstring(rest)
+        return self._long(lambda db: db.profile(args.table, top=args.top, block=False,
+                                                time_limit=self._cell_limit(args.time_limit)),
+                          f"profile of {args.table}")
+
+    def _cmd_plot(self, rest: str) -> None:
+        from IPython.display import Image, display
+        from matplotlib.figure import Figure
+
+        from sqlnb import plot
+
+        parser = MagicArgumentParser(prog="%sqlnb plot")
+        parser.add_argument("kind", choices=plot.KINDS)
+        parser.add_argument("table")
+        parser.add_argument("column")
+        parser.add_argument("--bins", type=int, default=20)
+        parser.add_argument("--top", type=int, default=20)
+        parser.add_argument("--time-limit", type=float)
+        args = parser.parse_argstring(rest)
+        data = self._long(lambda db: plot.fetch(
+            db, args.kind, args.table, args.column, bins=args.bins, top=args.top,
+            time_limit=self._cell_limit(args.time_limit), block=False),
+            f"{args.kind} of {args.table}.{args.column}")
+        figure = Figure(figsize=(7, 4), layout="constrained")
+        plot.draw(args.kind, data, args.table, args.column, figure.add_subplot())
+        png = io.BytesIO()  # drawn here, whatever matplotlib backend the kernel has (or none)
+        figure.savefig(png, format="png")
+        display(Image(data=png.getvalue(), format="png"))
+        self.shell.user_ns["_sqlnb_plot"] = data
+
+    def _cmd_import(self, rest: str) -> Any:
+        parser = MagicArgumentParser(prog="%sqlnb import")
+        parser.add_argument("source", help="a DataFrame variable, or a CSV or Parquet file")
+        parser.add_argument("table")
+        parser.add_argument("--if-exists", choices=("fail", "append", "replace"),
+                            default="fail")
+        parser.add_argument("--format", choices=("csv", "parquet"))
+        parser.add_argument("--time-limit", type=float)
+        args = parser.parse_argstring(rest)
+        source = self.shell.user_ns.get(args.source, args.source) \
+            if args.source.isidentifier() else args.source
+        if isinstance(source, str) and args.source.isidentifier() and not Path(source).exists():
+            raise IPythonUsageError(f"{args.source!r} is neither a variable nor a file: give a "
+                                    "DataFrame's name, or a CSV or Parquet file's path")
+        shown = args.source if source is args.source else f"{args.source} (a variable)"
+        rows = self._long(lambda db: db.import_file(
+            source, args.table, if_exists=args.if_exists, format=args.format, block=False,
+            time_limit=self._cell_limit(args.time_limit)), f"import of {shown}")
+        print(f"{rows:,} rows imported into {args.table}")
+
+    def _cmd_explain(self, rest: str) -> None:
+        if not rest.strip():
+            raise IPythonUsageError("%sqlnb explain needs a statement: %sqlnb explain SELECT ...")
+        db = self.database(None)
+        self._explain(db, self._statements(db, rest), self._cell_limit(None))
+
+    def _explain(self, db: sqlnb.Database, statements: list[tuple[Statement, Any]],
+                 limit: float | None) -> None:
+        """Print the engine's plan of each statement (none of them runs)."""
+        for index, (statement, params) in enumerate(statements):
+            where = _where(index, len(statements))
+            try:
+                plan = db.explain(statement.text, params, time_limit=limit)
+            except db.error_types as error:
+                if not self.short_errors:
+                    raise
+                raise SqlCellError(_one_line(error, where, index, statement.text)) from error
+            if len(statements) > 1:
+                print(f"-- {where}: {_shown(statement.text)}")
+            print(plan)
+
+    def _cell_limit(self, option: float | None) -> float | None:
+        return _limit(option, self.time_limit)
+
+    def _long(self, start: Any, what: str) -> Any:
+        """Run work that may take long (its handle from `start(db)`) with the progress widget
+        and Cancel; its value, or one line naming the failure."""
+        db = self.database(None)
+        progress = CellProgress(enabled=self.show_progress, widgets=widgets_available(self.shell),
+                                kernel=getattr(self.shell, "kernel", None))
+        handle = None
+        started = time.monotonic()
+        try:
+            handle = start(db)
+            value = progress.wait(handle, f"{what} · ")
+        except KeyboardInterrupt:
+            elapsed = handle.progress.elapsed if handle is not None else 0.0
+            written = handle is not None and handle.is_write
+            message = f"QueryCancelled: {what} cancelled after {elapsed:.2f} s" + (
+                "; nothing of it was written" if written else "")
+            progress.fail(message)
+            raise SqlCellError(message) from None
+        except db.error_types as error:
+            nothing = "; nothing of it was written" if handle is not None and handle.is_write \
+                else ""
+            if isinstance(error, sqlnb.QueryCancelled):
+                message = (f"QueryCancelled: {what} cancelled after {error.elapsed:.2f} s"
+                           f"{nothing}")
+            elif isinstance(error, sqlnb.QueryTimeout):
+                message = (f"QueryTimeout: {what} stopped at the {error.time_limit:g} s time "
+                           f"limit{nothing} -- raise it with --time-limit SECONDS")
+            else:
+                message = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+            progress.fail(message)
+            if not self.short_errors:
+                raise
+            raise SqlCellError(message) from error
+        progress.finish(f"{what} in {time.monotonic() - started:.2f} s")
+        return value
 
     def _explore(self, call: Any) -> Any:
         db = self.database(None)

@@ -1,0 +1,193 @@
+"""Data into a table: a DataFrame, a CSV file or a Parquet file, in chunks, all or nothing.
+
+The work runs on the writer as one task: the source is read a chunk at a time (pyarrow's CSV
+and Parquet readers, types from the file; a DataFrame's own dtypes) and each chunk is written by
+the engine's `insert_work`, the first creating the table. On an engine with transactions the
+whole task is one transaction, so a failure or a Cancel leaves neither the table nor a row. On
+one without (Spark) the chunks go into a staging table that one last statement turns into the
+target (a rename, or an INSERT ... SELECT), and a stop drops the staging table. DuckDB reads
+Parquet files itself (`Backend.native_import`), faster than any chunk loop.
+
+The progress shows rows written and, for a file, the share of its bytes (or row groups) read.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._task import Stopped
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from ._control import Control
+    from .engines.base import Backend, Link
+
+#: Rows per chunk of a DataFrame or a Parquet file (a CSV chunk is a block of CSV_BLOCK bytes).
+CHUNK_ROWS = 100_000
+CSV_BLOCK = 4 << 20
+FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def source_format(source: Any, format: str | None) -> str:
+    """"dataframe", "csv" or "parquet"; a UsageError for a file that is missing or unknown."""
+    if hasattr(source, "columns") and hasattr(source, "iloc"):
+        return "dataframe"
+    if not isinstance(source, (str, os.PathLike)):
+        raise UsageError(f"the source must be a DataFrame or a file's path, not "
+                         f"{type(source).__name__}")
+    path = Path(source)
+    if not path.is_file():
+        raise UsageError(f"no file {str(path)!r}" + (
+            " (it is a folder)" if path.is_dir() else
+            f" (the working folder is {os.getcwd()!r})"))
+    if format is None:
+        format = FORMATS.get(path.suffix.lower())
+        if format is None:
+            raise UsageError(f"cannot tell the format of {path.name!r} from its suffix: pass "
+                             "format='csv' or format='parquet'")
+    if format not in ("csv", "parquet"):
+        raise UsageError(f"format must be 'csv' or 'parquet', not {format!r}")
+    return format
+
+
+def import_work(backend: Backend, source: Any, format: str, table: str, if_exists: str
+                ) -> Callable[[Link, Control], int]:
+    """The writer's work that fills `table` from `source` (checked by source_format)."""
+    if format != "dataframe":
+        native = backend.native_import(os.fspath(source), format, table, if_exists)
+        if native is not None:
+            return native
+
+    def work(link: Link, control: Control) -> int:
+        chunks = _chunks(source, format, control)
+        if link.transactions:
+            return _write(backend, link, control, chunks, table, if_exists)
+        return _staged(backend, link, control, chunks, table, if_exists)
+
+    return work
+
+
+def _write(backend: Backend, link: Link, control: Control, chunks: Iterator[Any], table: str,
+           if_exists: str) -> int:
+    """Write each chunk (the first one creates the table as if_exists says); rows written."""
+    rows = 0
+    for chunk in chunks:
+        if control.reason is not None:  # a Cancel between two chunks
+            raise Stopped()
+        backend.insert_work(chunk, table, if_exists=if_exists)(link, control)
+        if_exists = "append"
+        rows += len(chunk)
+        control.rows = rows
+    return rows
+
+
+def _staged(backend: Backend, link: Link, control: Control, chunks: Iterator[Any],
+            table: str, if_exists: str) -> int:
+    """Without transactions: write into a staging table, then make it the target in one step."""
+    staging = f"{table}__sqlnb_import_{uuid.uuid4().hex[:12]}"
+    target, staged = backend.quote(table), backend.quote(staging)
+    exists = table.lower() in {name.lower() for name in link.tables()["name"]}
+    if exists and if_exists == "fail":
+        raise UsageError(f"table {table!r} already exists: pass if_exists='append' to add "
+                         "rows, or 'replace'")
+    try:
+        rows = _write(backend, link, control, chunks, staging, "fail")
+        control.stage = (None, "making the table")
+        if exists and if_exists == "append":
+            _run(backend, link, control, f"INSERT INTO {target} SELECT * FROM {staged}")
+            _run(backend, link, control, f"DROP TABLE {staged}")
+        else:
+            if exists:
+                _run(backend, link, control, f"DROP TABLE {target}")
+            _run(backend, link, control, f"ALTER TABLE {staged} RENAME TO {target}")
+    except BaseException:
+        _drop_quietly(backend, link, control, staged)
+        raise
+    return rows
+
+
+def _run(backend: Backend, link: Link, control: Control, sql: str) -> None:
+    (statement,) = backend.statements(sql)
+    link.run(statement, None, control, False)
+
+
+def _drop_quietly(backend: Backend, link: Link, control: Control, name: str) -> None:
+    """Drop the staging table after a failure or a stop (under a control of its own: the
+    stopped one would stop this too)."""
+    from ._control import Control
+
+    try:
+        (statement,) = backend.statements(f"DROP TABLE IF EXISTS {name}")
+        link.run(statement, None, Control(None, control.timer), False)
+    except Exception:  # what cannot be dropped stays, named ..__sqlnb_import_.., to be seen
+        pass
+
+
+def _chunks(source: Any, format: str, control: Control) -> Iterator[Any]:
+    """The source as DataFrames of a chunk each, setting the progress as they are read."""
+    if format == "dataframe":
+        total = len(source)
+        for start in range(0, max(total, 1), CHUNK_ROWS):
+            control.stage = (100 * start / total if total else None,
+                             f"{start:,} of {total:,} rows")
+            yield source.iloc[start:start + CHUNK_ROWS]
+        return
+    if format == "parquet":
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(source) as file:
+            total = file.metadata.num_rows
+            done = 0
+            empty = True
+            for batch in file.iter_batches(batch_size=CHUNK_ROWS):
+                control.stage = (100 * done / total if total else None,
+                                 f"{done:,} of {total:,} rows of {Path(source).name}")
+                done += batch.num_rows
+                empty = False
+                yield batch.to_pandas()
+            if empty:
+                yield file.schema_arrow.empty_table().to_pandas()
+        return
+    yield from _csv_chunks(source, control)
+
+
+def _csv_chunks(source: Any, control: Control) -> Iterator[Any]:
+    import pyarrow as pa
+    import pyarrow.csv as pc
+
+    size = os.path.getsize(source)
+    name = Path(source).name
+    with open(source, "rb") as file:
+        try:
+            reader = pc.open_csv(file, read_options=pc.ReadOptions(block_size=CSV_BLOCK))
+        except pa.ArrowInvalid as error:
+            raise UsageError(f"{name} is not a CSV file sqlnb can read: {error}") from None
+        rows = 0
+        empty = True
+        while True:
+            read = file.tell()
+            control.stage = (100 * read / size if size else None,
+                             f"{read / 1e6:,.1f} of {size / 1e6:,.1f} MB of {name}")
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except pa.ArrowInvalid as error:
+                raise UsageError(_csv_error(name, rows, error)) from None
+            rows += batch.num_rows
+            empty = False
+            yield batch.to_pandas()
+        if empty:
+            yield reader.schema.empty_table().to_pandas()
+
+
+def _csv_error(name: str, rows: int, error: BaseException) -> str:
+    """A CSV the reader cannot take, said in one line with where it failed."""
+    message = str(error).split("\n")[0]
+    return (f"{name}: {message} (after the first {rows:,} data rows were read; the types come "
+            "from the file's first block, so a column that turns from numbers to text later "
+            "needs cleaning, or DuckDB's reader)")
