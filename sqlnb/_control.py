@@ -54,6 +54,10 @@ class Progress:
         return min(1.0, self.elapsed / self.time_limit)
 
 
+#: Rows of a large result that the engine keeps aside as soon as they arrive (Control.preview).
+PREVIEW_ROWS = 10
+
+
 class Control:
     """The state of one query, shared by the caller, its worker thread and the timer.
 
@@ -68,6 +72,7 @@ class Control:
         "is_write",
         "keyboard",
         "outcome",
+        "preview",
         "reason",
         "rows",
         "stage",
@@ -97,6 +102,9 @@ class Control:
         #: (percent or None, what it does): set by work that runs several queries or reads a
         #: file (a profile, an import); shown instead of the engine's percent of one query
         self.stage: tuple[float | None, str] | None = None
+        #: (columns, the first PREVIEW_ROWS rows) of a large result, set by the engine once its
+        #: first batch is in, so the front can show them while the rest arrives
+        self.preview: tuple[list[str], list[tuple]] | None = None
 
     # -- the worker's side ------------------------------------------------------------------
     def begin(self, link: Link, watched: bool = False) -> bool:

@@ -137,7 +137,7 @@ def _chunks(source: Any, format: str, control: Control) -> Iterator[Any]:
             yield source.iloc[start:start + CHUNK_ROWS]
         return
     if format == "parquet":
-        import pyarrow.parquet as pq
+        pq = _pyarrow("pyarrow.parquet")
 
         with pq.ParquetFile(source) as file:
             total = file.metadata.num_rows
@@ -156,14 +156,16 @@ def _chunks(source: Any, format: str, control: Control) -> Iterator[Any]:
 
 
 def _csv_chunks(source: Any, control: Control) -> Iterator[Any]:
-    import pyarrow as pa
-    import pyarrow.csv as pc
+    pa, pc = _pyarrow("pyarrow"), _pyarrow("pyarrow.csv")
 
     size = os.path.getsize(source)
     name = Path(source).name
     with open(source, "rb") as file:
         try:
-            reader = pc.open_csv(file, read_options=pc.ReadOptions(block_size=CSV_BLOCK))
+            # strings_can_be_null: an empty field (or NA, NULL...) is NULL in a text column
+            # too, as pandas.read_csv reads it, not the text '' or 'NA'
+            reader = pc.open_csv(file, read_options=pc.ReadOptions(block_size=CSV_BLOCK),
+                                 convert_options=pc.ConvertOptions(strings_can_be_null=True))
         except pa.ArrowInvalid as error:
             raise UsageError(f"{name} is not a CSV file sqlnb can read: {error}") from None
         rows = 0
@@ -183,6 +185,17 @@ def _csv_chunks(source: Any, control: Control) -> Iterator[Any]:
             yield batch.to_pandas()
         if empty:
             yield reader.schema.empty_table().to_pandas()
+
+
+def _pyarrow(name: str) -> Any:
+    """A module of pyarrow, which reads the files (a DataFrame needs none)."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise UsageError("reading CSV and Parquet files needs pyarrow: pip install "
+                         "'sqlnb[files]' (or pyarrow)") from None
 
 
 def _csv_error(name: str, rows: int, error: BaseException) -> str:

@@ -114,6 +114,19 @@ class QueryHandle:
         """Elapsed seconds, the time limit, rows fetched so far and VM steps, as a snapshot."""
         return self._task.control.progress()
 
+    @property
+    def first_rows(self) -> pd.DataFrame | None:
+        """The first rows of a result while the rest is fetched (the engine keeps them aside
+        from its first batch; the progress widget shows them), or None: before they arrive,
+        for a SQLite result of a few hundred rows (fetched whole at once), and on Spark, which
+        sends a result whole."""
+        preview = self._task.control.preview
+        if preview is None:
+            return None
+        from .results import rows_to_dataframe
+
+        return rows_to_dataframe(preview[1], preview[0])
+
     def cancel(self) -> bool:
         """Stop the query (a write is rolled back whole); False if it had already finished."""
         return _cancel(self._task)

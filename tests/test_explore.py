@@ -5,6 +5,7 @@ complete_request on each engine)."""
 from __future__ import annotations
 
 import keyword
+import sys
 
 import pandas as pd
 import pytest
@@ -154,6 +155,24 @@ def test_a_view_that_no_longer_works_leaves_the_rest_listed(tmp_path):
         db.write_script("CREATE TABLE a (x); CREATE VIEW v AS SELECT x FROM a; "
                         "CREATE TABLE b (y); DROP TABLE a")
         assert db.catalog().tables == {"b": ("y",)}
+
+
+def test_the_sqlnb_commands_complete_tables_and_columns(tmp_path):
+    with sqlnb.connect(tmp_path / "t.db") as db:
+        db.write("CREATE TABLE flights (origin VARCHAR, dep_delay REAL)")
+        completer = Completer(lambda name: db)
+
+        def offered(line: str) -> list[str]:
+            found = completer.complete(line, len(line))
+            assert found is not None, line
+            return [text for text, _kind in found.choices]
+
+        assert offered("%sqlnb profile fl") == ["flights"]
+        assert offered("%sqlnb schema ") == ["flights"]
+        assert offered("%sqlnb plot hist flights de") == ["dep_delay"]
+        assert offered("%sqlnb plot box ") == ["flights"]
+        assert offered("%sqlnb explain SELECT * FROM f") == ["flights"]
+        assert completer.complete("%sqlnb tab", 10) is None  # a command: IPython's to complete
 
 
 CELL = "%%sql\nSELECT * FROM fl"
@@ -498,3 +517,103 @@ def test_the_exploring_magics_in_a_real_kernel(kernel, tmp_path):
         text = _text(outputs)
         assert expected in text and "Traceback" not in text, text
     assert kernel.run("%sqlnb close explore")[0] == "ok"
+
+
+# -- first rows while the rest arrives; the line under a result ----------------------------------
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_the_first_rows_come_while_the_rest_is_fetched(engine, tmp_path, request):
+    endless = {"sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                         "SELECT x, 'r' || x AS s FROM c",
+               "duckdb": "SELECT range + 1 AS x, 'r' || (range + 1) AS s "
+                         "FROM range(1000000000000000)"}[engine]
+    with fresh(engine, tmp_path, request) as db:
+        handle = db.submit(endless, dataframe=True, time_limit=60)
+        wait_for(lambda: handle.first_rows is not None, "the first rows")
+        first = handle.first_rows
+        assert not handle.done()  # the rest is still coming (it never ends)
+        assert list(first.columns) == ["x", "s"]
+        assert list(first["x"]) == list(range(1, 11)) and first["s"][0] == "r1"
+        handle.cancel()
+        with pytest.raises(sqlnb.QueryCancelled):
+            handle.result()
+
+
+def test_a_whole_result_at_once_has_no_first_rows(target):
+    handle = target.submit("SELECT 1 AS x", dataframe=True)
+    handle.result()
+    if target.engine != "duckdb":  # DuckDB keeps its first batch's rows aside too
+        assert handle.first_rows is None
+
+
+def test_a_result_says_its_rows_and_column_types(shell):
+    frame = shell.run_line_magic("sql", "SELECT 1 AS n, 'x' AS s, 2.5 AS f")
+    data, _metadata = shell.display_formatter.format(frame)
+    assert data["text/plain"].splitlines()[-1] == "1 row · n int64, s str, f float64"
+    assert "1 row · n int64, s str, f float64</div>" in data["text/html"]
+    empty = shell.run_line_magic("sql", "SELECT 1 AS n WHERE 0")
+    data, _metadata = shell.display_formatter.format(empty)
+    assert data["text/plain"].splitlines()[-1].startswith("0 rows · n ")
+
+
+def test_the_widget_shows_the_first_rows_before_the_result(kernel):
+    """A large result: the widget's first rows reach the front before the result does."""
+    msg_id = kernel.start("%%sql --time-limit 120\nWITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                          "SELECT x + 1 FROM c WHERE x < 3000000) SELECT x, x * 2 AS y FROM c")
+    seen = []
+    while True:
+        msg = kernel.client.get_iopub_msg(timeout=120)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "status" and content["execution_state"] == "idle":
+            break
+        value = content.get("data", {}).get("state", {}).get("value", "") \
+            if kind in ("comm_msg", "comm_open") else ""
+        if isinstance(value, str) and "sqlnb-first-rows" in value:
+            seen.append(("first rows", value))
+        elif kind == "execute_result":
+            seen.append(("result", content["data"]["text/plain"]))
+    assert [kind for kind, _ in seen] == ["first rows", "result"], seen
+    assert "the first 10 rows" in seen[0][1] and "<td>10</td>" in seen[0][1]
+    assert seen[1][1].splitlines()[-1] == "3,000,000 rows · x int64, y int64"
+
+
+# -- found by the tutorial's author (test-first) ------------------------------------------------
+@pytest.mark.parametrize("how", ["db.explain", "EXPLAIN QUERY PLAN"])
+def test_a_plan_after_ddl_on_the_writer_sees_the_new_schema(tmp_path, how):
+    """A reader's EXPLAIN starts no transaction, so SQLite never looked for a new schema: the
+    plan stayed the one from before CREATE INDEX (and sqlite3's statement cache kept it)."""
+    with sqlnb.connect(tmp_path / "t.db", threads=1) as db:
+        db.write("CREATE TABLE t (a, b)")
+
+        def plan() -> str:
+            sql = "SELECT * FROM t WHERE a = 1"
+            if how == "db.explain":
+                return db.explain(sql)
+            return "\n".join(db.query(f"EXPLAIN QUERY PLAN {sql}")["detail"])
+
+        assert plan() == "SCAN t"
+        db.write("CREATE INDEX t_a ON t (a)")
+        assert plan() == "SEARCH t USING INDEX t_a (a=?)"
+
+
+def test_an_empty_text_field_of_a_csv_is_null_as_in_pandas(tmp_path):
+    path = tmp_path / "people.csv"
+    pd.DataFrame({"name": ["ann", None, "NA"], "age": [30, None, 41]}).to_csv(path, index=False)
+    with sqlnb.connect(tmp_path / "t.db") as db:
+        db.import_file(path, "people")
+        back = db.query("SELECT name, age FROM people")
+        expected = pd.read_csv(path)
+        assert list(back["name"].isna()) == list(expected["name"].isna()) == [False, True, True]
+        assert list(back["age"].isna()) == [False, True, False]
+
+
+def test_reading_files_without_pyarrow_says_how_to_get_it(tmp_path, monkeypatch):
+    path = tmp_path / "people.csv"
+    FRAME.to_csv(path, index=False)
+    for name in ("pyarrow", "pyarrow.csv", "pyarrow.parquet"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if it were not installed
+    with sqlnb.connect(tmp_path / "t.db") as db:
+        with pytest.raises(sqlnb.UsageError, match=r"pip install 'sqlnb\[files\]'"):
+            db.import_file(path, "people")
+        assert db.import_file(FRAME, "people") == 2500  # a DataFrame needs no pyarrow

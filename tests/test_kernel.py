@@ -91,7 +91,7 @@ def test_interrupt_rolls_back_a_slow_write(kernel):
     assert "; its changes were rolled back (the statement: INSERT INTO big" in evalue
     status, outputs = kernel.run("%sql SELECT count(*) AS n FROM big")
     assert status == "ok"
-    assert _result(outputs)["text/plain"].split()[-1] == "1"
+    assert _result(outputs)["text/plain"].splitlines()[1].split()[-1] == "1"
 
 
 def test_interrupt_stops_a_spark_query_and_the_kernel_goes_on(kernel, spark_url):

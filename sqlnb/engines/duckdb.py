@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from .._control import PREVIEW_ROWS
 from .._task import Stopped, note
 from ..errors import UsageError, annotate, shorten
 from ..results import ArrowFrameBuilder, Catalog, Result, arrow_to_dataframe
@@ -171,6 +172,9 @@ class DuckDBLink(Link):
         try:
             for batch in reader:  # the builder takes each batch as it comes
                 if builder is not None:
+                    if control.preview is None:
+                        first = batch.slice(0, PREVIEW_ROWS).columns
+                        control.preview = (names, list(zip(*(c.to_pylist() for c in first))))
                     builder.add(batch)
                 else:
                     rows += zip(*(column.to_pylist() for column in batch.columns))

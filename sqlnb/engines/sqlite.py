@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._control import PREVIEW_ROWS
 from .._task import SmallFrame, Stopped, note
 from ..errors import UsageError, annotate
 from ..results import Catalog, FrameBuilder, Result, rows_to_dataframe
@@ -310,14 +311,19 @@ class SQLiteLink(Link):
             cursor = conn.cursor()
         self.cursor = None  # taken (a statement run inside this one, by a function, makes its own)
         builder: FrameBuilder | None = None
+        text = statement.text
+        if statement.keyword == "EXPLAIN":  # a plan must see the latest schema
+            from .sqlite_explore import fresh_plan
+
+            text = fresh_plan(conn, text)
         try:
             if self.busy_wait is None or conn.in_transaction:
-                cursor.execute(statement.text, () if params is None else params)
+                cursor.execute(text, () if params is None else params)
             else:  # on the writer in autocommit: a locked database is waited for, slice by slice
                 deadline = time.monotonic() + self.busy_wait
                 while True:
                     try:
-                        cursor.execute(statement.text, () if params is None else params)
+                        cursor.execute(text, () if params is None else params)
                         break
                     except sqlite3.OperationalError as error:
                         if (not is_busy(error) or conn.in_transaction
@@ -338,6 +344,7 @@ class SQLiteLink(Link):
                 if len(batch) <= CALLER_FRAME_ROWS:  # all of it, and small: see SmallFrame
                     small = SmallFrame(columns, batch)
                 else:
+                    control.preview = (columns, batch[:PREVIEW_ROWS])
                     builder = FrameBuilder(columns)
                     while True:
                         builder.add(batch)

@@ -90,10 +90,21 @@ def _one_by_one(conn: sqlite3.Connection, master: str, schema_name: str
     return rows
 
 
+def fresh_plan(conn: sqlite3.Connection, sql: str) -> str:
+    """`sql` (an EXPLAIN) as text that names the schema's version. An EXPLAIN program never
+    looks at the schema's cookie, so a prepared one is never expired, and sqlite3's statement
+    cache would give the plan from before another connection's CREATE INDEX for as long as the
+    same text comes again: a new version makes a new text, planned afresh. (A read of
+    sqlite_master first makes the connection load the new schema, which a plan is made from.)"""
+    conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    (version,), = conn.execute("PRAGMA schema_version").fetchall()
+    return f"/* schema {version} */ {sql}"
+
+
 def explain(conn: sqlite3.Connection, sql: str, params: Any = None) -> str:
     """SQLite's query plan (EXPLAIN QUERY PLAN) as an indented tree: each step under its
     parent, as the sqlite3 shell draws it."""
-    rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params or ()).fetchall()
+    rows = conn.execute(fresh_plan(conn, f"EXPLAIN QUERY PLAN {sql}"), params or ()).fetchall()
     depth: dict[int, int] = {0: -1}
     lines = []
     for node, parent, _unused, detail in rows:

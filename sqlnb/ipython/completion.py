@@ -40,7 +40,10 @@ _NOT_ALIAS = frozenset({
     "SET", "VALUES", "SELECT", "DEFAULT", "AS", "WITH", "RETURNING", "QUALIFY", "LATERAL",
     "SAMPLE", "TABLESAMPLE", "PIVOT", "UNPIVOT", "POSITIONAL", "ASOF", "ANTI", "SEMI", "BY",
 })
-_LINE_MAGIC = re.compile(r"(?:^|(?<=[\s=(]))%sql(?=\s|$)")
+_LINE_MAGIC = re.compile(r"(?:^|(?<=[\s=(]))%sql(?=\s|$)|^\s*%sqlnb\s+explain(?=\s|$)")
+#: `%sqlnb` commands that take a table (and plot, then a column), up to the cursor
+_TABLE_COMMAND = re.compile(r"\s*%sqlnb\s+(?:schema|profile|plot\s+\w+)\s+([^\s-]\S*|)$")
+_COLUMN_COMMAND = re.compile(r"\s*%sqlnb\s+plot\s+\w+\s+(\S+)\s+([^\s-]\S*|)$")
 _CELL_MAGIC = re.compile(r"\s*%%sql(?=\s|$)")
 _OPTION = re.compile(r"\s*(--?[A-Za-z][\w-]*)")
 _TARGET = re.compile(r"\s*[A-Za-z_]\w*\s*<<")
@@ -279,20 +282,37 @@ class Completer:
         return self._last.get(db)
 
     def complete(self, text: str, offset: int) -> Suggestions | None:
-        """The suggestions at `offset` in a cell's `text`, or None when it is not in SQL."""
-        spot = find_sql(text, offset)
-        if spot is None:
+        """The suggestions at `offset` in a cell's `text`, or None when it is not in SQL (nor
+        at a table or column of `%sqlnb schema|profile|plot`)."""
+        line = text[text.rfind("\n", 0, offset) + 1: offset]
+        named = _TABLE_COMMAND.match(line) or _COLUMN_COMMAND.match(line)
+        spot = None if named is not None else find_sql(text, offset)
+        if named is None and spot is None:
             return None
-        try:
-            db = self._database(spot.db)
-        except Exception:
-            db = None
-        if db is None:
-            return Suggestions("", ())
-        catalog = self.catalog(db)
+        catalog = self._catalog_of(spot.db if spot is not None else None)
         if catalog is None:
             return Suggestions("", ())
-        return suggest(spot.sql, spot.offset, catalog, "`" if db.engine == "spark" else '"')
+        if spot is not None:
+            db = self._database(spot.db)
+            return suggest(spot.sql, spot.offset, catalog,
+                           "`" if db is not None and db.engine == "spark" else '"')
+        prefix = named.group(named.lastindex or 1)
+        if named.re is _TABLE_COMMAND:
+            names = list(catalog.tables)
+            kind = "table"
+        else:
+            table = _table(catalog, named.group(1))
+            names = list(catalog.tables[table]) if table is not None else []
+            kind = "column"
+        return Suggestions(prefix, tuple((n, kind) for n in names
+                                         if n.lower().startswith(prefix.lower())))
+
+    def _catalog_of(self, name: str | None) -> Catalog | None:
+        try:
+            db = self._database(name)
+        except Exception:  # no such database: nothing to offer
+            return None
+        return None if db is None else self.catalog(db)
 
     def matcher(self) -> Callable[[Any], dict[str, Any]]:
         """The IPython (API v2) matcher: the suggestions, with every other matcher suppressed

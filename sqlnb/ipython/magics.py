@@ -14,6 +14,7 @@ import argparse
 import concurrent.futures
 import contextvars
 import datetime
+import html
 import io
 import keyword
 import math
@@ -672,16 +673,19 @@ class SqlNB(Magics):
         import pandas as pd
 
         formatters = self.shell.display_formatter.formatters
-        html = formatters["text/html"]
-        previous_html = html.lookup_by_type(pd.DataFrame) if _has_type(html, pd.DataFrame) else None
+        as_markup = formatters["text/html"]
+        previous_html = (as_markup.lookup_by_type(pd.DataFrame)
+                         if _has_type(as_markup, pd.DataFrame) else None)
 
         def as_html(frame: pd.DataFrame) -> str | None:
             if not self._is_result(frame):
                 return previous_html(frame) if previous_html else frame._repr_html_()
             with pd.option_context(*self._display_options(frame)):
-                return frame._repr_html_()
+                table = frame._repr_html_() or ""
+            return (f'{table}<div class="sqlnb-shape" style="color: var(--jp-ui-font-color2, '
+                    f'#616161)">{html.escape(_shape(frame))}</div>')
 
-        html.for_type(pd.DataFrame, as_html)
+        as_markup.for_type(pd.DataFrame, as_html)
         plain = formatters["text/plain"]
 
         def as_text(frame: pd.DataFrame, printer: Any, cycle: bool) -> None:
@@ -689,7 +693,7 @@ class SqlNB(Magics):
                 printer.text(repr(frame))
                 return
             with pd.option_context(*self._display_options(frame)):
-                printer.text(repr(frame))
+                printer.text(f"{frame!r}\n{_shape(frame)}")
 
         plain.for_type(pd.DataFrame, as_text)
 
@@ -698,16 +702,28 @@ class SqlNB(Magics):
         return self._results.get(id(frame)) is frame
 
     def _display_options(self, frame: Any) -> list[Any]:
-        """pandas display options for a result: display_limit rows, and an empty result says
-        "0 rows" (pandas shows only its header otherwise)."""
+        """pandas display options for a result: display_limit rows, and no "[n rows x m
+        columns]" (the line under the table says the rows and the column types)."""
         limit = self.display_limit
-        options = ["display.max_rows", limit, "display.min_rows", limit]
-        if len(frame) == 0:
-            options += ["display.show_dimensions", True]
-        return options
+        return ["display.max_rows", limit, "display.min_rows", limit,
+                "display.show_dimensions", False]
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+#: Columns whose types the line under a result names (the rest are counted).
+SHAPE_COLUMNS = 12
+
+
+def _shape(frame: Any) -> str:
+    """The line under a result: its rows and its columns' types ("0 rows" when empty)."""
+    n = len(frame)
+    types = ", ".join(f"{name} {dtype}" for name, dtype in
+                      list(frame.dtypes.items())[:SHAPE_COLUMNS])
+    more = len(frame.columns) - SHAPE_COLUMNS
+    return (f"{n:,} {'row' if n == 1 else 'rows'} · {types}"
+            + (f", and {more} more columns" if more > 0 else ""))
+
 
 def _split_line(line: str) -> tuple[list[str], str | None, str]:
     """The line's leading options, its `VAR <<` target, and the SQL after them (verbatim)."""

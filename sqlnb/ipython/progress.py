@@ -17,6 +17,12 @@ summary, or its error line, since the cell has returned and nothing else shows i
 `sqlnb-cell` thread; `%sqlnb wait` repeats that update from its own cell, because nbconvert keeps
 only the messages of the cell it is running.
 
+First rows: the engine keeps aside the first rows of a large result as soon as its first batch
+is in (`QueryHandle.first_rows`). A query that has them after `FIRST_ROWS_AFTER` (0.05 s) and is
+still fetching is shown at once, not after SHOW_AFTER, and the widget shows those rows under its
+bar while the rest arrives (its line counts the rows so far); the full result then replaces the
+widget as usual.
+
 The Cancel button: a click is a comm message on the kernel's shell channel, which the kernel
 handles only after the busy cell ends. ipykernel 7.4 and later route each comm message through
 the comm's `_reply_subshell_for(data, default)` on their shell-channel thread, a thread of its
@@ -42,6 +48,8 @@ import sqlnb
 
 #: A query that ends within this many seconds shows no progress at all.
 SHOW_AFTER = 0.3
+#: A query still fetching after this many seconds, with its first rows in, shows them at once.
+FIRST_ROWS_AFTER = 0.05
 #: Seconds between two updates of the display.
 TICK = 0.1
 #: The mime type of a widget's output.
@@ -118,7 +126,10 @@ class WidgetView:
         self.button = w.Button(description="Cancel", icon="stop", button_style="warning",
                                tooltip="stop this query (a write is rolled back whole)",
                                layout=w.Layout(width="8em"))
-        self.box = w.HBox([self.bar, self.label, self.button])
+        self.line = w.HBox([self.bar, self.label, self.button])
+        self.rows = w.HTML(value="")  # the result's first rows, once the engine has them
+        self.box = w.VBox([self.line, self.rows])
+        self._rows_shown = False
         self._blocking = blocking
         self._display_id = uuid.uuid4().hex
         self._final: dict[str, str] | None = None
@@ -137,6 +148,14 @@ class WidgetView:
         fraction, text = _status(handle, where)
         self.bar.value = fraction if fraction is not None else 0.0
         self.label.value = text
+        if not self._rows_shown:
+            first = handle.first_rows
+            if first is not None:
+                self._rows_shown = True
+                self.rows.value = (
+                    f'<div class="sqlnb-first-rows"><div style="color: var(--jp-ui-font-color2, '
+                    f'#616161)">the first {len(first)} rows, while the rest arrives:</div>'
+                    f"{first.to_html(index=False, max_rows=len(first))}</div>")
 
     def finish(self, line: str) -> None:
         """The query is over: `line` (its summary) takes the widget's place."""
@@ -177,7 +196,7 @@ class WidgetView:
 
     def _close(self) -> None:
         """Close the widgets (their layouts and styles are widgets too), so none lingers."""
-        for widget in (self.box, self.bar, self.label, self.button):
+        for widget in (self.box, self.line, self.rows, self.bar, self.label, self.button):
             for part in (getattr(widget, "layout", None), getattr(widget, "style", None),
                          widget):
                 if hasattr(part, "close"):
@@ -308,9 +327,10 @@ class CellProgress:
         if self._cancelled:  # a click that came before this statement began
             handle.cancel()
         try:
-            if self._enabled and not handle.wait(self._show_after):
+            if self._enabled and not self._wait_to_show(handle):
                 if self._view is None:
                     self._view = self._new_view()
+                self._view.update(handle, where)  # the figures (and first rows) at once
                 started = time.monotonic()
                 while not handle.wait(TICK if time.monotonic() - started > TICK else 0.02):
                     self._view.update(handle, where)
@@ -320,6 +340,19 @@ class CellProgress:
             handle.cancel()
             handle.wait(10)
             raise
+
+    def _wait_to_show(self, handle: sqlnb.QueryHandle) -> bool:
+        """Wait until the query is over (True), or until it is to be shown (False): it outlasted
+        show_after, or its first rows are in while the rest is fetched."""
+        started = time.monotonic()
+        if handle.wait(min(FIRST_ROWS_AFTER, self._show_after)):
+            return True
+        while True:
+            left = self._show_after - (time.monotonic() - started)
+            if left <= 0 or handle.first_rows is not None:
+                return False
+            if handle.wait(min(0.02, left)):
+                return True
 
     def finish(self, line: str) -> None:
         """The cell is done: leave its one-line summary (if the progress was shown)."""
