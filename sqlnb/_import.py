@@ -14,6 +14,7 @@ The progress shows rows written and, for a file, the share of its bytes (or row 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -164,11 +165,13 @@ def _csv_chunks(source: Any, control: Control) -> Iterator[Any]:
         try:
             # strings_can_be_null: an empty field (or NA, NULL...) is NULL in a text column
             # too, as pandas.read_csv reads it, not the text '' or 'NA'
-            reader = pc.open_csv(file, read_options=pc.ReadOptions(block_size=CSV_BLOCK),
-                                 convert_options=pc.ConvertOptions(strings_can_be_null=True))
+            # use_threads=False: the reader then knows each row's line, which an error names
+            # (the writer, not the parsing, is what takes the time)
+            reader = pc.open_csv(
+                file, read_options=pc.ReadOptions(block_size=CSV_BLOCK, use_threads=False),
+                convert_options=pc.ConvertOptions(strings_can_be_null=True))
         except pa.ArrowInvalid as error:
-            raise UsageError(f"{name} is not a CSV file sqlnb can read: {error}") from None
-        rows = 0
+            raise UsageError(_csv_error(name, error)) from None
         empty = True
         while True:
             read = file.tell()
@@ -179,8 +182,7 @@ def _csv_chunks(source: Any, control: Control) -> Iterator[Any]:
             except StopIteration:
                 break
             except pa.ArrowInvalid as error:
-                raise UsageError(_csv_error(name, rows, error)) from None
-            rows += batch.num_rows
+                raise UsageError(_csv_error(name, error)) from None
             empty = False
             yield batch.to_pandas()
         if empty:
@@ -198,9 +200,16 @@ def _pyarrow(name: str) -> Any:
                          "'sqlnb[files]' (or pyarrow)") from None
 
 
-def _csv_error(name: str, rows: int, error: BaseException) -> str:
-    """A CSV the reader cannot take, said in one line with where it failed."""
+def _csv_error(name: str, error: BaseException) -> str:
+    """A CSV the reader cannot take, in one line naming the line of the file where it failed:
+    pyarrow says "In CSV column #0: Row #7: CSV conversion error to int64: invalid value 'x'"
+    or "CSV parse error: Row #7: Expected 2 columns, got 3: 3,4,5"."""
     message = str(error).split("\n")[0]
-    return (f"{name}: {message} (after the first {rows:,} data rows were read; the types come "
-            "from the file's first block, so a column that turns from numbers to text later "
-            "needs cleaning, or DuckDB's reader)")
+    column = re.search(r"In CSV column #(\d+): ", message)
+    row = re.search(r"Row #(\d+): ", message)
+    where = f", line {row.group(1)}" if row else ""
+    what = message[row.end():] if row else message
+    if column is not None:
+        what = (f"column {int(column.group(1)) + 1}: {what} (a column's type comes from the "
+                "file's first 4 MB: clean the value, or read the file with pandas first)")
+    return f"{name}{where}: {what}"
