@@ -623,3 +623,31 @@ def test_reading_files_without_pyarrow_says_how_to_get_it(tmp_path, monkeypatch)
         with pytest.raises(sqlnb.UsageError, match=r"pip install 'sqlnb\[files\]'"):
             db.import_file(path, "people")
         assert db.import_file(FRAME, "people") == 2500  # a DataFrame needs no pyarrow
+
+
+def test_the_stop_button_stops_a_profile_and_an_import(kernel, tmp_path):
+    from .test_widget import _collect, _labels
+
+    def stopped(code: str) -> str:
+        msg_id = kernel.start(code)
+        _collect(kernel, msg_id, lambda messages: len(_labels(messages)) > 1)  # it runs
+        kernel.manager.interrupt_kernel()
+        status, outputs = kernel.finish(msg_id)
+        assert status == "error"
+        (error,) = [content for kind, content in outputs if kind == "error"]
+        return f"{error['ename']}: {error['evalue']}"
+
+    for line in [f"%sqlnb connect {tmp_path / 'stop.db'} --as stop",
+                 "%sql CREATE VIEW endless AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                 "SELECT x + 1 FROM c) SELECT x FROM c",
+                 "import pandas as pd\nbig = pd.DataFrame({'x': range(20_000_000)})"]:
+        assert kernel.run(line)[0] == "ok"
+    message = stopped("%sqlnb profile endless --time-limit 120")
+    assert message.startswith("SqlCellError: QueryCancelled: profile of endless cancelled after")
+    message = stopped("%sqlnb import big big --time-limit 120")
+    assert message.startswith("SqlCellError: QueryCancelled: import of big (a variable) "
+                              "cancelled after")
+    assert message.endswith("; nothing of it was written")
+    status, outputs = kernel.run("%sql SELECT name FROM sqlite_master WHERE name = 'big'")
+    assert status == "ok" and _text(outputs).splitlines()[-1].startswith("0 rows"), outputs
+    assert kernel.run("%sqlnb close stop")[0] == "ok"
