@@ -31,7 +31,7 @@ PROFILE_BATCH = 100
 #: Outliers a box plot's data keeps to draw (the count says how many there are in all).
 FLIERS = 1000
 
-_NESTED = re.compile(r"^(ARRAY|MAP|STRUCT|UNION|LIST)|\[\]$|<", re.IGNORECASE)
+_NESTED = re.compile(r"^(ARRAY|MAP|STRUCT|UNION|LIST)|\[\d*\]$|<", re.IGNORECASE)
 
 Work = Callable[["Link", "Control"], Any]
 
@@ -121,11 +121,12 @@ class Explorer:
                 return _histogram_frame([], [])
             if low == high:  # one value: one bin around it
                 return _histogram_frame([low - 0.5, high + 0.5], [n])
-            step = (high - low) / bins
-            edges = [low + i * step for i in range(bins)] + [high]
-            below = ", ".join(f"count(CASE WHEN {c} < {edge!r} THEN 1 END)"
-                              for edge in edges[1:-1])
-            row, = self._rows(link, control, f"SELECT count({c}), {below} FROM {source}")
+            step = high / bins - low / bins  # (high - low) / bins overflows near 1.8e308
+            # a range of a few floats apart has fewer distinct edges than bins: no empty bins
+            edges = sorted({low + i * step for i in range(bins)} | {high})
+            counts = [f"count({c})"] + [f"count(CASE WHEN {c} < {edge!r} THEN 1 END)"
+                                        for edge in edges[1:-1]]
+            row, = self._rows(link, control, f"SELECT {', '.join(counts)} FROM {source}")
             cumulative = [0, *row[1:], row[0]]
             counts = [b - a for a, b in itertools.pairwise(cumulative)]
             return _histogram_frame(edges, counts)
@@ -160,8 +161,10 @@ class Explorer:
                        "outliers"]
             if not n:
                 return rows_to_dataframe([(0, *[None] * 7, 0)], columns)
-            reach = 1.5 * (q3 - q1)  # Tukey's whiskers: the furthest values within 1.5 IQR
-            lo, hi = q1 - reach, q3 + reach
+            # Tukey's whiskers: the furthest values within 1.5 IQR. A fence beyond the data is
+            # the data's end (near 1.8e308 the fence is inf, which SQL cannot say)
+            reach = 1.5 * (q3 - q1)
+            lo, hi = max(q1 - reach, low), min(q3 + reach, high)
             x = f"CAST({c} AS DOUBLE)"
             (whislo, whishi, outliers), = self._rows(link, control, (
                 f"SELECT min(CASE WHEN {x} >= {lo!r} THEN {x} END), "

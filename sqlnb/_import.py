@@ -73,10 +73,13 @@ def import_work(backend: Backend, source: Any, format: str, table: str, if_exist
 
 
 def _write(backend: Backend, link: Link, control: Control, chunks: Iterator[Any], table: str,
-           if_exists: str) -> int:
-    """Write each chunk (the first one creates the table as if_exists says); rows written."""
+           if_exists: str, columns: list[str] | None = None) -> int:
+    """Write each chunk (the first one creates the table as if_exists says); rows written.
+    `columns`, if given, receives the chunks' column names."""
     rows = 0
     for chunk in chunks:
+        if columns is not None and not columns:
+            columns.extend(str(c) for c in chunk.columns)
         if control.reason is not None:  # a Cancel between two chunks
             raise Stopped()
         backend.insert_work(chunk, table, if_exists=if_exists)(link, control)
@@ -95,11 +98,14 @@ def _staged(backend: Backend, link: Link, control: Control, chunks: Iterator[Any
     if exists and if_exists == "fail":
         raise UsageError(f"table {table!r} already exists: pass if_exists='append' to add "
                          "rows, or 'replace'")
+    columns: list[str] = []
     try:
-        rows = _write(backend, link, control, chunks, staging, "fail")
+        rows = _write(backend, link, control, chunks, staging, "fail", columns)
         control.stage = (None, "making the table")
-        if exists and if_exists == "append":
-            _run(backend, link, control, f"INSERT INTO {target} SELECT * FROM {staged}")
+        if exists and if_exists == "append":  # by name, as insert_df appends
+            names = ", ".join(backend.quote(c) for c in columns)
+            _run(backend, link, control,
+                 f"INSERT INTO {target} ({names}) SELECT {names} FROM {staged}")
             _run(backend, link, control, f"DROP TABLE {staged}")
         else:
             if exists:

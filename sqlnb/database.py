@@ -30,6 +30,7 @@ from ._import import import_work, source_format
 from ._redact import has_secret, redact
 from ._task import Stopped, Task, settle
 from .engines import open_backend
+from .engines.sqltext import split_name
 from .errors import (
     BackgroundWriteError,
     Error,
@@ -47,6 +48,11 @@ if TYPE_CHECKING:
     from .engines.sqltext import Statement
 
 __all__ = ["Database", "Options", "QueryHandle", "connect", "options"]
+
+#: First keywords, besides DDL's (Statement.changes_session), after which the names a Database
+#: knows may differ: the current schema (USE), a database imported or an extension's functions
+#: loaded (DuckDB), and DDL of the user's transaction committed or rolled back
+_RENAMING = frozenset({"USE", "IMPORT", "LOAD", "COMMIT", "END", "ROLLBACK"})
 
 log = logging.getLogger("sqlnb")
 T = TypeVar("T")
@@ -407,7 +413,7 @@ class Database:
         task = Task(None, self._control(time_limit, statement.surely_writes), sql,
                     statement=statement, params=params, frame=dataframe, groupable=not alone,
                     transaction=not alone, reroutable=True)
-        if statement.changes_session or statement.keyword == "USE":
+        if statement.changes_session or statement.keyword in _RENAMING:
             self._watch_schema(task)
         if statement.surely_writes:
             self._dispatch.submit_write(task)
@@ -574,6 +580,13 @@ class Database:
         """
         self._dispatch.check_open()
         _check_name(table, "table")
+        parts = split_name(table)
+        if len(parts) > 1:
+            raise UsageError(f"{table!r} names a table of another schema, and an import goes "
+                             "into another schema only through the SQL: import into a plain "
+                             'name, then INSERT INTO schema.table SELECT ... (quote a name '
+                             'that has a dot in it: \'"a.b"\')')
+        table = parts[0]
         if if_exists not in ("fail", "append", "replace"):
             raise UsageError(f"if_exists must be 'fail', 'append' or 'replace', not "
                              f"{if_exists!r}")
@@ -634,16 +647,20 @@ class Database:
                     f"(the schema of {table!r})", groupable=False, transaction=False, reads=True)
         return self._read_or_writer(task).result()
 
-    def catalog(self, *, time_limit: float | None = None, block: bool = True
-                ) -> Catalog | QueryHandle:
+    def catalog(self, *, time_limit: float | None = None, block: bool = True,
+                refresh: bool = False) -> Catalog | QueryHandle:
         """The names completion offers: each table and view with its columns, and the engine's
         SQL functions and keywords.
 
         Read once and kept until a statement through this Database may have changed them (DDL,
-        ATTACH, a write function, insert_df). block=False returns a QueryHandle at once (its
-        value the Catalog): the completer waits on it a moment and never longer.
+        ATTACH, USE, COMMIT/ROLLBACK, a write function, insert_df, an import); refresh=True
+        reads it again (after another process's DDL, which sqlnb cannot see). block=False
+        returns a QueryHandle at once (its value the Catalog): the completer waits on it a
+        moment and never longer.
         """
         self._dispatch.check_open()
+        if refresh:
+            self._schema_changed()
         version = self._schema_version
         cached, reading = self._catalog, self._catalog_reading
         if cached is not None and cached[0] == version:
@@ -776,7 +793,7 @@ class Database:
             limit = self._limit(time_limit)
         task = Task(None, Control(limit, self._dispatch.timer, is_write=True), sql, statement,
                     params, False, not alone, not alone)
-        if statement.changes_session or statement.keyword == "USE":
+        if statement.changes_session or statement.keyword in _RENAMING:
             self._watch_schema(task)
         self._dispatch.submit_write(task)
         return task
@@ -801,7 +818,7 @@ class Database:
 
         task = Task(work, self._control(time_limit), sql, groupable=not alone,
                     transaction=not alone)
-        if any(s.changes_session or s.keyword == "USE" for s in statements):
+        if any(s.changes_session or s.keyword in _RENAMING for s in statements):
             self._watch_schema(task)
         return self._submit_write(task)
 

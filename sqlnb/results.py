@@ -38,6 +38,8 @@ class Catalog:
     functions: tuple[str, ...]
     #: the engine's SQL keywords, upper case
     keywords: tuple[str, ...]
+    #: the keywords a name must be quoted to be (`order`, `select`), upper case
+    reserved: frozenset[str] = frozenset()
 
 
 class Result:

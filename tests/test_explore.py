@@ -114,6 +114,11 @@ def test_the_catalog_lists_tables_views_columns_functions_and_keywords(edb):
     assert catalog.tables["late"] == ("origin",)
     assert {"count", "max", "lower"} <= set(catalog.functions)
     assert {"SELECT", "FROM", "WHERE"} <= set(catalog.keywords)
+    # quoted when they name a column; Spark reserves none unless
+    # spark.sql.ansi.enforceReservedKeywords is on (its sql_keywords() says which it would)
+    assert {"SELECT", "FROM", "ORDER"} <= catalog.reserved or (
+        edb.engine == "spark" and not catalog.reserved)
+    assert "NAME" not in catalog.reserved
     assert all(name.isidentifier() for name in catalog.functions)
 
 
@@ -651,3 +656,200 @@ def test_the_stop_button_stops_a_profile_and_an_import(kernel, tmp_path):
     status, outputs = kernel.run("%sql SELECT name FROM sqlite_master WHERE name = 'big'")
     assert status == "ok" and _text(outputs).splitlines()[-1].startswith("0 rows"), outputs
     assert kernel.run("%sqlnb close stop")[0] == "ok"
+
+
+# -- found by a review (test-first) ---------------------------------------------------------------
+def test_a_spark_append_matches_columns_by_name(target):
+    """The staging table's rows went in by position: first and last names swapped."""
+    target.import_file(pd.DataFrame({"first": ["Ada"], "last": ["Lovelace"]}), "p")
+    target.import_file(pd.DataFrame({"last": ["Hopper"], "first": ["Grace"]}), "p",
+                       if_exists="append")
+    back = target.query("SELECT first, last FROM p ORDER BY first")
+    assert back.values.tolist() == [["Ada", "Lovelace"], ["Grace", "Hopper"]]
+
+
+def test_a_failed_duckdb_import_says_why_not_that_a_transaction_aborted(tmp_path):
+    with sqlnb.connect(tmp_path / "t.duckdb") as db:
+        db.write("CREATE TABLE t (x INTEGER)")
+        with pytest.raises(Exception, match=r'(?i)"y"') as error:
+            db.import_file(pd.DataFrame({"y": [1]}), "t", if_exists="append")
+        assert "aborted" not in str(error.value) and "ROLLBACK" not in str(error.value)
+        with pytest.raises(Exception) as error:
+            db.insert_df(pd.DataFrame({"y": [1]}), "t", if_exists="append")
+        assert "aborted" not in str(error.value)
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_one_bin_and_huge_or_tiny_ranges_make_valid_sql(engine, tmp_path, request):
+    with fresh(engine, tmp_path, request) as db:
+        db.write("CREATE TABLE h (big DOUBLE, tiny DOUBLE)")
+        db.insert_df(pd.DataFrame({"big": [-1.7e308, 0.0, 1.7e308],
+                                   "tiny": [1.0, 1.0 + 2**-52, 1.0 + 2**-51]}), "h",
+                     if_exists="append")
+        assert db.histogram("h", "big", bins=1)["count"].tolist() == [3]
+        assert db.histogram("h", "big", bins=4)["count"].sum() == 3
+        tiny = db.histogram("h", "tiny", bins=8)
+        assert tiny["count"].sum() == 3
+        assert (tiny["bin_end"] > tiny["bin_start"]).all()  # no empty-width bins
+        box = db.quartiles("h", "big").iloc[0]
+        assert box["whislo"] == -1.7e308 and box["whishi"] == 1.7e308
+
+
+def test_a_profile_takes_enum_and_fixed_size_array_columns(tmp_path):
+    with sqlnb.connect(tmp_path / "t.duckdb") as db:
+        db.write_script("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); "
+                        "CREATE TABLE e (m mood, pair INTEGER[2], n INTEGER); "
+                        "INSERT INTO e VALUES ('ok', [1, 2], 3), ('sad', [3, 4], 5)")
+        profile = db.profile("e").set_index("column")
+        assert profile.loc["n", "mean"] == 4
+        assert pd.isna(profile.loc["m", "mean"]) and profile.loc["m", "count"] == 2
+        assert profile.loc["pair", "count"] == 2
+
+
+def test_each_statement_of_a_cell_shows_its_own_first_rows():
+    from sqlnb.ipython.progress import WidgetView
+
+    class Handle:
+        def __init__(self, first):
+            self.first_rows = first
+            self.progress = sqlnb.Progress("running", 1.0, 30.0, 10, 0)
+
+    view = WidgetView(blocking=False, cancel=lambda: None)
+    try:
+        view.update(Handle(pd.DataFrame({"x": [111]})), "statement 1 of 2 · ")
+        assert "111" in view.rows.value
+        view.update(Handle(None), "statement 2 of 2 · ")
+        assert "111" not in view.rows.value
+        view.update(Handle(pd.DataFrame({"x": [222]})), "statement 2 of 2 · ")
+        assert "222" in view.rows.value
+    finally:
+        view.finish("done")
+
+
+def test_plot_without_matplotlib_is_one_line(shell, monkeypatch):
+    shell.run_line_magic("sql", "CREATE TABLE m (x REAL)")
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.pyplot"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(Exception, match=r"pip install 'sqlnb\[plot\]'") as error:
+        shell.run_line_magic("sqlnb", "plot hist m x")
+    assert not isinstance(error.value, ImportError)
+
+
+def test_reserved_words_are_offered_quoted():
+    catalog = Catalog({"t": ("order", "select", "name")}, (), ("ORDER", "SELECT", "NAME"),
+                      frozenset({"ORDER", "SELECT"}))
+    found = suggest("SELECT  FROM t", 7, catalog)
+    assert [text for text, kind in found.choices if kind == "column"] == [
+        '"order"', '"select"', "name"]
+
+
+def test_tab_opens_no_database(shell):
+    magics = shell.magics_manager.registry["SqlNB"]
+    shell.run_line_magic("sqlnb", "close") if magics._current is not None else None
+    before = dict(magics._databases)
+    assert magics.completer.complete("%%sql\nSELECT * FROM ", 20) is not None
+    assert dict(magics._databases) == before  # no default database was opened by a Tab
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_the_catalog_sees_ddl_committed_or_rolled_back_later(engine, tmp_path, request):
+    with fresh(engine, tmp_path, request) as db:
+        db.write("CREATE TABLE a (x INTEGER)")
+        db.write("BEGIN")
+        db.write("CREATE TABLE b (y INTEGER)")
+        db.catalog()  # read in the middle of the user's transaction
+        db.write("ROLLBACK")
+        assert set(db.catalog().tables) == {"a"}
+        db.write("BEGIN")
+        db.write("CREATE TABLE c (z INTEGER)")
+        db.catalog()
+        db.write("COMMIT")
+        assert set(db.catalog().tables) == {"a", "c"}
+        kept = db.catalog()
+        assert db.catalog() is kept and db.catalog(refresh=True) is not kept  # read again
+
+
+def test_explain_takes_no_target_or_background(shell):
+    with pytest.raises(Exception, match="--explain"):
+        shell.run_cell_magic("sql", "--explain df <<", "SELECT 1")
+    assert "df" not in shell.user_ns
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_qualified_and_quoted_names_in_exploring(engine, tmp_path, request):
+    with fresh(engine, tmp_path, request) as db:
+        other = tmp_path / ("aux.db" if engine == "sqlite" else "aux.duckdb")
+        db.write_script(f"ATTACH '{other}' AS aux; CREATE TABLE aux.t2 (y INTEGER); "
+                        "INSERT INTO aux.t2 VALUES (1), (2); CREATE TABLE e (x INTEGER); "
+                        'CREATE TABLE "my t" ("a b" INTEGER); INSERT INTO "my t" VALUES (7)')
+        assert db.profile("main.e")["column"].tolist() == ["x"]
+        assert db.profile("aux.t2")["count"].tolist() == [2]
+        assert db.profile('"my t"')["column"].tolist() == ["a b"]
+        assert db.profile("my t")["column"].tolist() == ["a b"]  # a plain name with a space
+        assert db.value_counts("my t", "a b")["value"].tolist() == [7]
+
+
+def test_a_dotted_table_name_to_import_into_is_refused_clearly(target):
+    with pytest.raises(sqlnb.UsageError, match=r"into another schema"):
+        target.import_file(pd.DataFrame({"a": [1]}), "main.q")
+    assert not any(n == "q" or "sqlnb_import" in n for n in target.tables()["name"])
+
+
+def test_an_import_into_a_name_with_a_space(target):
+    if target.engine == "spark":  # Spark's tables take letters, digits and _ only
+        with pytest.raises(target.error_types) as error:
+            target.import_file(pd.DataFrame({"a": [1, 2]}), "my q")
+        assert "is not a valid name" in str(error.value).splitlines()[0]
+        assert not any("sqlnb_import" in n for n in target.tables()["name"])
+        return
+    assert target.import_file(pd.DataFrame({"a": [1, 2]}), "my q") == 2
+    assert "my q" in set(target.tables()["name"])
+    assert target.profile("my q")["count"].tolist() == [2]
+
+
+def test_each_name_in_the_catalog_is_one_tables(tmp_path):
+    with sqlnb.connect(tmp_path / "t.duckdb") as db:
+        db.write_script("CREATE SCHEMA s; CREATE TABLE s.t (a INTEGER, b INTEGER); "
+                        "CREATE TABLE main.t (c INTEGER)")
+        assert db.catalog().tables["t"] == ("c",)  # the current schema's t
+    with sqlnb.connect(tmp_path / "t.db") as db:
+        db.write_script(f"ATTACH '{tmp_path / 'aux.db'}' AS aux; CREATE TABLE aux.t2 (x); "
+                        "CREATE TABLE t2 (y, z)")
+        assert db.catalog().tables["t2"] == ("y", "z")
+
+
+def test_the_commands_take_quoted_names_and_paths(shell, tmp_path):
+    path = tmp_path / "my file.csv"
+    pd.DataFrame({"a b": [1, 2, 2]}).to_csv(path, index=False)
+    shell.run_line_magic("sqlnb", f"import '{path}' 'My Table'")
+    frame = shell.run_line_magic("sqlnb", "profile 'My Table'")
+    assert frame["column"].tolist() == ["a b"]
+    frame = shell.run_line_magic("sqlnb", 'profile "My Table"')
+    assert frame["count"].tolist() == [3]
+
+
+def test_explain_completes_on_any_line_of_a_cell(tmp_path):
+    with sqlnb.connect(tmp_path / "t.db") as db:
+        db.write("CREATE TABLE users (id INTEGER)")
+        completer = Completer(lambda name: db)
+        cell = "x = 1\n%sqlnb explain SELECT * FROM us"
+        found = completer.complete(cell, len(cell))
+        assert found is not None and found.choices == (("users", "table"),)
+
+
+def test_a_duckdb_import_finds_the_table_whatever_the_case(tmp_path):
+    with sqlnb.connect(tmp_path / "t.duckdb") as db:
+        db.write('CREATE TABLE "Foo" (a INTEGER)')
+        assert db.import_file(pd.DataFrame({"a": [1]}), "foo", if_exists="append") == 1
+        parquet = tmp_path / "a.parquet"
+        pd.DataFrame({"a": [2]}).to_parquet(parquet)
+        assert db.import_file(parquet, "FOO", if_exists="append") == 1
+        assert db.query('SELECT count(*) AS n FROM "Foo"')["n"][0] == 2
+
+
+def test_the_import_magic_says_how_to_add_to_a_table_that_exists(shell):
+    shell.user_ns["frame"] = pd.DataFrame({"a": [1]})
+    shell.run_line_magic("sqlnb", "import frame t")
+    with pytest.raises(Exception, match="--if-exists append") as error:
+        shell.run_line_magic("sqlnb", "import frame t")
+    assert "already exists" in str(error.value)

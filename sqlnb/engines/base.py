@@ -28,6 +28,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .sqltext import split_name
+
 if TYPE_CHECKING:
     from .._control import Control
     from .._task import Task
@@ -218,15 +220,16 @@ class Backend(ABC):
     name_quote: ClassVar[str] = '"'
 
     def quote(self, name: str) -> str:
-        """`name` as an identifier in the engine's SQL, its quote characters doubled."""
+        """A table's or column's name in the engine's SQL: each part of `schema.table` quoted,
+        its quote characters doubled (see sqltext.split_name)."""
         q = self.name_quote
-        return q + name.replace(q, q * 2) + q
+        return ".".join(q + part.replace(q, q * 2) + q for part in split_name(name))
 
     def mean_sql(self, column: str, declared: str) -> str | None:
         """The aggregate giving a column's mean in a profile (name quoted), or None when its
         declared type is not a number's."""
-        if re.search(r"INT|REAL|FLOA|DOUB|NUM|DEC|BYTE|SHORT|LONG", declared, re.IGNORECASE) \
-                and "INTERVAL" not in declared.upper():
+        if re.search(r"INT|REAL|FLOA|DOUB|(?<!E)NUM|DEC|BYTE|SHORT|LONG", declared,
+                     re.IGNORECASE) and "INTERVAL" not in declared.upper():
             return f"avg({column})"
         return None
 

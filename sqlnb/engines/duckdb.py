@@ -42,6 +42,7 @@ from ..errors import UsageError, annotate, shorten
 from ..results import ArrowFrameBuilder, Catalog, Result, arrow_to_dataframe
 from . import sqltext
 from .base import Backend, Link
+from .sqltext import split_name
 
 if TYPE_CHECKING:
     from .._control import Control
@@ -265,19 +266,22 @@ class DuckDBLink(Link):
 
     def catalog(self, control: Control) -> Catalog:
         tables: dict[str, list[str]] = {}
-        for table, column in _all(self.cursor, "SELECT table_name, column_name FROM "
-                                  "duckdb_columns() WHERE NOT internal "
-                                  "ORDER BY table_name, column_index"):
-            columns = tables.setdefault(table, [])
-            if column not in columns:  # the same table name in two schemas
-                columns.append(column)
+        owner: dict[str, tuple[str, str]] = {}
+        for table, column, *where in _all(
+                self.cursor, "SELECT table_name, column_name, database_name, schema_name "
+                "FROM duckdb_columns() WHERE NOT internal ORDER BY database_name <> "
+                "current_database(), schema_name <> current_schema(), database_name, "
+                "schema_name, table_name, column_index"):
+            if owner.setdefault(table, tuple(where)) == tuple(where):  # a name is one table:
+                tables.setdefault(table, []).append(column)  # the current schema's first
         functions = sorted({name for (name,) in _all(
             self.cursor, "SELECT DISTINCT function_name FROM duckdb_functions() "
             "WHERE function_type <> 'pragma'") if name.isidentifier()})
-        keywords = sorted(name.upper() for (name,) in _all(
-            self.cursor, "SELECT keyword_name FROM duckdb_keywords()"))
+        words = _all(self.cursor, "SELECT upper(keyword_name), keyword_category = 'reserved' "
+                                  "FROM duckdb_keywords() ORDER BY 1")
         return Catalog({name: tuple(columns) for name, columns in tables.items()},
-                       tuple(functions), tuple(keywords))
+                       tuple(functions), tuple(word for word, _reserved in words),
+                       frozenset(word for word, reserved in words if reserved))
 
     def explain(self, statement: Statement, params: Any, control: Control) -> str:
         rows = _all(self.cursor, f"EXPLAIN (FORMAT json) {statement.text}", params)
@@ -296,10 +300,27 @@ class DuckDBLink(Link):
         return "\n".join(lines)
 
     def schema(self, table: str) -> Any:
-        columns = self.cursor.execute(
-            "SELECT column_name, data_type, NOT is_nullable, column_default, column_index "
-            "FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index",
-            [table]).fetchall()
+        parts = split_name(table)
+        # x.t is schema x's t, or database x's main.t (an attached file); d.s.t is both
+        name, where = parts[-1], {1: "", 2: " AND (lower(schema_name) = lower(?) OR "
+                                            "(lower(database_name) = lower(?) AND "
+                                            "schema_name = 'main'))",
+                                  3: " AND lower(database_name) = lower(?) "
+                                     "AND lower(schema_name) = lower(?)"}.get(len(parts))
+        if where is None:
+            name, where, parts = table, "", (table,)
+        qualifiers = [parts[0], parts[0]] if len(parts) == 2 else list(parts[:-1])
+        # names are case-insensitive in DuckDB; a name in several schemas is the current one's
+        found = self.cursor.execute(
+            "SELECT column_name, data_type, NOT is_nullable, column_default, column_index, "
+            "database_name, schema_name, table_name FROM duckdb_columns() "
+            "WHERE lower(table_name) = "
+            f"lower(?){where} ORDER BY database_name <> current_database(), "
+            "schema_name <> current_schema(), database_name, schema_name, column_index",
+            [name, *qualifiers]).fetchall()
+        # the first table found: its database, schema and name (for its keys below)
+        where_found = found[0][5:] if found else ()
+        columns = [row[:5] for row in found if row[5:] == where_found]
         if not columns:
             raise UsageError(f"no table or view named {table!r}: %sqlnb tables (or db.tables()) "
                              "lists them")
@@ -307,8 +328,8 @@ class DuckDBLink(Link):
         references: dict[str, str] = {}
         for kind, names, other, targets in self.cursor.execute(
                 "SELECT constraint_type, constraint_column_names, referenced_table, "
-                "referenced_column_names FROM duckdb_constraints() WHERE table_name = ?",
-                [table]).fetchall():
+                "referenced_column_names FROM duckdb_constraints() WHERE database_name = ? "
+                "AND schema_name = ? AND table_name = ?", list(where_found)).fetchall():
             if kind == "PRIMARY KEY":
                 keys.update({n: i + 1 for i, n in enumerate(names)})
             elif kind == "FOREIGN KEY":
@@ -380,6 +401,11 @@ def _is_interrupt(error: BaseException) -> bool:
     if isinstance(error, duckdb.InterruptException):
         return True
     return isinstance(error, OSError) and "INTERRUPT Error" in str(error)
+
+
+#: whether a table of that name is in the current schema (DuckDB's names ignore case)
+_EXISTS = ("SELECT count(*) FROM duckdb_tables() WHERE lower(table_name) = lower(?) "
+           "AND database_name = current_database() AND schema_name = current_schema()")
 
 
 def _all(cursor: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple]:
@@ -556,7 +582,7 @@ class DuckDBBackend(Backend):
             try:
                 if if_exists == "replace":
                     _all(cursor, f"DROP TABLE IF EXISTS {target}")
-                exists = _all(cursor, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                exists = _all(cursor, _EXISTS,
                               [table])[0][0]
                 if exists and if_exists == "fail":
                     error = duckdb.CatalogException(f"table {table!r} already exists")
@@ -567,7 +593,10 @@ class DuckDBBackend(Backend):
                 else:
                     _all(cursor, f"CREATE TABLE {target} AS SELECT * FROM {_quote(view)}")
             finally:
-                cursor.unregister(view)
+                # after a failure the transaction is aborted and DuckDB refuses even this: the
+                # view goes with the rollback, and the failure is what the caller must see
+                with contextlib.suppress(duckdb.TransactionException):
+                    cursor.unregister(view)
             control.rows = len(df)
             return len(df)
 
@@ -588,7 +617,7 @@ class DuckDBBackend(Backend):
             cursor = link.cursor  # type: ignore[attr-defined]
             if if_exists == "replace":
                 _all(cursor, f"DROP TABLE IF EXISTS {target}")
-            exists = _all(cursor, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+            exists = _all(cursor, _EXISTS,
                           [table])[0][0]
             if exists and if_exists == "fail":
                 error = duckdb.CatalogException(f"table {table!r} already exists")

@@ -322,10 +322,12 @@ class SparkLink(Link):
                         c.name for c in self.session.catalog.listColumns(name))
             if self.backend.words is None:  # read once: 0.4 s, and DDL does not change them
                 functions = self.session.sql("SHOW FUNCTIONS").toArrow().column(0)
-                keywords = self.session.sql("SELECT keyword FROM sql_keywords()").toArrow()
+                keywords = self.session.sql("SELECT keyword, reserved FROM sql_keywords() "
+                                            "ORDER BY keyword").toArrow().to_pylist()
                 self.backend.words = (
                     tuple(sorted({f for f in functions.to_pylist() if f.isidentifier()})),
-                    tuple(sorted(keywords.column(0).to_pylist())))
+                    tuple(k["keyword"] for k in keywords),
+                    frozenset(k["keyword"] for k in keywords if k["reserved"]))
         return Catalog(tables, *self.backend.words)
 
     def explain(self, statement: Statement, params: Any, control: Control) -> str:
@@ -337,7 +339,7 @@ class SparkLink(Link):
     def schema(self, table: str) -> Any:
         with self._tagged():
             try:
-                columns = self.session.catalog.listColumns(table)
+                columns = self.session.catalog.listColumns(self.backend.quote(table))
             except PySparkException as error:
                 if "not found" in str(error).lower() or "TABLE_OR_VIEW" in str(error):
                     raise UsageError(f"no table or view named {table!r}: %sqlnb tables (or "
@@ -406,7 +408,7 @@ class SparkBackend(Backend):
             self.label = redact(target)
         self.working = threading.local()  # .link: the link running a query on this thread
         #: the engine's SQL functions and keywords (read once, by the first catalog read)
-        self.words: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        self.words: tuple[tuple[str, ...], tuple[str, ...], frozenset[str]] | None = None
         self._helper = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="sqlnb-spark")
         try:
@@ -498,7 +500,7 @@ class SparkBackend(Backend):
             with link._tagged():  # type: ignore[attr-defined]
                 frame = link.session.createDataFrame(df)  # type: ignore[attr-defined]
                 try:
-                    frame.write.mode(modes[if_exists]).saveAsTable(table)
+                    frame.write.mode(modes[if_exists]).saveAsTable(self.quote(table))
                 except PySparkException as error:
                     if "already exists" in str(error).lower() or "ALREADY_EXISTS" in str(error):
                         note(error, "pass if_exists='append' to add rows, or 'replace'")

@@ -3,12 +3,14 @@ completion offers (tables, columns, functions, keywords)."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
 from ..errors import UsageError
 from ..results import Catalog, rows_to_dataframe
 from .sqlite_insert import quote
+from .sqltext import split_name
 
 
 def tables(conn: sqlite3.Connection) -> Any:
@@ -53,7 +55,8 @@ def catalog(conn: sqlite3.Connection) -> Catalog:
     """Every table and view of every attached schema with its columns, one query per schema;
     and SQLite's functions (PRAGMA function_list) and keywords."""
     tables: dict[str, list[str]] = {}
-    for schema_name, _file in _schemas(conn):
+    # SQLite finds an unqualified name in temp first, then main, then the attached schemas
+    for schema_name, _file in sorted(_schemas(conn), key=lambda schema: schema[0] != "temp"):
         master = f"{quote(schema_name)}.sqlite_master"
         try:
             rows = conn.execute(
@@ -63,12 +66,31 @@ def catalog(conn: sqlite3.Connection) -> Catalog:
             if "interrupted" in str(error):
                 raise
             rows = _one_by_one(conn, master, schema_name)  # a view that no longer works
+        seen = set(tables)  # a name is one table: the one SQLite finds first
         for table, column in rows:
-            tables.setdefault(table, []).append(column)
+            if table not in seen:
+                tables.setdefault(table, []).append(column)
     functions = sorted({name for (name,) in conn.execute("SELECT name FROM pragma_function_list")
                         if name.isidentifier()})  # not the operators (->, ->>)
     return Catalog({name: tuple(columns) for name, columns in tables.items()},
-                   tuple(functions), KEYWORDS)
+                   tuple(functions), KEYWORDS, _reserved())
+
+
+@functools.lru_cache(maxsize=1)
+def _reserved() -> frozenset[str]:
+    """The keywords SQLite does not take as a bare name: asked of SQLite itself (most of its
+    keywords fall back to names; 2 ms, once)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        reserved = set()
+        for keyword in KEYWORDS:
+            try:
+                conn.execute(f"SELECT {keyword} FROM (SELECT 1 AS {keyword})").fetchall()
+            except sqlite3.Error:
+                reserved.add(keyword)
+        return frozenset(reserved)
+    finally:
+        conn.close()
 
 
 #: the rows of sqlite_master that are a user's tables and views ({} : the table's alias)
@@ -115,12 +137,16 @@ def explain(conn: sqlite3.Connection, sql: str, params: Any = None) -> str:
 
 def schema(conn: sqlite3.Connection, table: str) -> Any:
     """A DataFrame with a row per column: name, type, not_null, default, primary_key, references."""
-    columns = conn.execute(f"PRAGMA table_xinfo({quote(table)})").fetchall()
+    *schema_name, name = split_name(table)
+    on = f"{quote(schema_name[0])}." if len(schema_name) == 1 else ""  # main.t, aux.t
+    if len(schema_name) > 1:
+        on, name = "", table  # not schema.table: a name as it is
+    columns = conn.execute(f"PRAGMA {on}table_xinfo({quote(name)})").fetchall()
     if not columns:
         raise UsageError(f"no table or view named {table!r}: %sqlnb tables (or db.tables()) "
                          "lists them")
     references = {}
-    for row in conn.execute(f"PRAGMA foreign_key_list({quote(table)})"):
+    for row in conn.execute(f"PRAGMA {on}foreign_key_list({quote(name)})"):
         _id, _seq, other, source, target = row[:5]
         references[source] = f"{other}({target})" if target else other
     data = [

@@ -108,6 +108,28 @@ def tokens(sql: str) -> Iterator[tuple[str, int, str]]:
         yield match.lastgroup, match.start(), match.group()  # type: ignore[misc]
 
 
+def split_name(name: str) -> tuple[str, ...]:
+    """A table's name as its parts: `main.t` and `"my schema"."t"` are (schema, table), with
+    SQL's quotes taken off; any other text (`my table`, with a space) is one name as it is.
+    (A name with a dot in it is written quoted: `"a.b"`.)"""
+    parts: list[str] = []
+    expect_part = True
+    for kind, _start, text in tokens(name):
+        if expect_part and kind in ("word", "quoted") and (kind == "word" or _closed(text)):
+            parts.append(text[1:-1].replace(text[0] * 2, text[0]) if kind == "quoted" else text)
+            expect_part = False
+        elif not expect_part and text == ".":
+            expect_part = True
+        else:
+            return (name,)
+    return tuple(parts) if parts and not expect_part else (name,)
+
+
+def _closed(quoted: str) -> bool:
+    closing = {"[": "]"}.get(quoted[0], quoted[0])
+    return len(quoted) >= 2 and quoted[-1] == closing
+
+
 def named_tokens(sql: str) -> Iterator[tuple[int, int, str]]:
     """(start, end, text) of each named parameter (`:name`, `@name`, `$name`) in `sql`."""
     for match in _TOKEN.finditer(sql):

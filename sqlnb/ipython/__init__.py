@@ -31,7 +31,7 @@ def load_ipython_extension(ipython: Any) -> None:
     completer = getattr(ipython, "Completer", None)
     if completer is not None:
         _drop_matcher(completer)
-        magics.completer = Completer(magics.database)
+        magics.completer = Completer(magics.opened)
         completer.custom_matchers.append(magics.completer.matcher())
     if others:
         magics.replaced = others

@@ -40,7 +40,8 @@ _NOT_ALIAS = frozenset({
     "SET", "VALUES", "SELECT", "DEFAULT", "AS", "WITH", "RETURNING", "QUALIFY", "LATERAL",
     "SAMPLE", "TABLESAMPLE", "PIVOT", "UNPIVOT", "POSITIONAL", "ASOF", "ANTI", "SEMI", "BY",
 })
-_LINE_MAGIC = re.compile(r"(?:^|(?<=[\s=(]))%sql(?=\s|$)|^\s*%sqlnb\s+explain(?=\s|$)")
+_LINE_MAGIC = re.compile(r"(?:^|(?<=[\s=(]))%sql(?=\s|$)|^[ \t]*%sqlnb\s+explain(?=\s|$)",
+                         re.MULTILINE)
 #: `%sqlnb` commands that take a table (and plot, then a column), up to the cursor
 _TABLE_COMMAND = re.compile(r"\s*%sqlnb\s+(?:schema|profile|plot\s+\w+)\s+([^\s-]\S*|)$")
 _COLUMN_COMMAND = re.compile(r"\s*%sqlnb\s+plot\s+\w+\s+(\S+)\s+([^\s-]\S*|)$")
@@ -148,7 +149,9 @@ def suggest(sql: str, offset: int, catalog: Catalog, quote: str = '"') -> Sugges
         names += [(f, "function") for f in catalog.functions]
         names += [(k.lower() if lower else k, "keyword") for k in catalog.keywords]
     wanted = prefix.lower()
-    choices = [(_quoted(name, quote) if quoted or not _plain(name) else name, kind)
+    reserved = catalog.reserved
+    choices = [(_quoted(name, quote) if kind in ("column", "table") and (
+                    quoted or not _plain(name, reserved)) else name, kind)
                for name, kind in names if name.lower().startswith(wanted)]
     return Suggestions(fragment, tuple(dict.fromkeys(choices)))
 
@@ -239,9 +242,10 @@ def _named_tables(statement: list[tuple[str, int, str]], catalog: Catalog) -> di
     return found
 
 
-def _plain(name: str) -> bool:
-    """A name that needs no quotes (letters, digits and _, not starting with a digit)."""
-    return name.isidentifier() and name.isascii()
+def _plain(name: str, reserved: set[str] | frozenset[str] = frozenset()) -> bool:
+    """A name that needs no quotes: letters, digits and _, not starting with a digit, and not
+    one of the engine's keywords (a column named `order` must be written "order")."""
+    return name.isidentifier() and name.isascii() and name.upper() not in reserved
 
 
 def _quoted(name: str, quote: str) -> str:

@@ -238,6 +238,9 @@ class SqlNB(Magics):
         db = self.database(args.db)
         statements = self._statements(db, sql)
         if args.explain:
+            if target is not None or args.background:
+                raise IPythonUsageError("--explain shows each statement's plan and runs "
+                                        "nothing: it takes no VAR << and no --background")
             self._explain(db, statements, limit)
             return None
         if args.background:
@@ -483,15 +486,21 @@ class SqlNB(Magics):
         parser.add_argument("--top", type=int, default=3)
         parser.add_argument("--time-limit", type=float)
         args = parser.parse_argstring(rest)
+        args.table = _unquoted(args.table)
         return self._long(lambda db: db.profile(args.table, top=args.top, block=False,
                                                 time_limit=self._cell_limit(args.time_limit)),
                           f"profile of {args.table}")
 
     def _cmd_plot(self, rest: str) -> None:
         from IPython.display import Image, display
-        from matplotlib.figure import Figure
 
         from sqlnb import plot
+
+        try:
+            from matplotlib.figure import Figure
+        except ImportError:
+            raise IPythonUsageError("%sqlnb plot draws with matplotlib, which is not installed: "
+                                    "pip install 'sqlnb[plot]' (or matplotlib)") from None
 
         parser = MagicArgumentParser(prog="%sqlnb plot")
         parser.add_argument("kind", choices=plot.KINDS)
@@ -501,6 +510,7 @@ class SqlNB(Magics):
         parser.add_argument("--top", type=int, default=20)
         parser.add_argument("--time-limit", type=float)
         args = parser.parse_argstring(rest)
+        args.table, args.column = _unquoted(args.table), _unquoted(args.column)
         data = self._long(lambda db: plot.fetch(
             db, args.kind, args.table, args.column, bins=args.bins, top=args.top,
             time_limit=self._cell_limit(args.time_limit), block=False),
@@ -521,6 +531,7 @@ class SqlNB(Magics):
         parser.add_argument("--format", choices=("csv", "parquet"))
         parser.add_argument("--time-limit", type=float)
         args = parser.parse_argstring(rest)
+        args.source, args.table = _unquoted(args.source, '"\''), _unquoted(args.table)
         source = self.shell.user_ns.get(args.source, args.source) \
             if args.source.isidentifier() else args.source
         if isinstance(source, str) and args.source.isidentifier() and not Path(source).exists():
@@ -529,7 +540,9 @@ class SqlNB(Magics):
         shown = args.source if source is args.source else f"{args.source} (a variable)"
         rows = self._long(lambda db: db.import_file(
             source, args.table, if_exists=args.if_exists, format=args.format, block=False,
-            time_limit=self._cell_limit(args.time_limit)), f"import of {shown}")
+            time_limit=self._cell_limit(args.time_limit)), f"import of {shown}",
+            hint=lambda message: " -- add --if-exists append (to add its rows) or --if-exists "
+                                 "replace" if "already exists" in message else "")
         print(f"{rows:,} rows imported into {args.table}")
 
     def _cmd_explain(self, rest: str) -> None:
@@ -556,9 +569,9 @@ class SqlNB(Magics):
     def _cell_limit(self, option: float | None) -> float | None:
         return _limit(option, self.time_limit)
 
-    def _long(self, start: Any, what: str) -> Any:
+    def _long(self, start: Any, what: str, hint: Any = None) -> Any:
         """Run work that may take long (its handle from `start(db)`) with the progress widget
-        and Cancel; its value, or one line naming the failure."""
+        and Cancel; its value, or one line naming the failure (and `hint(line)`'s advice)."""
         db = self.database(None)
         progress = CellProgress(enabled=self.show_progress, widgets=widgets_available(self.shell),
                                 kernel=getattr(self.shell, "kernel", None))
@@ -585,6 +598,7 @@ class SqlNB(Magics):
                            f"limit{nothing} -- raise it with --time-limit SECONDS")
             else:
                 message = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+                message += hint(message) if hint is not None else ""
             progress.fail(message)
             if not self.short_errors:
                 raise
@@ -660,6 +674,13 @@ class SqlNB(Magics):
                                     "%sqlnb connect")
         return db
 
+    def opened(self, name: str | None = None) -> sqlnb.Database | None:
+        """The Database `database(name)` gives, without opening the default one: None while
+        no cell has opened a database (what Tab asks: a Tab opens nothing)."""
+        if name is None and self._current is None:
+            return None
+        return self.database(name)
+
     def close_all(self) -> None:
         """Close the databases the magics opened."""
         for name in list(self._owned):
@@ -723,6 +744,14 @@ def _shape(frame: Any) -> str:
     more = len(frame.columns) - SHAPE_COLUMNS
     return (f"{n:,} {'row' if n == 1 else 'rows'} · {types}"
             + (f", and {more} more columns" if more > 0 else ""))
+
+
+def _unquoted(word: str, quotes: str = "'") -> str:
+    """A command's argument without the quotes that keep its spaces together ('My Table'). A
+    table's double quotes stay: they are SQL's ("My Table", "a.b"), which sqlnb reads."""
+    if len(word) >= 2 and word[0] == word[-1] and word[0] in quotes:
+        return word[1:-1]
+    return word
 
 
 def _split_line(line: str) -> tuple[list[str], str | None, str]:

@@ -129,7 +129,7 @@ class WidgetView:
         self.line = w.HBox([self.bar, self.label, self.button])
         self.rows = w.HTML(value="")  # the result's first rows, once the engine has them
         self.box = w.VBox([self.line, self.rows])
-        self._rows_shown = False
+        self._rows_of: object = None  # the statement whose first rows are shown
         self._blocking = blocking
         self._display_id = uuid.uuid4().hex
         self._final: dict[str, str] | None = None
@@ -148,10 +148,12 @@ class WidgetView:
         fraction, text = _status(handle, where)
         self.bar.value = fraction if fraction is not None else 0.0
         self.label.value = text
-        if not self._rows_shown:
+        if self._rows_of is not handle:  # a cell's next statement: its own rows, or none
             first = handle.first_rows
+            if first is None and self.rows.value:
+                self.rows.value = ""
             if first is not None:
-                self._rows_shown = True
+                self._rows_of = handle
                 self.rows.value = (
                     f'<div class="sqlnb-first-rows"><div style="color: var(--jp-ui-font-color2, '
                     f'#616161)">the first {len(first)} rows, while the rest arrives:</div>'
