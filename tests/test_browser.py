@@ -11,6 +11,7 @@ installs them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,14 @@ def server(request, tmp_path_factory):
     home = root / "home"
     home.mkdir()
     _notebook(root / "slow.ipynb")
+    with serve(module, root, home) as (base, token):
+        yield request.param, base + page.format(token=token), root / "slow.ipynb"
+
+
+@contextlib.contextmanager
+def serve(module: str, root: Path, home: Path) -> Iterator[tuple[str, str]]:
+    """A JupyterLab or Notebook 7 server (`module`) on loopback with its HOME and Jupyter
+    folders under `home`, serving `root`: (its base URL, its token), stopped afterwards."""
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, HOME=str(home), JUPYTER_CONFIG_DIR=str(home / "config"),
                JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
@@ -85,7 +95,7 @@ def server(request, tmp_path_factory):
                 time.sleep(0.1)
         else:
             pytest.fail(f"{module} did not start")
-        yield request.param, base + page.format(token=token), root / "slow.ipynb"
+        yield base, token
     finally:
         server.terminate()
         try:

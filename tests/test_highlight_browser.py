@@ -13,16 +13,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import secrets
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .test_browser import ARGS, CHROMIUM, _free_port
+from .test_browser import ARGS, CHROMIUM, serve
 
 CELLS = ["%%sql\nSELECT name FROM t WHERE x = 1",
          "x = [i for i in range(3)]  # python\nSELECT name FROM t WHERE x",
@@ -69,33 +65,8 @@ def server(request, tmp_path_factory):
     (home / "config" / "labconfig" / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {"jupysql-plugin": True}}))
     _notebook(root / "highlight.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, HOME=str(home), JUPYTER_CONFIG_DIR=str(home / "config"),
-               JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               IPYTHONDIR=str(home / "ipython"))
-    server = subprocess.Popen(
-        [sys.executable, "-m", module, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", "--allow-root", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"{module} did not start")
+    with serve(module, root, home) as (base, token):
         yield request.param, base + page.format(token=token)
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def _tokens(page) -> list[list[tuple[str, str]]]:

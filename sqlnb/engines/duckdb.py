@@ -403,9 +403,19 @@ def _is_interrupt(error: BaseException) -> bool:
     return isinstance(error, OSError) and "INTERRUPT Error" in str(error)
 
 
-#: whether a table of that name is in the current schema (DuckDB's names ignore case)
-_EXISTS = ("SELECT count(*) FROM duckdb_tables() WHERE lower(table_name) = lower(?) "
-           "AND database_name = current_database() AND schema_name = current_schema()")
+def _ready(cursor: duckdb.DuckDBPyConnection, table: str, if_exists: str) -> bool:
+    """Make way for rows into `table` as if_exists says (drop it for "replace", refuse one
+    that exists for "fail"); whether the table exists, to be appended to."""
+    if if_exists == "replace":
+        _all(cursor, f"DROP TABLE IF EXISTS {_quote(table)}")
+    exists = _all(cursor, "SELECT count(*) FROM duckdb_tables() WHERE lower(table_name) = "
+                          "lower(?) AND database_name = current_database() "
+                          "AND schema_name = current_schema()", [table])[0][0]  # any case
+    if exists and if_exists == "fail":
+        error = duckdb.CatalogException(f"table {table!r} already exists")
+        note(error, "pass if_exists='append' to add rows, or 'replace'")
+        raise error
+    return bool(exists)
 
 
 def _all(cursor: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple]:
@@ -580,15 +590,7 @@ class DuckDBBackend(Backend):
             cursor = link.cursor  # type: ignore[attr-defined]
             cursor.register(view, df)
             try:
-                if if_exists == "replace":
-                    _all(cursor, f"DROP TABLE IF EXISTS {target}")
-                exists = _all(cursor, _EXISTS,
-                              [table])[0][0]
-                if exists and if_exists == "fail":
-                    error = duckdb.CatalogException(f"table {table!r} already exists")
-                    note(error, "pass if_exists='append' to add rows, or 'replace'")
-                    raise error
-                if exists:
+                if _ready(cursor, table, if_exists):
                     _all(cursor, f"INSERT INTO {target} BY NAME SELECT * FROM {_quote(view)}")
                 else:
                     _all(cursor, f"CREATE TABLE {target} AS SELECT * FROM {_quote(view)}")
@@ -615,14 +617,7 @@ class DuckDBBackend(Backend):
 
         def work(link: Link, control: Control) -> int:
             cursor = link.cursor  # type: ignore[attr-defined]
-            if if_exists == "replace":
-                _all(cursor, f"DROP TABLE IF EXISTS {target}")
-            exists = _all(cursor, _EXISTS,
-                          [table])[0][0]
-            if exists and if_exists == "fail":
-                error = duckdb.CatalogException(f"table {table!r} already exists")
-                note(error, "pass if_exists='append' to add rows, or 'replace'")
-                raise error
+            exists = _ready(cursor, table, if_exists)
             make = f"INSERT INTO {target} BY NAME " if exists else f"CREATE TABLE {target} AS "
             rows = _all(cursor, make + source, [path])[0][0]
             control.rows = rows
