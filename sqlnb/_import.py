@@ -175,6 +175,8 @@ def _csv_chunks(source: Any, control: Control) -> Iterator[Any]:
             # (the writer, not the parsing, is what takes the time)
             reader = pc.open_csv(
                 file, read_options=pc.ReadOptions(block_size=CSV_BLOCK, use_threads=False),
+                parse_options=pc.ParseOptions(
+                    delimiter="\t" if Path(source).suffix.lower() == ".tsv" else ","),
                 convert_options=pc.ConvertOptions(strings_can_be_null=True))
         except pa.ArrowInvalid as error:
             raise UsageError(_csv_error(name, error)) from None

@@ -853,3 +853,11 @@ def test_the_import_magic_says_how_to_add_to_a_table_that_exists(shell):
     with pytest.raises(Exception, match="--if-exists append") as error:
         shell.run_line_magic("sqlnb", "import frame t")
     assert "already exists" in str(error.value)
+
+
+def test_a_tsv_file_is_split_at_its_tabs(tmp_path):
+    path = tmp_path / "people.tsv"
+    path.write_text("name\tage\nann\t30\nbob\t41\n")
+    with sqlnb.connect(tmp_path / "t.db") as db:
+        assert db.import_file(path, "people") == 2
+        assert db.query("SELECT * FROM people").values.tolist() == [["ann", 30], ["bob", 41]]
