@@ -4,6 +4,8 @@ slow query, after which the next cell works."""
 
 from __future__ import annotations
 
+import time
+
 from tests.test_magics import CANCELLED
 from tests.test_widget import _collect, _labels
 
@@ -110,3 +112,23 @@ def test_interrupt_stops_a_spark_query_and_the_kernel_goes_on(kernel, spark_url)
         assert status == "ok" and "42" in _result(outputs)["text/plain"]
     finally:
         kernel.run("%sqlnb close cluster")
+
+
+def test_stop_during_sqlnb_wait_cancels_the_background_cell_in_one_line(kernel):
+    """Stop while `%sqlnb wait` waits: the background query is cancelled and the cell ends in
+    the one line a blocking cell's Stop gives, not a KeyboardInterrupt traceback."""
+    status, _ = kernel.run(f"%%sql --background --time-limit 120 later <<\n{FOREVER}")
+    assert status == "ok"
+    msg_id = kernel.start("%sqlnb wait later")
+    _collect(kernel, msg_id, lambda messages: any(
+        m["msg_type"] == "execute_input" for m in messages))
+    time.sleep(0.5)  # margin for the magic to reach its wait (no message marks that moment)
+    kernel.manager.interrupt_kernel()
+    status, outputs = kernel.finish(msg_id)
+    assert status == "error"
+    error = _error(outputs)
+    assert error["ename"] == "SqlCellError"
+    assert error["evalue"].startswith("QueryCancelled: cancelled after ")
+    assert "(the background cell of later" in error["evalue"]
+    status, outputs = kernel.run("%sql SELECT 42 AS answer")
+    assert status == "ok" and "42" in _result(outputs)["text/plain"]

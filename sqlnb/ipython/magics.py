@@ -457,9 +457,15 @@ class SqlNB(Magics):
             if not isinstance(value, BackgroundCell):
                 return value  # finished already: VAR holds the result
             return value.result()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Stop while waiting stops the cell, as in a blocking cell
             value.cancel()
-            raise
+            progress = value.progress
+            elapsed = progress.elapsed if progress is not None else 0.0
+            if not self.short_errors:
+                raise
+            raise SqlCellError(f"QueryCancelled: cancelled after {elapsed:.2f} s (the "
+                               f"background cell of {name}, stopped while %sqlnb wait waited "
+                               "for it)") from None
         except SqlCellError:
             raise
         except Exception as error:  # the cell's own error (it ran in the background)
