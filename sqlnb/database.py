@@ -632,7 +632,8 @@ class Database:
             handle.cancel()
 
     def tables(self, *, time_limit: float | None = None) -> pd.DataFrame:
-        """The tables and views (TEMP ones too), with their row counts, as a DataFrame."""
+        """The tables and views (TEMP ones too), with each table's row count (not a view's: that
+        would run its query), as a DataFrame."""
         self._dispatch.check_open()
         task = Task(lambda link, control: link.tables(), self._control(time_limit),
                     "(list the tables)", groupable=False, transaction=False, reads=True)

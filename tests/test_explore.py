@@ -861,3 +861,14 @@ def test_a_tsv_file_is_split_at_its_tabs(tmp_path):
     with sqlnb.connect(tmp_path / "t.db") as db:
         assert db.import_file(path, "people") == 2
         assert db.query("SELECT * FROM people").values.tolist() == [["ann", 30], ["bob", 41]]
+
+
+def test_listing_tables_runs_no_view(tmp_path):
+    """A view is a query: counting its rows ran it, so an endless or slow view made %sqlnb
+    tables wait for the time limit and fail (noticed in this issue's kernel test)."""
+    with sqlnb.connect(tmp_path / "t.db") as db:
+        db.write_script("CREATE TABLE t (x); INSERT INTO t VALUES (1); CREATE VIEW endless AS "
+                        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                        "SELECT x FROM c")
+        tables = db.tables(time_limit=5).set_index("name")
+        assert tables["rows"]["t"] == 1 and pd.isna(tables["rows"]["endless"])

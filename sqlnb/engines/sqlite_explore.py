@@ -14,7 +14,8 @@ from .sqltext import split_name
 
 
 def tables(conn: sqlite3.Connection) -> Any:
-    """A DataFrame of name, type ("table" or "view"), schema and rows, in name order."""
+    """A DataFrame of name, type ("table" or "view"), schema and rows (a table's; a view's
+    would mean running its query, which may take any time), in name order."""
     found = []
     for schema_name, _file in _schemas(conn):
         prefix = quote(schema_name)
@@ -22,12 +23,15 @@ def tables(conn: sqlite3.Connection) -> Any:
             f"SELECT name, type FROM {prefix}.sqlite_master WHERE type IN ('table', 'view') "
             "AND name NOT LIKE 'sqlite_%' ORDER BY name"
         ):
-            try:
-                rows = conn.execute(f"SELECT count(*) FROM {prefix}.{quote(name)}").fetchone()[0]
-            except sqlite3.OperationalError as error:
-                if "interrupted" in str(error):
-                    raise
-                rows = None  # a view whose SQL no longer works
+            rows = None
+            if kind == "table":
+                try:
+                    rows = conn.execute(
+                        f"SELECT count(*) FROM {prefix}.{quote(name)}").fetchone()[0]
+                except sqlite3.OperationalError as error:
+                    if "interrupted" in str(error):
+                        raise
+                    # a virtual table whose module is not loaded: no count
             found.append((name, kind, schema_name, rows))
     frame = rows_to_dataframe(found, ["name", "type", "schema", "rows"])
     return frame.astype({"rows": "Int64"})

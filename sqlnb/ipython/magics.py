@@ -366,7 +366,7 @@ class SqlNB(Magics):
         %sqlnb list                                     the open databases
         %sqlnb use NAME                                 make NAME current (or a Database variable)
         %sqlnb close [NAME]                             close a database (the current one)
-        %sqlnb tables                                   tables and views, with row counts
+        %sqlnb tables                                   tables and views, with tables' row counts
         %sqlnb schema TABLE                             a table's columns and keys
         %sqlnb profile TABLE [--top N]                  per column: type, count, nulls, distinct,
                                                         min, max, mean, most frequent values
