@@ -59,6 +59,11 @@ class Explorer:
             return match[:1]
         return columns
 
+    def _column(self, link: Link, table: str, column: str) -> tuple[str, str, str]:
+        """The column's own name, and the column and table quoted for the engine's SQL."""
+        (name, _kind), = self._columns(link, table, column)
+        return name, self._backend.quote(name), self._backend.quote(table)
+
     # -- profile ------------------------------------------------------------------------------
     def profile(self, table: str, top: int) -> Work:
         def work(link: Link, control: Control) -> pd.DataFrame:
@@ -110,9 +115,7 @@ class Explorer:
     # -- a column's shape -----------------------------------------------------------------------
     def histogram(self, table: str, column: str, bins: int) -> Work:
         def work(link: Link, control: Control) -> pd.DataFrame:
-            q = self._backend.quote
-            (name, _kind), = self._columns(link, table, column)
-            c, source = q(name), q(table)
+            name, c, source = self._column(link, table, column)
             (n, low, high), = self._rows(link, control,
                                          f"SELECT count({c}), min({c}), max({c}) FROM {source}")
             _need_numbers(table, name, low, high)
@@ -135,9 +138,7 @@ class Explorer:
 
     def value_counts(self, table: str, column: str, top: int) -> Work:
         def work(link: Link, control: Control) -> pd.DataFrame:
-            q = self._backend.quote
-            (name, _kind), = self._columns(link, table, column)
-            c, source = q(name), q(table)
+            _name, c, source = self._column(link, table, column)
             rows = self._rows(link, control, (
                 f"SELECT {c}, count(*) FROM {source} GROUP BY {c} "
                 f"ORDER BY count(*) DESC, {c} LIMIT {int(top)}"))
@@ -150,9 +151,7 @@ class Explorer:
 
     def quartiles(self, table: str, column: str) -> Work:
         def work(link: Link, control: Control) -> pd.DataFrame:
-            q = self._backend.quote
-            (name, _kind), = self._columns(link, table, column)
-            c, source = q(name), q(table)
+            name, c, source = self._column(link, table, column)
             (low, high), = self._rows(link, control, f"SELECT min({c}), max({c}) FROM {source}")
             _need_numbers(table, name, low, high)  # (before a cast could fail, or give 0)
             row, = self._rows(link, control, self._backend.quartiles_sql(source, c))
