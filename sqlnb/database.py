@@ -725,8 +725,10 @@ class Database:
                   block: bool = True) -> pd.DataFrame | QueryHandle:
         """A box plot's numbers for a numeric column, computed in the engine: one row with
         count, min, q1, median, q3, max, the whiskers (whislo, whishi: the furthest values
-        within 1.5 IQR) and the number of outliers (up to 1,000 of them in
-        `.attrs["fliers"]`). SQLite, which has no percentile function, sorts the column once."""
+        within 1.5 IQR) and the number of outliers. `.attrs["fliers"]` holds the ones a plot
+        draws, ascending: the 500 most extreme at each end (below the lower whisker, above the
+        upper one); `.attrs["fliers_left_out"]` says how many others, nearer the whiskers, it
+        leaves out. SQLite, which has no percentile function, sorts the column once."""
         _check_name(table, "table")
         _check_name(column, "column")
         work = self._explorer.quartiles(table, column)
