@@ -148,7 +148,8 @@ class SqlNB(Magics):
     time_limit = Float(
         None, allow_none=True, config=True,
         help="Seconds a cell's query may run before SQLite stops it (math.inf: no limit). "
-             "None uses the Database's limit, which is sqlnb.options.time_limit (30) by default.",
+             "None uses the Database's limit, which is sqlnb.options.time_limit (30) by default. "
+             "An import has no limit unless its --time-limit gives one.",
     )
     display_limit = Int(
         20, config=True,
@@ -375,9 +376,13 @@ class SqlNB(Magics):
         %sqlnb plot hist|bar|box TABLE COLUMN [--bins N] [--top N]
                                                         a plot whose numbers the engine computes
         %sqlnb explain SQL                              the engine's plan for the statement
-        %sqlnb import SOURCE TABLE [--if-exists fail|append|replace]
+        %sqlnb import SOURCE TABLE [--if-exists fail|append|replace] [--format csv|parquet]
+                     [--encoding NAME] [--time-limit SECONDS]
                                                         a DataFrame variable, a CSV or a Parquet
-                                                        file into a table, all or nothing
+                                                        file into a table, all or nothing; no
+                                                        time limit unless --time-limit gives one
+                                                        (Cancel and Stop always work); a CSV is
+                                                        UTF-8 unless --encoding names its codec
         %sqlnb wait VAR                                 wait for a --background cell's VAR
         """
         try:
@@ -539,7 +544,11 @@ class SqlNB(Magics):
         parser.add_argument("--if-exists", choices=("fail", "append", "replace"),
                             default="fail")
         parser.add_argument("--format", choices=("csv", "parquet"))
-        parser.add_argument("--time-limit", type=float)
+        parser.add_argument("--encoding", metavar="NAME",
+                            help="a CSV file's codec, e.g. latin-1 (default: UTF-8)")
+        parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+                            help="stop the import after this many seconds (default: no limit; "
+                                 "Cancel and Stop always work)")
         args = parser.parse_argstring(rest)
         args.source, args.table = _unquoted(args.source, '"\''), _unquoted(args.table)
         source = self.shell.user_ns.get(args.source, args.source) \
@@ -548,9 +557,10 @@ class SqlNB(Magics):
             raise IPythonUsageError(f"{args.source!r} is neither a variable nor a file: give a "
                                     "DataFrame's name, or a CSV or Parquet file's path")
         shown = args.source if source is args.source else f"{args.source} (a variable)"
+        limit = _limit(args.time_limit, None)  # not %config SqlNB.time_limit: see its help
         rows = self._long(lambda db: db.import_file(
-            source, args.table, if_exists=args.if_exists, format=args.format, block=False,
-            time_limit=self._cell_limit(args.time_limit)), f"import of {shown}",
+            source, args.table, if_exists=args.if_exists, format=args.format,
+            encoding=args.encoding, block=False, time_limit=limit), f"import of {shown}",
             hint=lambda message: " -- add --if-exists append (to add its rows) or --if-exists "
                                  "replace" if "already exists" in message else "")
         print(f"{rows:,} rows imported into {args.table}")
