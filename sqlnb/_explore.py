@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 #: Columns per aggregate query of a profile (5 expressions each: SQLite allows 2,000 columns).
 PROFILE_BATCH = 100
-#: Outliers a box plot's data keeps to draw (the count says how many there are in all).
-FLIERS = 1000
+#: Outliers a box plot's data keeps to draw at each end: the most extreme below the lower
+#: whisker and above the upper one (the count says how many there are in all).
+FLIERS = 500
 
 _NESTED = re.compile(r"^(ARRAY|MAP|STRUCT|UNION|LIST)|\[\d*\]$|<", re.IGNORECASE)
 
@@ -170,13 +171,18 @@ class Explorer:
                 f"max(CASE WHEN {x} <= {hi!r} THEN {x} END), "
                 f"count(CASE WHEN {x} < {lo!r} OR {x} > {hi!r} THEN 1 END) FROM {source}"))
             fliers: list[float] = []
-            if outliers:
-                fliers = [v for (v,) in self._rows(link, control, (
-                    f"SELECT {x} FROM {source} WHERE {x} < {lo!r} OR {x} > {hi!r} "
-                    f"LIMIT {FLIERS}"))]
+            if outliers:  # the extremes of each end (a LIMIT alone keeps any, in storage order)
+                below = self._rows(link, control, (
+                    f"SELECT {x} FROM {source} WHERE {x} < {lo!r} ORDER BY {x} "
+                    f"LIMIT {int(FLIERS)}"))
+                above = self._rows(link, control, (
+                    f"SELECT {x} FROM {source} WHERE {x} > {hi!r} ORDER BY {x} DESC "
+                    f"LIMIT {int(FLIERS)}"))
+                fliers = [v for (v,) in below] + [v for (v,) in reversed(above)]
             frame = rows_to_dataframe(
                 [(n, low, q1, median, q3, high, whislo, whishi, outliers)], columns)
-            frame.attrs["fliers"] = fliers  # up to FLIERS of them, to draw
+            frame.attrs["fliers"] = fliers  # ascending: up to FLIERS at each end, to draw
+            frame.attrs["fliers_left_out"] = outliers - len(fliers)  # those nearer the whiskers
             return frame
 
         return work

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from ._control import QUEUED, Control, Progress
 from ._dispatch import Dispatch
 from ._explore import Explorer
-from ._import import import_work, source_format
+from ._import import checked_encoding, import_work, source_format
 from ._redact import has_secret, redact
 from ._task import Stopped, Task, settle
 from .engines import open_backend
@@ -569,14 +569,22 @@ class Database:
     def import_file(self, source: str | os.PathLike[str] | pd.DataFrame, table: str, *,
                     if_exists: Literal["fail", "append", "replace"] = "fail",
                     format: Literal["csv", "parquet"] | None = None,
-                    time_limit: float | None = None, block: bool = True) -> int | QueryHandle:
+                    encoding: str | None = None, time_limit: float | None = None,
+                    block: bool = True) -> int | QueryHandle:
         """Load a CSV or Parquet file (or a DataFrame) into `table` through the writer, in
         chunks, all or nothing; the rows written (a QueryHandle with block=False).
 
-        Types come from the file (pyarrow's readers; DuckDB reads files itself) or the
+        Types come from the file (pyarrow's readers; DuckDB reads Parquet itself) or the
         DataFrame's dtypes. if_exists: "fail" (the default), "append" or "replace". The format
-        follows the suffix (.csv, .tsv, .parquet) unless `format` says. A Cancel, an error or
-        the time limit leaves no table and no row of it.
+        follows the suffix (.csv, .tsv, .parquet) unless `format` says. A CSV file is read as
+        UTF-8 unless `encoding` names its codec ("latin-1", "cp1252"...); one that is not UTF-8
+        is refused, naming the line. A Cancel, an error or the time limit leaves no table and
+        no row of it.
+
+        An import has no time limit unless `time_limit` gives one: the Database's default limit
+        is for runaway queries, and a large file is not one (Cancel, Stop and `close()` still
+        stop it). A file with more columns than the engine lets a table have, or than sqlnb
+        reads from a file (10,000), is refused before it is read.
         """
         self._dispatch.check_open()
         _check_name(table, "table")
@@ -591,11 +599,14 @@ class Database:
             raise UsageError(f"if_exists must be 'fail', 'append' or 'replace', not "
                              f"{if_exists!r}")
         kind = source_format(source, format)
+        encoding = checked_encoding(encoding, kind)
         if kind == "dataframe":
             source = _checked_frame(source, table, if_exists, False)
-        work = import_work(self._backend, source, kind, table, if_exists)
+        work = import_work(self._backend, source, kind, table, if_exists, encoding)
         shown = "a DataFrame" if kind == "dataframe" else os.fspath(source)  # type: ignore[arg-type]
-        task = Task(work, self._control(time_limit, is_write=True),
+        # no limit unless the call gives one (None), not the Database's nor the global one
+        limit = None if time_limit is None else self._limit(time_limit)
+        task = Task(work, Control(limit, self._dispatch.timer, is_write=True),
                     f"import {shown} into {table} (if_exists={if_exists!r})", groupable=False)
         self._watch_schema(task)
         self._dispatch.submit_write(task)
@@ -725,8 +736,10 @@ class Database:
                   block: bool = True) -> pd.DataFrame | QueryHandle:
         """A box plot's numbers for a numeric column, computed in the engine: one row with
         count, min, q1, median, q3, max, the whiskers (whislo, whishi: the furthest values
-        within 1.5 IQR) and the number of outliers (up to 1,000 of them in
-        `.attrs["fliers"]`). SQLite, which has no percentile function, sorts the column once."""
+        within 1.5 IQR) and the number of outliers. `.attrs["fliers"]` holds the ones a plot
+        draws, ascending: the 500 most extreme at each end (below the lower whisker, above the
+        upper one); `.attrs["fliers_left_out"]` says how many others, nearer the whiskers, it
+        leaves out. SQLite, which has no percentile function, sorts the column once."""
         _check_name(table, "table")
         _check_name(column, "column")
         work = self._explorer.quartiles(table, column)

@@ -80,6 +80,9 @@ def draw(kind: str, data: pd.DataFrame, table: str, column: str, ax: Any = None)
         outliers = int(row["outliers"])
         ax.set_title(f"{title}: {int(row['count']):,} values"
                      + (f", {outliers:,} beyond the whiskers" if outliers else ""))
+        left_out = int(data.attrs.get("fliers_left_out", 0))
+        ax.set_xlabel(column + (f" ({left_out:,} outliers nearer the whiskers not drawn)"
+                                if left_out else ""))
     return ax
 
 

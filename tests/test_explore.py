@@ -449,27 +449,6 @@ def test_import_errors_say_what_and_where(tmp_path, target, monkeypatch):
     assert "t" not in set(target.tables()["name"])
 
 
-def test_an_import_shows_its_progress_in_bytes(tmp_path, monkeypatch):
-    monkeypatch.setattr("sqlnb._import.CSV_BLOCK", 16 << 10)
-    path = tmp_path / "people.csv"
-    pd.concat([FRAME] * 40).to_csv(path, index=False)  # 2 MB: more than pyarrow reads ahead
-    stages = []
-    with sqlnb.connect(tmp_path / "t.db") as db:
-        real = __import__("sqlnb._import", fromlist=["_chunks"])._chunks
-
-        def slow(source, format, control):
-            for chunk in real(source, format, control):
-                stages.append(control.progress().phase)
-                yield chunk
-
-        monkeypatch.setattr("sqlnb._import._chunks", slow)
-        assert db.import_file(path, "people") == 100_000
-    read = [float(stage.split(" of ")[0]) for stage in stages]
-    size = float(stages[0].split(" of ")[1].split()[0])
-    assert all(stage.endswith("MB of people.csv") for stage in stages)
-    assert read == sorted(read) and read[0] < size and read[-1] == size
-
-
 # -- the magics, in a real kernel ---------------------------------------------------------------
 def _text(outputs) -> str:
     parts = []

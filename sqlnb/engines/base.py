@@ -110,6 +110,11 @@ class Link(ABC):
         """A DataFrame with a row per column: name, type, not_null, default, primary_key,
         references."""
 
+    def column_limit(self) -> int | None:
+        """The most columns a table may have, as the engine says (an import refuses a wider
+        file before reading it), or None where the engine has no small limit."""
+        return None
+
     # -- the writer's transaction steps ------------------------------------------------------------
     @property
     @abstractmethod

@@ -276,6 +276,15 @@ class SQLiteLink(Link):
             self.conn.interrupt()
 
     # -- the worker's thread ---------------------------------------------------------------------
+    def column_limit(self) -> int | None:
+        getlimit = getattr(self.conn, "getlimit", None)  # Python 3.11 and later
+        if getlimit is not None:
+            return getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
+        for (option,) in self.conn.execute("PRAGMA compile_options"):
+            if option.startswith("MAX_COLUMN="):
+                return int(option.partition("=")[2])
+        return 2000  # SQLITE_MAX_COLUMN when the build does not change it
+
     def translate(self, error: BaseException, task: Task) -> BaseException:
         control = task.control
         if control.reason is not None and is_interrupt(error):

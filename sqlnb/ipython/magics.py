@@ -148,7 +148,8 @@ class SqlNB(Magics):
     time_limit = Float(
         None, allow_none=True, config=True,
         help="Seconds a cell's query may run before SQLite stops it (math.inf: no limit). "
-             "None uses the Database's limit, which is sqlnb.options.time_limit (30) by default.",
+             "None uses the Database's limit, which is sqlnb.options.time_limit (30) by default. "
+             "An import has no limit unless its --time-limit gives one.",
     )
     display_limit = Int(
         20, config=True,
@@ -173,6 +174,8 @@ class SqlNB(Magics):
         #: the magics' own results (by id; weakly, as DataFrames cannot be hashed): only they
         #: get the display_limit, not frames the user builds from them
         self._results: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        #: the profiles %sqlnb profile returned, shown as a report (see _profile_shown)
+        self._profiles: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         #: the last --background cell of each `VAR <<`, for %sqlnb wait VAR
         self._background: dict[str, BackgroundCell] = {}
         #: targets whose secret the user was told is in the cell (each told once)
@@ -373,9 +376,13 @@ class SqlNB(Magics):
         %sqlnb plot hist|bar|box TABLE COLUMN [--bins N] [--top N]
                                                         a plot whose numbers the engine computes
         %sqlnb explain SQL                              the engine's plan for the statement
-        %sqlnb import SOURCE TABLE [--if-exists fail|append|replace]
+        %sqlnb import SOURCE TABLE [--if-exists fail|append|replace] [--format csv|parquet]
+                     [--encoding NAME] [--time-limit SECONDS]
                                                         a DataFrame variable, a CSV or a Parquet
-                                                        file into a table, all or nothing
+                                                        file into a table, all or nothing; no
+                                                        time limit unless --time-limit gives one
+                                                        (Cancel and Stop always work); a CSV is
+                                                        UTF-8 unless --encoding names its codec
         %sqlnb wait VAR                                 wait for a --background cell's VAR
         """
         try:
@@ -493,9 +500,11 @@ class SqlNB(Magics):
         parser.add_argument("--time-limit", type=float)
         args = parser.parse_argstring(rest)
         args.table = _unquoted(args.table)
-        return self._long(lambda db: db.profile(args.table, top=args.top, block=False,
-                                                time_limit=self._cell_limit(args.time_limit)),
-                          f"profile of {args.table}")
+        frame = self._long(lambda db: db.profile(args.table, top=args.top, block=False,
+                                                 time_limit=self._cell_limit(args.time_limit)),
+                           f"profile of {args.table}")
+        self._profiles[id(frame)] = frame
+        return frame
 
     def _cmd_plot(self, rest: str) -> None:
         from IPython.display import Image, display
@@ -535,7 +544,11 @@ class SqlNB(Magics):
         parser.add_argument("--if-exists", choices=("fail", "append", "replace"),
                             default="fail")
         parser.add_argument("--format", choices=("csv", "parquet"))
-        parser.add_argument("--time-limit", type=float)
+        parser.add_argument("--encoding", metavar="NAME",
+                            help="a CSV file's codec, e.g. latin-1 (default: UTF-8)")
+        parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+                            help="stop the import after this many seconds (default: no limit; "
+                                 "Cancel and Stop always work)")
         args = parser.parse_argstring(rest)
         args.source, args.table = _unquoted(args.source, '"\''), _unquoted(args.table)
         source = self.shell.user_ns.get(args.source, args.source) \
@@ -544,9 +557,10 @@ class SqlNB(Magics):
             raise IPythonUsageError(f"{args.source!r} is neither a variable nor a file: give a "
                                     "DataFrame's name, or a CSV or Parquet file's path")
         shown = args.source if source is args.source else f"{args.source} (a variable)"
+        limit = _limit(args.time_limit, None)  # not %config SqlNB.time_limit: see its help
         rows = self._long(lambda db: db.import_file(
-            source, args.table, if_exists=args.if_exists, format=args.format, block=False,
-            time_limit=self._cell_limit(args.time_limit)), f"import of {shown}",
+            source, args.table, if_exists=args.if_exists, format=args.format,
+            encoding=args.encoding, block=False, time_limit=limit), f"import of {shown}",
             hint=lambda message: " -- add --if-exists append (to add its rows) or --if-exists "
                                  "replace" if "already exists" in message else "")
         print(f"{rows:,} rows imported into {args.table}")
@@ -705,6 +719,9 @@ class SqlNB(Magics):
                          if _has_type(as_markup, pd.DataFrame) else None)
 
         def as_html(frame: pd.DataFrame) -> str | None:
+            if self._profiles.get(id(frame)) is frame:  # one line per column: never wrapped
+                table = _profile_shown(frame).to_html(index=False, classes="sqlnb-profile")
+                return f'<div style="white-space: nowrap; overflow-x: auto">{table}</div>'
             if not self._is_result(frame):
                 return previous_html(frame) if previous_html else frame._repr_html_()
             with pd.option_context(*self._display_options(frame)):
@@ -716,6 +733,9 @@ class SqlNB(Magics):
         plain = formatters["text/plain"]
 
         def as_text(frame: pd.DataFrame, printer: Any, cycle: bool) -> None:
+            if self._profiles.get(id(frame)) is frame:
+                printer.text(_profile_shown(frame).to_string(index=False))
+                return
             if not self._is_result(frame):
                 printer.text(repr(frame))
                 return
@@ -750,6 +770,32 @@ def _shape(frame: Any) -> str:
     more = len(frame.columns) - SHAPE_COLUMNS
     return (f"{n:,} {'row' if n == 1 else 'rows'} · {types}"
             + (f", and {more} more columns" if more > 0 else ""))
+
+
+def _profile_shown(frame: Any) -> Any:
+    """A profile as it is shown (the returned DataFrame keeps its numbers): counts with
+    thousands separators, as `top` has them; blank where a statistic does not apply (a text
+    column's mean, the min of a column of NULLs); every value whole, as text."""
+    import pandas as pd
+
+    def blank(value: Any) -> bool:
+        return pd.api.types.is_scalar(value) and bool(pd.isna(value))
+
+    def count(value: Any) -> str:
+        return "" if blank(value) else f"{int(value):,}"
+
+    def number(value: Any) -> str:
+        if blank(value):
+            return ""
+        text = f"{value:,.6g}"
+        return f"{value:,.2f}" if "e" in text and abs(value) >= 1 else text
+
+    shown = {}
+    for name in frame.columns:
+        how = count if name in ("count", "nulls", "distinct") else \
+            number if name == "mean" else (lambda value: "" if blank(value) else str(value))
+        shown[name] = [how(value) for value in frame[name]]
+    return pd.DataFrame(shown, columns=frame.columns, dtype=object)
 
 
 def _unquoted(word: str, quotes: str = "'") -> str:
