@@ -339,7 +339,8 @@ class Database:
 
     @property
     def read_only(self) -> bool:
-        """True when opened with read_only=True (the engine refuses writes)."""
+        """True when opened read-only (read_only=True, or a `file:` URI with mode=ro): the
+        engine refuses writes, and no statement writes another file."""
         return self._backend.read_only
 
     @property
@@ -1027,12 +1028,14 @@ def connect(
     """Open a SQLite database and return a `Database`.
 
     path: a file (created if missing), a `file:` URI, or None (or ":memory:") for an in-memory
-    database shared by every thread of this Database. read_only=True opens it with SQLite's
-    `mode=ro`, so SQLite itself refuses writes. time_limit: this Database's default limit in
-    seconds (None: sqlnb.options.time_limit; math.inf: none). threads: reader threads (0 runs
-    everything in the calling thread). busy_timeout: seconds to wait for another process's
-    lock. wal=True puts a writable file in WAL mode (reads go on while a write commits) with
-    synchronous=NORMAL (commits survive a process crash; a power cut may lose the last ones).
+    database shared by every thread of this Database. read_only=True: the Database writes
+    nothing, anywhere (SQLite's `mode=ro`, so SQLite itself refuses writes; an ATTACH opens
+    files read-only only, and VACUUM INTO, COPY ... TO and the like are refused). time_limit:
+    this Database's default limit in seconds (None: sqlnb.options.time_limit; math.inf: none).
+    threads: reader threads (0 runs everything in the calling thread). busy_timeout: seconds
+    to wait for another process's lock. wal=True puts a writable file in WAL mode (reads go on
+    while a write commits) with synchronous=NORMAL (commits survive a process crash; a power
+    cut may lose the last ones).
     token_env: for a Spark Connect target, the environment variable that holds its token, so
     no notebook cell holds the secret (a target with a secret typed in it works, and sqlnb
     shows it nowhere, but the cell's source keeps it: sqlnb warns once).
