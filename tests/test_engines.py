@@ -527,6 +527,32 @@ def test_duckdb_file_held_by_another_process_is_a_clear_error(tmp_path):
         holder.wait(WAIT)
 
 
+@pytest.mark.parametrize("first", [False, True], ids=["writable-then-ro", "ro-then-writable"])
+def test_a_duckdb_file_open_in_this_process_otherwise_says_what_to_do(tmp_path, first):
+    """DuckDB opens a file once per process, with one configuration: opening it read-only while
+    a Database has it writable (or the reverse) says to use that Database or close it."""
+    path = tmp_path / "open.duckdb"
+    sqlnb.connect(path).close()
+    with sqlnb.connect(path, read_only=first):
+        with pytest.raises(Exception, match="different configuration") as error:
+            sqlnb.connect(path, read_only=not first)
+        notes = " ".join(getattr(error.value, "__notes__", []))
+        assert "already open in this process" in notes and "close" in notes
+    with sqlnb.connect(path, read_only=not first) as db:  # once the first is closed, it opens
+        assert db.read_only is (not first)
+
+
+def test_the_magics_name_the_engine_and_say_what_to_do(shell, tmp_path, capsys):
+    shell.run_line_magic("sql", "duckdb://")
+    assert "connected: memory (:memory:) on DuckDB" in capsys.readouterr().out
+    shell.run_line_magic("sql", f"sqlite:///{tmp_path / 'a.db'}")
+    assert f"connected: a ({tmp_path / 'a.db'}) on SQLite" in capsys.readouterr().out
+    shell.run_line_magic("sqlnb", f"connect {tmp_path / 'w.duckdb'} --as w")
+    capsys.readouterr()
+    with pytest.raises(SqlCellError, match=r"already open in this process.*close"):
+        shell.run_line_magic("sqlnb", f"connect {tmp_path / 'w.duckdb'} --read-only --as r")
+
+
 def test_duckdb_richer_types_map_as_documented(tmp_path):
     with sqlnb.connect(tmp_path / "types.duckdb") as db:
         df = db.query("SELECT 1.25::DECIMAL(10, 2) AS d, DATE '2024-03-01' AS day, "

@@ -603,6 +603,15 @@ class DuckDBBackend(Backend):
                             "process at a time open a file it writes); close it there first, "
                             "or open a copy")
             raise
+        except duckdb.ConnectionException as error:
+            if "different configuration" in str(error):
+                mode = "read-only" if read_only else "writable"
+                note(error, f"this DuckDB file is already open in this process (another "
+                            f"sqlnb Database, or a duckdb.connect() of your own) with other "
+                            f"settings than {mode}: DuckDB opens a file once per process, with "
+                            "one configuration. Use the Database that has it open (%sqlnb use "
+                            "NAME), or close it first and connect again")
+            raise
         self.label = ":memory:" if memory else text
         self.read_only = read_only
         self.session = Session()
