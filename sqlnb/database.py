@@ -469,9 +469,11 @@ class Database:
         With transaction=True it runs in a transaction that commits when fn returns and rolls
         back if fn raises or the query is stopped; there `with conn:` is a savepoint and fn
         may not end the transaction (a COMMIT or ROLLBACK raises UsageError, nothing commits).
-        With transaction=False fn gets the connection in autocommit mode, and `with conn:` is a
-        transaction, as on a plain sqlite3 connection. With isolated_connection=True fn gets a
-        fresh connection, closed afterwards.
+        With transaction=False fn gets the connection in autocommit mode, and `with conn:` is
+        one transaction for its whole block, DDL included (BEGIN IMMEDIATE ... COMMIT, or
+        ROLLBACK of all of it), as with Python 3.12's autocommit=False, not a plain sqlite3
+        connection's legacy default (which commits a CREATE TABLE at once). With
+        isolated_connection=True fn gets a fresh connection, closed afterwards.
         """
         return await self._await(
             self._write_fn(fn, isolated_connection, transaction, time_limit), block)

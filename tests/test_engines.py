@@ -410,6 +410,37 @@ def test_write_functions_commit_roll_back_and_may_not_end_the_transaction(txdb):
         lambda conn: conn.execute("SELECT count(*) FROM t").fetchall()[0][0])) == 1
 
 
+def test_with_conn_in_a_write_function_is_one_whole_transaction(txdb, tx_engine):
+    """Issue 19 #22: with transaction=False, `with conn:` is BEGIN ... COMMIT, or ROLLBACK of the
+    whole block, DDL included, on each engine (on DuckDB it closed the writer's cursor, and the
+    Database with it); the Database goes on either way."""
+    def half(conn):
+        with conn:
+            conn.execute("CREATE TABLE made (x INTEGER)")
+            conn.execute("INSERT INTO t VALUES (7, 'half')")
+            raise ValueError("boom")
+
+    def whole(conn):
+        with conn:
+            conn.execute("CREATE TABLE made (x INTEGER)")
+            conn.execute("INSERT INTO t VALUES (8, 'whole')")
+        return "ok"
+
+    with pytest.raises(ValueError, match="boom"):
+        asyncio.run(txdb.execute_write_fn(half, transaction=False))
+    assert _count(txdb) == 0 and "made" not in txdb.tables()["name"].tolist()
+    assert asyncio.run(txdb.execute_write_fn(whole, transaction=False)) == "ok"
+    assert txdb.query("SELECT x FROM t")["x"].tolist() == [8]
+    assert "made" in txdb.tables()["name"].tolist()
+    txdb.write("INSERT INTO t VALUES (9, 'after')")  # the writer goes on
+    assert _count(txdb) == 2
+    if tx_engine == "duckdb":  # no savepoints: inside sqlnb's transaction a block cannot be
+        with pytest.raises(sqlnb.UsageError, match="savepoint"):  # undone alone
+            asyncio.run(txdb.execute_write_fn(whole))
+        txdb.write("INSERT INTO t VALUES (10, 'after')")
+        assert _count(txdb) == 3
+
+
 def test_temp_tables_and_session_settings_act_as_one_connection(txdb):
     txdb.write("CREATE TEMP TABLE scratch AS SELECT 41 AS a")
     assert txdb.query("SELECT a + 1 AS b FROM scratch")["b"][0] == 42

@@ -278,7 +278,7 @@ class DuckDBLink(Link):
                 _drop_result(self.cursor)
         if not guarded:
             try:
-                return fn(_CheckedCursor(self.cursor, None, True) if files else self.cursor)
+                return fn(_CheckedCursor(self.cursor, None, files))
             finally:
                 _drop_result(self.cursor)
                 self.txn = _in_transaction(self.cursor)  # fn may have begun or ended one
@@ -501,6 +501,28 @@ class _CheckedCursor:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
+
+    def __enter__(self) -> _CheckedCursor:
+        """`with conn:` is one transaction for its whole block, as on SQLite: BEGIN, then
+        COMMIT, or ROLLBACK of all of it if the block raises (a DuckDB cursor's own `with`
+        closes it, and the Database's writer with it). Inside a transaction a block could be
+        undone alone only with a savepoint, which DuckDB lacks: that is a UsageError."""
+        if _in_transaction(self._cursor):
+            raise UsageError(
+                "`with conn:` inside a transaction would need a savepoint to undo its block "
+                "alone, and DuckDB has none: run the statements straight in the transaction "
+                "(execute_write_fn's is all or nothing already), or pass transaction=False "
+                "for `with conn:` to be a transaction of its own")
+        self._cursor.begin()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_exc: object) -> bool:
+        if _in_transaction(self._cursor):  # unless the block ended it itself
+            if kind is None:
+                self._cursor.commit()
+            else:
+                self._cursor.rollback()
+        return False
 
     def _check(self, sql: Any) -> None:
         if isinstance(sql, str):

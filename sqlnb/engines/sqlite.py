@@ -249,9 +249,12 @@ class WriteConnection(sqlite3.Connection):
 
     sqlnb keeps its connections in autocommit mode and issues BEGIN itself, where a plain
     connection's `with conn:` would neither commit nor roll back anything. Here `with conn:` is
-    a transaction, as on a default sqlite3 connection: BEGIN ... COMMIT, or ROLLBACK when the
-    block raises. Inside a transaction already open (sqlnb's, or the user's own BEGIN) it is a
-    SAVEPOINT: the block is undone alone and the outer transaction stays whole and uncommitted.
+    one transaction for its whole block: BEGIN IMMEDIATE ... COMMIT, or ROLLBACK of all of it,
+    DDL included, when the block raises (as with Python 3.12's autocommit=False; a default
+    sqlite3 connection would have committed a CREATE TABLE at once, and taken the write lock
+    only at its first INSERT, where another connection's lock can fail the block half way).
+    Inside a transaction already open (sqlnb's, or the user's own BEGIN) it is a SAVEPOINT:
+    the block is undone alone and the outer transaction stays whole and uncommitted.
     `executescript()` inside an open transaction runs its statements in it, where sqlite3's own
     would COMMIT first.
     """
