@@ -27,7 +27,7 @@ from ._control import QUEUED, Control, Progress
 from ._dispatch import Dispatch
 from ._explore import Explorer
 from ._import import import_work, source_format
-from ._redact import has_secret, redact
+from ._redact import Secret, has_secret, hold, redact, reveal
 from ._task import Stopped, Task, settle
 from .engines import open_backend
 from .engines.sqltext import split_name
@@ -292,9 +292,10 @@ class Database:
         wal: bool = True,
         token_env: str | None = None,
     ) -> None:
+        path = hold(path)  # type: ignore[assignment]  # a secret in it: shown redacted
         self._time_limit = _check_limit(time_limit)
         if token_env is not None:
-            path = _with_token(path, token_env)
+            path = _with_token(path, token_env)  # type: ignore[assignment]
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                     or threads < 0):
             raise UsageError(f"threads must be a whole number, 0 or more, not {threads!r}")
@@ -999,22 +1000,24 @@ def _checked_frame(df: Any, table: object, if_exists: object, index: bool) -> An
     return df
 
 
-def _with_token(target: object, name: str) -> str:
-    """A Spark Connect target with the token read from the environment variable `name`."""
-    if not isinstance(target, str) or not target.startswith("sc://"):
+def _with_token(target: object, name: str) -> Secret:
+    """A Spark Connect target with the token read from the environment variable `name`, held
+    as a Secret (no frame of a traceback shows it)."""
+    shown = str(target) if isinstance(target, (str, Secret)) else ""
+    if not shown.startswith("sc://"):
         raise UsageError("token_env is for Spark Connect targets (sc://host:port): this target "
                          "takes no token")
     if not isinstance(name, str) or not name:
         raise UsageError(f"token_env must name an environment variable, not {name!r}")
-    token = os.environ.get(name)
-    if not token:
+    if "token=" in redact(shown):
+        raise UsageError("the target has a token already: give it in one place, token_env")
+    if not os.environ.get(name):
         raise UsageError(f"the environment variable {name} is not set: set it to the token "
                          "(outside the notebook) before connecting")
-    if "token=" in redact(target):
-        raise UsageError("the target has a token already: give it in one place, token_env")
-    if ";" in target:  # Spark Connect's options come after "/;", separated by ";"
-        return f"{target};token={token}"
-    return f"{target.rstrip('/')}/;token={token}"
+    text = reveal(target)
+    # Spark Connect's options come after "/;", separated by ";"
+    base = f"{text};" if ";" in text else f"{text.rstrip('/')}/;"  # type: ignore[union-attr]
+    return Secret(f"{base}token={os.environ[name]}")
 
 
 def connect(
@@ -1044,6 +1047,7 @@ def connect(
     """
     if isinstance(path, str) and token_env is None and has_secret(path):
         warnings.warn(SECRET_IN_SOURCE, UserWarning, stacklevel=2)
+        path = hold(path)  # type: ignore[assignment]  # no frame of a traceback shows it
     return Database(path, read_only=read_only, time_limit=time_limit, threads=threads,
                     busy_timeout=busy_timeout, wal=wal, token_env=token_env)
 
