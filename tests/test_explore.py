@@ -86,7 +86,8 @@ def test_in_an_expression_columns_come_first_then_functions_then_keywords():
         ("AND", "keyword"), ("FROM", "keyword"), ("SELECT", "keyword"), ("WHERE", "keyword"),
     ]
     assert kinds("SELECT ")[0] == ("avg", "function")  # no table named yet: no columns
-    assert [t for t, _k in kinds("SELECT r")] == ["replace", "round"]  # REPLACE once
+    assert [t for t, _k in kinds("SELECT r")] == ["replace", "round"]  # REPLACE once,
+    assert [t for t, _k in kinds("SELECT R")] == ["REPLACE", "round"]  # in the case typed
     assert [t for t, _k in kinds("SELECT * FROM flights WHERE ")][:2] == ["origin", "dep_delay"]
     assert "__internal_cast" not in dict(kinds("SELECT "))
     assert kinds("SELECT __") == [("__internal_cast", "function")]  # asked for: there

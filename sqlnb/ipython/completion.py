@@ -148,8 +148,12 @@ def suggest(sql: str, offset: int, catalog: Catalog, quote: str = '"') -> Sugges
             for table in dict.fromkeys(tables.values()):
                 names += [(c, "column") for c in catalog.tables[table]]
             internal = not prefix.startswith("_")  # DuckDB's __internal_..., unless typed
-            names += [(f, "function") for f in catalog.functions
-                      if not (internal and f.startswith("_"))]
+            # a function that is a keyword too (replace, Spark's and) comes once, as a function,
+            # in capitals when they are typed: AN gives AND
+            both = set(catalog.functions) & {k.lower() for k in catalog.keywords}
+            upper = prefix.isupper()
+            names += [(f.upper() if upper and f in both else f, "function")
+                      for f in catalog.functions if not (internal and f.startswith("_"))]
         names += [(k.lower() if lower else k, "keyword") for k in catalog.keywords]
     wanted = prefix.lower()
     reserved = catalog.reserved
