@@ -4,13 +4,19 @@ A notebook is saved and shared with its outputs, so a token or a password typed 
 (`sc://host:15002/;token=...`, `postgresql://user:password@host/db`) must never come back out of
 sqlnb: not in `db.path` or `repr(db)`, not in `%sqlnb list`, an error, a note or a log record.
 `redact()` replaces each such secret by `***` in any text, in place, leaving the rest readable.
+
+A target that holds a secret travels through sqlnb as a `Secret`, whose repr and str are
+redacted: IPython's verbose tracebacks (`%xmode Verbose`) print every frame's arguments and
+variables, so a plain str would put the token of a failing `connect()` into the notebook, even
+one read from the environment. The text itself is read (`reveal()`) only where the engine's
+client takes it.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["SECRET_NAMES", "has_secret", "redact"]
+__all__ = ["SECRET_NAMES", "Secret", "has_secret", "hold", "redact", "reveal"]
 
 #: Parameter names whose values are secrets (matched without regard to case).
 SECRET_NAMES = frozenset({
@@ -46,3 +52,39 @@ def redact(text: str) -> str:
 def has_secret(text: str) -> bool:
     """True when `text` holds a secret that redact() would hide."""
     return redact(text) != text
+
+
+class Secret:
+    """Text holding a secret (a target with its token or password), shown only redacted.
+
+    repr(), str() and format() give the redacted text (`sc://host:15002/;token=***`), so no
+    frame of a traceback, no message and no log record built from it shows the secret;
+    `reveal()` gives the text itself, for the one call that hands it to the engine's client.
+    """
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+
+    def reveal(self) -> str:
+        """The text, secret included: call it only where the engine's client takes it."""
+        return self._text
+
+    def __str__(self) -> str:
+        return redact(self._text)
+
+    def __repr__(self) -> str:
+        return f"Secret({redact(self._text)!r})"
+
+
+def hold(value: object) -> object:
+    """`value` as a Secret when it is text holding a secret; anything else as it is."""
+    if isinstance(value, str) and has_secret(value):
+        return Secret(value)
+    return value
+
+
+def reveal(value: object) -> object:
+    """The text a Secret holds; anything else as it is."""
+    return value.reveal() if isinstance(value, Secret) else value

@@ -27,7 +27,7 @@ from ._control import QUEUED, Control, Progress
 from ._dispatch import Dispatch
 from ._explore import Explorer
 from ._import import checked_encoding, import_work, source_format
-from ._redact import has_secret, redact
+from ._redact import Secret, has_secret, hold, redact, reveal
 from ._task import Stopped, Task, settle
 from .engines import open_backend
 from .engines.sqltext import split_name
@@ -292,9 +292,10 @@ class Database:
         wal: bool = True,
         token_env: str | None = None,
     ) -> None:
+        path = hold(path)  # type: ignore[assignment]  # a secret in it: shown redacted
         self._time_limit = _check_limit(time_limit)
         if token_env is not None:
-            path = _with_token(path, token_env)
+            path = _with_token(path, token_env)  # type: ignore[assignment]
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                     or threads < 0):
             raise UsageError(f"threads must be a whole number, 0 or more, not {threads!r}")
@@ -339,7 +340,8 @@ class Database:
 
     @property
     def read_only(self) -> bool:
-        """True when opened with read_only=True (the engine refuses writes)."""
+        """True when opened read-only (read_only=True, or a `file:` URI with mode=ro): the
+        engine refuses writes, and no statement writes another file."""
         return self._backend.read_only
 
     @property
@@ -468,9 +470,11 @@ class Database:
         With transaction=True it runs in a transaction that commits when fn returns and rolls
         back if fn raises or the query is stopped; there `with conn:` is a savepoint and fn
         may not end the transaction (a COMMIT or ROLLBACK raises UsageError, nothing commits).
-        With transaction=False fn gets the connection in autocommit mode, and `with conn:` is a
-        transaction, as on a plain sqlite3 connection. With isolated_connection=True fn gets a
-        fresh connection, closed afterwards.
+        With transaction=False fn gets the connection in autocommit mode, and `with conn:` is
+        one transaction for its whole block, DDL included (BEGIN IMMEDIATE ... COMMIT, or
+        ROLLBACK of all of it), as with Python 3.12's autocommit=False, not a plain sqlite3
+        connection's legacy default (which commits a CREATE TABLE at once). With
+        isolated_connection=True fn gets a fresh connection, closed afterwards.
         """
         return await self._await(
             self._write_fn(fn, isolated_connection, transaction, time_limit), block)
@@ -1009,22 +1013,24 @@ def _checked_frame(df: Any, table: object, if_exists: object, index: bool) -> An
     return df
 
 
-def _with_token(target: object, name: str) -> str:
-    """A Spark Connect target with the token read from the environment variable `name`."""
-    if not isinstance(target, str) or not target.startswith("sc://"):
+def _with_token(target: object, name: str) -> Secret:
+    """A Spark Connect target with the token read from the environment variable `name`, held
+    as a Secret (no frame of a traceback shows it)."""
+    shown = str(target) if isinstance(target, (str, Secret)) else ""
+    if not shown.startswith("sc://"):
         raise UsageError("token_env is for Spark Connect targets (sc://host:port): this target "
                          "takes no token")
     if not isinstance(name, str) or not name:
         raise UsageError(f"token_env must name an environment variable, not {name!r}")
-    token = os.environ.get(name)
-    if not token:
+    if "token=" in redact(shown):
+        raise UsageError("the target has a token already: give it in one place, token_env")
+    if not os.environ.get(name):
         raise UsageError(f"the environment variable {name} is not set: set it to the token "
                          "(outside the notebook) before connecting")
-    if "token=" in redact(target):
-        raise UsageError("the target has a token already: give it in one place, token_env")
-    if ";" in target:  # Spark Connect's options come after "/;", separated by ";"
-        return f"{target};token={token}"
-    return f"{target.rstrip('/')}/;token={token}"
+    text = reveal(target)
+    # Spark Connect's options come after "/;", separated by ";"
+    base = f"{text};" if ";" in text else f"{text.rstrip('/')}/;"  # type: ignore[union-attr]
+    return Secret(f"{base}token={os.environ[name]}")
 
 
 def connect(
@@ -1040,18 +1046,21 @@ def connect(
     """Open a SQLite database and return a `Database`.
 
     path: a file (created if missing), a `file:` URI, or None (or ":memory:") for an in-memory
-    database shared by every thread of this Database. read_only=True opens it with SQLite's
-    `mode=ro`, so SQLite itself refuses writes. time_limit: this Database's default limit in
-    seconds (None: sqlnb.options.time_limit; math.inf: none). threads: reader threads (0 runs
-    everything in the calling thread). busy_timeout: seconds to wait for another process's
-    lock. wal=True puts a writable file in WAL mode (reads go on while a write commits) with
-    synchronous=NORMAL (commits survive a process crash; a power cut may lose the last ones).
+    database shared by every thread of this Database. read_only=True: the Database writes
+    nothing, anywhere (SQLite's `mode=ro`, so SQLite itself refuses writes; an ATTACH opens
+    files read-only only, and VACUUM INTO, COPY ... TO and the like are refused). time_limit:
+    this Database's default limit in seconds (None: sqlnb.options.time_limit; math.inf: none).
+    threads: reader threads (0 runs everything in the calling thread). busy_timeout: seconds
+    to wait for another process's lock. wal=True puts a writable file in WAL mode (reads go on
+    while a write commits) with synchronous=NORMAL (commits survive a process crash; a power
+    cut may lose the last ones).
     token_env: for a Spark Connect target, the environment variable that holds its token, so
     no notebook cell holds the secret (a target with a secret typed in it works, and sqlnb
     shows it nowhere, but the cell's source keeps it: sqlnb warns once).
     """
     if isinstance(path, str) and token_env is None and has_secret(path):
         warnings.warn(SECRET_IN_SOURCE, UserWarning, stacklevel=2)
+        path = hold(path)  # type: ignore[assignment]  # no frame of a traceback shows it
     return Database(path, read_only=read_only, time_limit=time_limit, threads=threads,
                     busy_timeout=busy_timeout, wal=wal, token_env=token_env)
 

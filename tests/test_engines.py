@@ -410,6 +410,37 @@ def test_write_functions_commit_roll_back_and_may_not_end_the_transaction(txdb):
         lambda conn: conn.execute("SELECT count(*) FROM t").fetchall()[0][0])) == 1
 
 
+def test_with_conn_in_a_write_function_is_one_whole_transaction(txdb, tx_engine):
+    """Issue 19 #22: with transaction=False, `with conn:` is BEGIN ... COMMIT, or ROLLBACK of the
+    whole block, DDL included, on each engine (on DuckDB it closed the writer's cursor, and the
+    Database with it); the Database goes on either way."""
+    def half(conn):
+        with conn:
+            conn.execute("CREATE TABLE made (x INTEGER)")
+            conn.execute("INSERT INTO t VALUES (7, 'half')")
+            raise ValueError("boom")
+
+    def whole(conn):
+        with conn:
+            conn.execute("CREATE TABLE made (x INTEGER)")
+            conn.execute("INSERT INTO t VALUES (8, 'whole')")
+        return "ok"
+
+    with pytest.raises(ValueError, match="boom"):
+        asyncio.run(txdb.execute_write_fn(half, transaction=False))
+    assert _count(txdb) == 0 and "made" not in txdb.tables()["name"].tolist()
+    assert asyncio.run(txdb.execute_write_fn(whole, transaction=False)) == "ok"
+    assert txdb.query("SELECT x FROM t")["x"].tolist() == [8]
+    assert "made" in txdb.tables()["name"].tolist()
+    txdb.write("INSERT INTO t VALUES (9, 'after')")  # the writer goes on
+    assert _count(txdb) == 2
+    if tx_engine == "duckdb":  # no savepoints: inside sqlnb's transaction a block cannot be
+        with pytest.raises(sqlnb.UsageError, match="savepoint"):  # undone alone
+            asyncio.run(txdb.execute_write_fn(whole))
+        txdb.write("INSERT INTO t VALUES (10, 'after')")
+        assert _count(txdb) == 3
+
+
 def test_temp_tables_and_session_settings_act_as_one_connection(txdb):
     txdb.write("CREATE TEMP TABLE scratch AS SELECT 41 AS a")
     assert txdb.query("SELECT a + 1 AS b FROM scratch")["b"][0] == 42
@@ -525,6 +556,32 @@ def test_duckdb_file_held_by_another_process_is_a_clear_error(tmp_path):
     finally:
         holder.stdin.close()
         holder.wait(WAIT)
+
+
+@pytest.mark.parametrize("first", [False, True], ids=["writable-then-ro", "ro-then-writable"])
+def test_a_duckdb_file_open_in_this_process_otherwise_says_what_to_do(tmp_path, first):
+    """DuckDB opens a file once per process, with one configuration: opening it read-only while
+    a Database has it writable (or the reverse) says to use that Database or close it."""
+    path = tmp_path / "open.duckdb"
+    sqlnb.connect(path).close()
+    with sqlnb.connect(path, read_only=first):
+        with pytest.raises(Exception, match="different configuration") as error:
+            sqlnb.connect(path, read_only=not first)
+        notes = " ".join(getattr(error.value, "__notes__", []))
+        assert "already open in this process" in notes and "close" in notes
+    with sqlnb.connect(path, read_only=not first) as db:  # once the first is closed, it opens
+        assert db.read_only is (not first)
+
+
+def test_the_magics_name_the_engine_and_say_what_to_do(shell, tmp_path, capsys):
+    shell.run_line_magic("sql", "duckdb://")
+    assert "connected: memory (:memory:) on DuckDB" in capsys.readouterr().out
+    shell.run_line_magic("sql", f"sqlite:///{tmp_path / 'a.db'}")
+    assert f"connected: a ({tmp_path / 'a.db'}) on SQLite" in capsys.readouterr().out
+    shell.run_line_magic("sqlnb", f"connect {tmp_path / 'w.duckdb'} --as w")
+    capsys.readouterr()
+    with pytest.raises(SqlCellError, match=r"already open in this process.*close"):
+        shell.run_line_magic("sqlnb", f"connect {tmp_path / 'w.duckdb'} --read-only --as r")
 
 
 def test_duckdb_richer_types_map_as_documented(tmp_path):

@@ -61,6 +61,44 @@ def test_keywords_follow_the_case_of_what_is_typed():
     assert texts("SELECT * FROM flights WH") == ["WHERE"]
 
 
+RANKED = Catalog(
+    {"flights": ("origin", "dep_delay"), "airports": ("faa",)},
+    ("__internal_cast", "avg", "count", "replace", "round"),
+    ("AND", "FROM", "REPLACE", "SELECT", "WHERE"),
+)
+
+
+def kinds(sql: str, offset: int | None = None) -> list[tuple[str, str]]:
+    found = suggest(sql, len(sql) if offset is None else offset, RANKED)
+    assert found is not None
+    return list(found.choices)
+
+
+def test_in_an_expression_columns_come_first_then_functions_then_keywords():
+    """Issue 19 #20: after SELECT, the statement's columns, then the engine's functions, then
+    its keywords, in that order; no table of the catalog (a table comes after FROM, JOIN, ...),
+    no internal function, and a name offered once."""
+    sql = "SELECT  FROM flights"
+    assert kinds(sql, len("SELECT ")) == [
+        ("origin", "column"), ("dep_delay", "column"),
+        ("avg", "function"), ("count", "function"), ("replace", "function"),
+        ("round", "function"),
+        ("AND", "keyword"), ("FROM", "keyword"), ("SELECT", "keyword"), ("WHERE", "keyword"),
+    ]
+    assert kinds("SELECT ")[0] == ("avg", "function")  # no table named yet: no columns
+    assert [t for t, _k in kinds("SELECT r")] == ["replace", "round"]  # REPLACE once,
+    assert [t for t, _k in kinds("SELECT R")] == ["REPLACE", "round"]  # in the case typed
+    assert [t for t, _k in kinds("SELECT * FROM flights WHERE ")][:2] == ["origin", "dep_delay"]
+    assert "__internal_cast" not in dict(kinds("SELECT "))
+    assert kinds("SELECT __") == [("__internal_cast", "function")]  # asked for: there
+
+
+def test_at_the_start_of_a_statement_only_keywords():
+    assert kinds("") == [(k, "keyword") for k in RANKED.keywords]
+    assert kinds("SELECT 1; s") == [("select", "keyword")]
+    assert kinds("CREATE INDEX i ON ") == [("flights", "table"), ("airports", "table")]
+
+
 def test_names_that_need_quotes_get_the_engines_quote():
     assert texts("SELECT * FROM my", quote="`") == ["`my table`"]
     assert texts('SELECT * FROM "my') == ['"my table"']
@@ -260,6 +298,20 @@ def test_complete_request_in_a_real_kernel(kernel, engine, tmp_path, request):
 
     reply = _complete(kernel, "%%sql\nSELECT * FROM flights WHERE origin = 'x' AN")
     assert "AND" in reply["matches"]
+
+    # after SELECT: the statement's columns, then functions, then keywords, in that order
+    # (IPython keeps a matcher's order when it says "ordered"), nothing internal, no table
+    reply = _complete(kernel, "%%sql\nSELECT  FROM flights", len("%%sql\nSELECT "))
+    types = [t["type"] for t in reply["metadata"]["_jupyter_types_experimental"]]
+    assert reply["matches"][:2] == ["origin", "dep_delay"]
+    assert types == sorted(types, key=["column", "function", "keyword"].index), types
+    assert {"column", "function"} <= set(types)
+    if len(types) < 500:  # IPython keeps the first 500: DuckDB's functions alone are more
+        assert "keyword" in types
+    functions = [m for m, t in zip(reply["matches"], types) if t == "function"]
+    assert functions == sorted(functions) and "count" in functions
+    assert not [m for m in reply["matches"] if m.startswith("_") or m == "flights"]
+    assert len(reply["matches"]) == len(set(reply["matches"]))
 
     for code in ("%%sql\nSELECT yie", "%%sql\nSELECT 1 %%ti"):  # no Python inside SQL
         reply = _complete(kernel, code)

@@ -8,6 +8,7 @@ every string sqlnb produces on those paths must not contain the secret.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -200,3 +201,74 @@ def test_a_saved_notebook_holds_no_secret(spark_url, tmp_path, monkeypatch):
     saved = path.read_text()
     assert token not in saved
     assert "connected: cluster" in saved and "42" in saved
+
+
+# -- verbose tracebacks (issue 19 #21) ---------------------------------------------------------
+def _verbose(shell, capsys, cell: str) -> str:
+    """What a cell that fails prints under `%xmode Verbose` (every frame, with its variables)."""
+    shell.run_line_magic("xmode", "Verbose")
+    shell.run_line_magic("colors", "nocolor")
+    capsys.readouterr()
+    try:
+        result = shell.run_cell(cell)
+    finally:
+        shell.run_line_magic("xmode", "Context")
+    assert result.error_in_exec is not None, "the cell was meant to fail"
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "Traceback" in text and "sqlnb" in text  # sqlnb's own frames were printed
+    return text
+
+
+def _clean(text: str, secret: str) -> None:
+    for form in (secret, urllib.parse.quote(secret, safe=""), urllib.parse.unquote(secret)):
+        assert form not in text, text
+
+
+def _chain(error: BaseException | None) -> list[BaseException]:
+    found = []
+    while error is not None and error not in found:
+        found.append(error)
+        error = error.__cause__ or error.__context__
+    return found
+
+
+@pytest.mark.parametrize("cell", [
+    "sqlnb.connect('sc://localhost:{port}', token_env='SQLNB_TEST_SECRET')",
+    "sqlnb.connect('sc://localhost:{port}/;use_ssl=true', token_env='SQLNB_TEST_SECRET')",
+    "sqlnb.Database('sc://localhost:{port}/;user_id=me', token_env='SQLNB_TEST_SECRET')",
+    "sqlnb.connect(f'sc://localhost:{port}/;token={{os.environ[\"SQLNB_TEST_SECRET\"]}}')",
+    "sqlnb.connect(f'sc://me:{{os.environ[\"SQLNB_TEST_SECRET\"]}}@localhost:{port}/')",
+    "sqlnb.connect(f'postgresql://me:{{os.environ[\"SQLNB_TEST_SECRET\"]}}@localhost:{port}/db')",
+])
+def test_a_verbose_traceback_of_a_failing_connect_shows_no_secret(shell, capsys, monkeypatch,
+                                                                  cell):
+    """A token read from the environment never shows among the variables of sqlnb's frames,
+    their arguments, the exception or its chain, in IPython's verbose traceback: sqlnb holds
+    it in an object whose repr and str are redacted, read only where the client takes it."""
+    secret = "Tok3n-from-the-env_x9Q"
+    monkeypatch.setenv("SQLNB_TEST_SECRET", secret)
+    shell.run_cell("import os, sqlnb")
+    code = cell.format(port=_free_port())
+    with pytest.warns(UserWarning) if "token_env" not in code else contextlib.nullcontext():
+        text = _verbose(shell, capsys, code)
+    if "token_env" not in code:  # the cell's own frame is the cell's: IPython shows its
+        text = text[text.index(sqlnb.__file__.rsplit("/", 1)[0]):]  # os.environ; then sqlnb's
+    _clean(text, secret)
+    shell.run_cell("import sys\n_sqlnb_error = sys.last_value")  # and the exception itself
+    error = shell.user_ns["_sqlnb_error"]
+    for link in _chain(error):
+        _clean(repr(link.args) + str(link) + " ".join(getattr(link, "__notes__", [])), secret)
+
+
+def test_a_wrong_token_from_the_environment_stays_out_of_a_verbose_traceback(
+        shell, capsys, monkeypatch, spark_url):
+    """The server answers and refuses the token: still no frame shows it."""
+    base = spark_url.rsplit("/;token=", 1)[0]
+    secret = "Wr0ng-token-from-the-env"
+    monkeypatch.setenv("SQLNB_TEST_SECRET", secret)
+    shell.run_cell("import sqlnb")
+    text = _verbose(shell, capsys, f"sqlnb.connect({base!r}, token_env='SQLNB_TEST_SECRET')")
+    assert "refused" in text
+    _clean(text, secret)
+    _clean(text, urllib.parse.unquote(spark_url.rsplit("token=", 1)[1]))  # nor the real one

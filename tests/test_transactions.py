@@ -145,6 +145,42 @@ def test_with_conn_is_a_transaction_when_fn_runs_without_one(db, tmp_path, isola
     assert committed_count(tmp_path / "test.db") == 2
 
 
+@pytest.mark.parametrize("isolated", [False, True])
+def test_with_conn_is_all_or_nothing_ddl_included(db, tmp_path, isolated):
+    """Issue 19 #22, a decision: with transaction=False, `with conn:` is one transaction for its
+    whole block, DDL included (as Python 3.12's autocommit=False has it), not the legacy
+    default of a plain sqlite3 connection, which commits a CREATE TABLE at once and rolls back
+    only the rows after it. The README says so."""
+    def half(conn):
+        with conn:
+            conn.execute("CREATE TABLE made (x)")
+            conn.execute("INSERT INTO made VALUES (1)")
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        asyncio.run(db.execute_write_fn(half, transaction=False, isolated_connection=isolated))
+    assert committed(tmp_path / "test.db",
+                     "SELECT count(*) FROM sqlite_master WHERE name = 'made'") == [(0,)]
+
+    # the same block on a plain sqlite3 connection (its default, legacy transaction control)
+    # keeps the table: the difference the README names
+    plain = sqlite3.connect(tmp_path / "plain.db")
+    with pytest.raises(ValueError, match="boom"):
+        half(plain)
+    assert plain.execute("SELECT count(*) FROM made").fetchone() == (0,)
+    plain.close()
+
+    def whole(conn):
+        with conn:
+            conn.execute("CREATE TABLE made (x)")
+            conn.execute("INSERT INTO made VALUES (1)")
+        return conn.in_transaction
+
+    assert asyncio.run(db.execute_write_fn(whole, transaction=False,
+                                           isolated_connection=isolated)) is False
+    assert committed(tmp_path / "test.db", "SELECT x FROM made") == [(1,)]
+
+
 def test_with_conn_inside_the_fns_transaction_is_a_savepoint(db, tmp_path):
     """Finding 3: `with conn:` inside execute_write_fn's transaction neither commits early nor
     makes sqlnb's own COMMIT fail; its block is undone alone when it raises."""

@@ -14,6 +14,7 @@ import os
 import re
 from typing import TYPE_CHECKING
 
+from .._redact import Secret
 from ..errors import UsageError
 
 if TYPE_CHECKING:
@@ -26,12 +27,16 @@ ACCEPTED = ("a file path or sqlite:///path (SQLite; sqlite:// or None for memory
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-def engine_of(target: object) -> tuple[str, str | os.PathLike[str] | None]:
+def engine_of(target: object) -> tuple[str, str | os.PathLike[str] | Secret | None]:
     """Which engine a target is for, and the target as that engine takes it.
 
     A URL of a database sqlnb does not open is a UsageError naming only its scheme (a URL may
-    hold a password, which must not be echoed).
+    hold a password, which must not be echoed). A Spark target holding a secret stays a
+    `Secret`; SQLite and DuckDB take no secrets, so theirs is their text.
     """
+    if isinstance(target, Secret):
+        name, _where = engine_of(str(target))  # its redacted text names the engine
+        return (name, target) if name == "spark" else engine_of(target.reveal())
     if isinstance(target, os.PathLike) and isinstance(os.fspath(target), str):
         suffix = os.fspath(target).lower()
         return ("duckdb" if suffix.endswith((".duckdb", ".ddb")) else "sqlite"), target
@@ -79,7 +84,8 @@ def open_backend(target: str | os.PathLike[str] | None, *, read_only: bool,
             raise UsageError("this target is a Spark Connect server, and pyspark (with its "
                              "Connect client) is not installed: pip install 'sqlnb[spark]'"
                              ) from None
-        return SparkBackend(str(where), read_only=read_only)
+        return SparkBackend(where if isinstance(where, Secret) else str(where),
+                            read_only=read_only)
     from .sqlite import SQLiteBackend
 
     return SQLiteBackend(where, read_only=read_only, busy_timeout=busy_timeout, wal=wal)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import os
 import re
@@ -58,6 +59,9 @@ SESSION_TYPES = frozenset({"SET", "VARIABLE_SET"})
 _SETTINGS = ("SET enable_progress_bar = true", "SET enable_progress_bar_print = false")
 #: Named parameters sqlnb accepts (:name, @name) become DuckDB's $name.
 _NAMED = re.compile(r"^[:@]")
+#: Settings that make DuckDB write a file: a log of queries, a profile, secrets on disk.
+_FILE_SETTINGS = ("log_query_path", "profiling_output", "profile_output",
+                  "default_secret_storage")
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,45 @@ def _classify(statement: Statement) -> Statement:
         return statement
     kind = parsed[0].type.name
     return replace(statement, kind=kind, writes=kind not in READ_TYPES)
+
+
+@functools.lru_cache(maxsize=512)
+def _file_write(kind: str | None, text: str) -> str | None:
+    """What the statement would write outside the database file (a read-only Database refuses
+    it), or None. DuckDB opens a read-only database's attachments read-only itself, but not
+    these: COPY and EXPORT DATABASE write files, ATTACH ... (READ_WRITE) opens one to write,
+    and some settings and calls send a log, a profile or a secret to a file."""
+    if kind == "COPY":
+        return "COPY writes a file (COPY ... TO) or a table (COPY ... FROM)"
+    if kind == "EXPORT":
+        return "EXPORT DATABASE writes the database's tables to files"
+    significant = [token[2].lower() for token in sqltext.tokens(text)
+                   if token[0] not in ("ws", "comment")]
+    names = [token[2].lower() for token in sqltext.tokens(text) if token[0] == "word"]
+    if kind == "ATTACH":
+        # (READ_WRITE), or (READ_ONLY false / 0 / off)
+        read_only_off = any(word == "read_only" and following in ("false", "0", "off")
+                            for word, following in itertools.pairwise(significant))
+        if "read_write" in names or read_only_off:
+            return "ATTACH ... (READ_WRITE) opens that file to write"
+    if kind == "SET":
+        setting = next((name for name in names if name in _FILE_SETTINGS), None)
+        if setting is not None:
+            return f"the setting {setting} makes DuckDB write a file"
+    if "enable_logging" in names and "storage_path" in names:
+        return "enable_logging with a storage_path writes a log file"
+    if kind == "CREATE" and "secret" in names and ("persistent" in names or "local_file" in names):
+        return "a persistent secret is written to a file"
+    return None
+
+
+def _refuse_file_write(statement: Statement) -> None:
+    """A read-only Database's refusal of a statement that would write a file (UsageError)."""
+    what = _file_write(statement.kind, statement.text)
+    if what is not None:
+        raise UsageError(f"this Database is read-only (read_only=True), and {what}: "
+                         f"{shorten(statement.text, 40)!r} is refused; open the database "
+                         "writable to run it")
 
 
 def _dollar_params(statement: Statement) -> Statement:
@@ -227,20 +270,21 @@ class DuckDBLink(Link):
 
     def call(self, fn: Callable[[Any], Any], name: str, *, guarded: bool = False,
              read_only: bool = False) -> Any:
+        files = self.backend.read_only  # a read-only Database: no statement that writes a file
         if read_only:  # DuckDB has no read-only cursor: what fn runs is looked at first
             try:
-                return fn(_CheckedCursor(self.cursor, _refuse_writes(name)))
+                return fn(_CheckedCursor(self.cursor, _refuse_writes(name), files))
             finally:
                 _drop_result(self.cursor)
         if not guarded:
             try:
-                return fn(self.cursor)
+                return fn(_CheckedCursor(self.cursor, None, files))
             finally:
                 _drop_result(self.cursor)
                 self.txn = _in_transaction(self.cursor)  # fn may have begun or ended one
         refuse = _RefuseTransactionControl(name)
         try:
-            value = fn(_CheckedCursor(self.cursor, refuse))
+            value = fn(_CheckedCursor(self.cursor, refuse, files))
         finally:
             _drop_result(self.cursor)
         if refuse.tried is not None:  # fn caught the error: the transaction is still refused
@@ -448,16 +492,43 @@ class _CheckedCursor:
     text it is given is looked at first, and `refuse` may stop it before it reaches DuckDB
     (DuckDB has no authorizer and no read-only cursor)."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, refuse: Any) -> None:
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, refuse: Any,
+                 read_only: bool = False) -> None:
         self._cursor = cursor
-        self._refuse = refuse
+        self._refuse = refuse if refuse is not None else lambda statement: None
+        #: the Database is read-only: statements that write a file are refused too
+        self._read_only = read_only
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
 
+    def __enter__(self) -> _CheckedCursor:
+        """`with conn:` is one transaction for its whole block, as on SQLite: BEGIN, then
+        COMMIT, or ROLLBACK of all of it if the block raises (a DuckDB cursor's own `with`
+        closes it, and the Database's writer with it). Inside a transaction a block could be
+        undone alone only with a savepoint, which DuckDB lacks: that is a UsageError."""
+        if _in_transaction(self._cursor):
+            raise UsageError(
+                "`with conn:` inside a transaction would need a savepoint to undo its block "
+                "alone, and DuckDB has none: run the statements straight in the transaction "
+                "(execute_write_fn's is all or nothing already), or pass transaction=False "
+                "for `with conn:` to be a transaction of its own")
+        self._cursor.begin()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_exc: object) -> bool:
+        if _in_transaction(self._cursor):  # unless the block ended it itself
+            if kind is None:
+                self._cursor.commit()
+            else:
+                self._cursor.rollback()
+        return False
+
     def _check(self, sql: Any) -> None:
         if isinstance(sql, str):
             for statement in _statements(sql):
+                if self._read_only:
+                    _refuse_file_write(statement)
                 self._refuse(statement)
 
     def commit(self) -> None:
@@ -554,6 +625,15 @@ class DuckDBBackend(Backend):
                             "process at a time open a file it writes); close it there first, "
                             "or open a copy")
             raise
+        except duckdb.ConnectionException as error:
+            if "different configuration" in str(error):
+                mode = "read-only" if read_only else "writable"
+                note(error, f"this DuckDB file is already open in this process (another "
+                            f"sqlnb Database, or a duckdb.connect() of your own) with other "
+                            f"settings than {mode}: DuckDB opens a file once per process, with "
+                            "one configuration. Use the Database that has it open (%sqlnb use "
+                            "NAME), or close it first and connect again")
+            raise
         self.label = ":memory:" if memory else text
         self.read_only = read_only
         self.session = Session()
@@ -576,7 +656,11 @@ class DuckDBBackend(Backend):
 
     # -- SQL -----------------------------------------------------------------------------------
     def statements(self, sql: str) -> tuple[Statement, ...]:
-        return _statements(sql)
+        statements = _statements(sql)
+        if self.read_only:  # refused before any of them runs
+            for statement in statements:
+                _refuse_file_write(statement)
+        return statements
 
     def check_params(self, statement: Statement, params: object) -> None:
         sqltext.check_params(statement, params)

@@ -50,7 +50,7 @@ with warnings.catch_warnings():  # pyspark warns about pandas 3 on import; sqlnb
     from pyspark.errors import PySparkException
     from pyspark.sql.connect.session import SparkSession
 
-from .._redact import redact
+from .._redact import Secret, redact, reveal
 from .._task import Stopped, note
 from ..errors import UsageError, annotate
 from ..results import ArrowFrameBuilder, Catalog, Result, rows_to_dataframe
@@ -391,21 +391,22 @@ class SparkBackend(Backend):
                 f"percentile_approx({x}, 0.5, 10000), percentile_approx({x}, 0.75, 10000), "
                 f"max({x}) FROM {table}")
 
-    def __init__(self, target: str, *, read_only: bool) -> None:
+    def __init__(self, target: str | Secret, *, read_only: bool) -> None:
         if read_only:
             raise UsageError("read_only=True is not available on Spark: Spark Connect has no "
                              "read-only session; use an account the cluster lets only read")
         self.read_only = False
         self.server: LocalServer | None = None
-        local = _LOCAL.match(target)
+        local = _LOCAL.match(str(target))
+        url: str | Secret  # the token travels as a Secret, read only by the client (_connect)
         if local is not None:
             master = local.group(1) if local.group(2) else "local[2]"
             self.server = LocalServer(master)
-            url = self.server.url
+            url = Secret(self.server.url)
             self.label = f"spark:{master} (sc://localhost:{self.server.port})"
         else:
             url = target
-            self.label = redact(target)
+            self.label = redact(str(target))
         self.working = threading.local()  # .link: the link running a query on this thread
         #: the engine's SQL functions and keywords (read once, by the first catalog read)
         self.words: tuple[tuple[str, ...], tuple[str, ...], frozenset[str]] | None = None
@@ -417,8 +418,8 @@ class SparkBackend(Backend):
             self.close()
             raise
 
-    def _connect(self, url: str) -> Any:
-        parsed = urllib.parse.urlsplit(url)
+    def _connect(self, url: str | Secret) -> Any:
+        parsed = urllib.parse.urlsplit(str(url))  # a Secret's text is redacted: host and port
         host, port = parsed.hostname or "localhost", parsed.port or 15002
         try:  # an address nobody answers at fails now, not after the client's ten minutes
             socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
@@ -428,7 +429,11 @@ class SparkBackend(Backend):
                              "server runs") from None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            session = SparkSession.builder.remote(url).create()
+            try:  # the client's frames hold the URL: they must not reach a traceback
+                session = SparkSession.builder.remote(reveal(url)).create()
+            except Exception as error:
+                raise UsageError(f"the Spark Connect client cannot use {str(url)!r}: "
+                                 f"{redact(str(error))}") from None
         answer = self._helper.submit(lambda: session.sql("SELECT 1").collect())
         try:
             answer.result(CONNECT_TIMEOUT)

@@ -9,6 +9,9 @@
   statements set are replayed on every reader (a versioned `SessionState`); TEMP objects and
   private in-memory attachments live on the writer only, and readers carry an authorizer that
   denies reads of them, so such reads move to the writer.
+- Read-only: every connection is `mode=ro`, and an authorizer lets an ATTACH (or VACUUM INTO's
+  copy) open only names that write no file, since SQLite opens those read-write whatever the
+  main file's mode.
 - Stopping: `Connection.interrupt()` from any thread; no Python on SQLite's hot path but a
   VM-step counter every STEP_BLOCK instructions. Another connection's lock is waited for in
   BUSY_SLICE slices (SQLite's busy handler cannot be interrupted).
@@ -95,10 +98,18 @@ def resolve_target(path: str | os.PathLike[str] | None, read_only: bool) -> Targ
     if isinstance(text, bytes):
         raise UsageError("path must be a str or a pathlib.Path, not bytes")
     if text.startswith("file:"):
-        parsed = urllib.parse.urlsplit(text)
-        query = urllib.parse.parse_qs(parsed.query)
-        memory = query.get("mode") == ["memory"] or query.get("vfs") == ["memdb"]
-        ro = f"{text}{'&' if parsed.query else '?'}mode=ro" if "mode" not in query else text
+        query = urllib.parse.urlsplit(text).query
+        mode = (uri_modes(text) or [None])[-1]  # SQLite takes the last mode= it is given
+        memory = mode == "memory" or "memdb" in urllib.parse.parse_qs(query).get("vfs", [])
+        if read_only and mode in ("rw", "rwc", "memory"):
+            what = {"rw": "the file opened to write", "rwc": "the file opened to write, "
+                    "created if missing", "memory": "a new in-memory database, always writable"}
+            raise UsageError(f"the URI asks for mode={mode} ({what[mode]}) and read_only=True asks "
+                             "for read-only: drop one of them (a URI with mode=ro is "
+                             "read-only by itself)")
+        read_only = read_only or mode == "ro"
+        # readers (and a read-only writer) read: mode=ro, put last so that it is the one taken
+        ro = text if mode == "ro" else f"{text}{'&' if query else '?'}mode=ro"
         return Target(ro if read_only else text, text if memory else ro, text, memory, read_only)
     file = Path(text).expanduser().absolute()
     if file.is_dir():
@@ -114,6 +125,28 @@ def resolve_target(path: str | os.PathLike[str] | None, read_only: bool) -> Targ
     base = "file:" + urllib.parse.quote(str(file))
     read = base + "?mode=ro"
     return Target(read if read_only else base, read, str(file), False, read_only)
+
+
+def uri_modes(name: str) -> list[str]:
+    """Every `mode=` value of a `file:` URI, in order (SQLite takes the last one)."""
+    query = urllib.parse.urlsplit(name).query
+    return [value for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True)
+            if key == "mode"]
+
+
+def writes_no_file(name: str | None) -> bool:
+    """Whether SQLite opens the database `name` (an ATTACH's, or the copy VACUUM INTO makes)
+    without writing a file: a private temporary or in-memory database, or a `file:` URI whose
+    every mode= is ro or memory. A name given as an expression (None: SQLite computes it when
+    the statement runs) cannot be told, so it counts as one that may write."""
+    if name is None:
+        return False
+    if name in ("", ":memory:"):
+        return True
+    if name[:5].lower() != "file:":
+        return False
+    modes = uri_modes(name)
+    return bool(modes) and all(mode in ("ro", "memory") for mode in modes)
 
 
 def _read_only_folder(target: Target) -> str | None:
@@ -142,6 +175,36 @@ def is_busy(error: BaseException) -> bool:
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     return "database is locked" in str(error)
+
+
+def is_denied(error: BaseException) -> bool:
+    """The authorizer refused the statement (SQLITE_AUTH)."""
+    if not isinstance(error, sqlite3.DatabaseError):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_AUTH if code is not None else str(error) == "not authorized"
+
+
+def _refused(name: str, keyword: str | None) -> UsageError:
+    """What a read-only Database says of an ATTACH or a VACUUM INTO that would write a file
+    (`name` is "" when SQLite computes the name as the statement runs: it cannot be checked)."""
+    start = "this Database is read-only (read_only=True), and "
+    if not name:
+        return UsageError(f"{start}the file of an ATTACH named by an expression cannot be "
+                          "checked (SQLite computes the name as it runs, and would open the "
+                          "file to write): give the name as a literal, ATTACH "
+                          "'file:PATH?mode=ro' AS name")
+    instead = ("put mode=ro in its URI" if name.lower().startswith("file:")
+               else f"ATTACH 'file:{name}?mode=ro' AS name")
+    if keyword == "VACUUM":
+        return UsageError(f"{start}VACUUM INTO writes a copy of the database to {name!r}: "
+                          "copy the file itself, or open the database writable to make the copy")
+    if keyword == "ATTACH":
+        return UsageError(f"{start}ATTACH would open {name!r} to write (SQLite creates a "
+                          f"missing file): attach it read-only, {instead}")
+    return UsageError(f"{start}{name!r} would be opened to write (an ATTACH, or the copy "
+                      f"VACUUM INTO makes): attach files read-only ({instead}); VACUUM INTO "
+                      "is refused")
 
 
 def is_readonly(error: BaseException) -> bool:
@@ -186,9 +249,12 @@ class WriteConnection(sqlite3.Connection):
 
     sqlnb keeps its connections in autocommit mode and issues BEGIN itself, where a plain
     connection's `with conn:` would neither commit nor roll back anything. Here `with conn:` is
-    a transaction, as on a default sqlite3 connection: BEGIN ... COMMIT, or ROLLBACK when the
-    block raises. Inside a transaction already open (sqlnb's, or the user's own BEGIN) it is a
-    SAVEPOINT: the block is undone alone and the outer transaction stays whole and uncommitted.
+    one transaction for its whole block: BEGIN IMMEDIATE ... COMMIT, or ROLLBACK of all of it,
+    DDL included, when the block raises (as with Python 3.12's autocommit=False; a default
+    sqlite3 connection would have committed a CREATE TABLE at once, and taken the write lock
+    only at its first INSERT, where another connection's lock can fail the block half way).
+    Inside a transaction already open (sqlnb's, or the user's own BEGIN) it is a SAVEPOINT:
+    the block is undone alone and the outer transaction stays whole and uncommitted.
     `executescript()` inside an open transaction runs its statements in it, where sqlite3's own
     would COMMIT first.
     """
@@ -234,12 +300,19 @@ class SQLiteLink(Link):
     """One SQLite connection and the query it runs now (read by the VM-step counter)."""
 
     __slots__ = ("__weakref__", "after", "busy_wait", "conn", "control", "cursor", "denied",
-                 "state", "version")
+                 "read_only", "refused", "replaying", "state", "version")
 
     def __init__(self, conn: sqlite3.Connection,
                  after: Callable[[SQLiteLink, Statement], None] | None = None,
-                 busy_wait: float | None = None) -> None:
+                 busy_wait: float | None = None, read_only: bool = False) -> None:
         self.conn = conn
+        #: a connection of a read-only Database: the authorizer refuses to open a file that
+        #: SQLite would write (see authorize)
+        self.read_only = read_only
+        #: the file name the authorizer last refused to open (None: none since translate saw it)
+        self.refused: str | None = None
+        #: the link replays the session's ATTACHes (files the writer attached already)
+        self.replaying = False
         #: on the writer: seconds to keep retrying a statement that finds the database locked
         #: (SQLite waits BUSY_SLICE at a time, so a cancel or a time limit can stop the wait)
         self.busy_wait = busy_wait
@@ -251,6 +324,8 @@ class SQLiteLink(Link):
         self.state = SessionState()
         self.after = after
         conn.set_progress_handler(self._count_steps, STEP_BLOCK)
+        if read_only:
+            conn.set_authorizer(self.authorize)
 
     def _count_steps(self) -> int:
         control = self.control
@@ -260,7 +335,15 @@ class SQLiteLink(Link):
 
     def authorize(self, action: int, arg1: str | None, _arg2: str | None,
                   schema: str | None, _source: str | None) -> int:
-        """Deny (so the read moves to the writer) reads of objects only the writer has."""
+        """Deny (so the read moves to the writer) reads of objects only the writer has; on a
+        read-only Database, deny opening a database file SQLite would write.
+
+        An ATTACH opens its file with the flags the connection was opened with (read-write,
+        create), whatever the main database's mode=ro, and VACUUM INTO attaches its copy the
+        same way: on a read-only Database only names that write no file pass (a `file:` URI
+        with mode=ro, or memory). SQLite runs VACUUM's own steps through the authorizer too,
+        so VACUUM INTO is refused here, before its copy is created.
+        """
         if action == sqlite3.SQLITE_READ:
             state = self.state
             if schema in state.writer_only_schemas or (
@@ -268,7 +351,16 @@ class SQLiteLink(Link):
             ):
                 self.denied = True
                 return sqlite3.SQLITE_DENY
+        elif (action == sqlite3.SQLITE_ATTACH and self.read_only and not self.replaying
+              and not writes_no_file(arg1)):
+            self.refused = "" if arg1 is None else arg1
+            return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK
+
+    @property
+    def authorizer(self) -> Callable[..., int] | None:
+        """The authorizer this link's connection carries between write functions."""
+        return self.authorize if self.read_only or self.state.has_writer_only else None
 
     # -- any thread ----------------------------------------------------------------------------
     def interrupt(self) -> None:
@@ -289,6 +381,11 @@ class SQLiteLink(Link):
         control = task.control
         if control.reason is not None and is_interrupt(error):
             return Stopped()
+        if self.refused is not None and is_denied(error):
+            refused, self.refused = self.refused, None
+            statement = task.statement
+            return annotate(_refused(refused, statement.keyword if statement else None),
+                            task.sql)
         if isinstance(error, sqlite3.Error):
             annotate(error, task.sql)
             if is_busy(error):
@@ -422,7 +519,7 @@ class SQLiteLink(Link):
         # a read runs there: see reading())
         if not guarded:
             return fn(self.conn)
-        return call_in_transaction(fn, self.conn, name)
+        return call_in_transaction(fn, self.conn, name, self.authorizer)
 
     def tables(self) -> Any:
         from .sqlite_explore import tables
@@ -499,19 +596,24 @@ def retry_busy(link: SQLiteLink, sql: str, controls: list[Control]) -> None:
                 raise Stopped() from None
 
 
-def call_in_transaction(fn: Callable[[Any], Any], conn: sqlite3.Connection, name: str) -> Any:
+def call_in_transaction(fn: Callable[[Any], Any], conn: sqlite3.Connection, name: str,
+                        authorizer: Callable[..., int] | None = None) -> Any:
     """Call a write function inside the transaction sqlnb opened for it.
 
     sqlnb commits when `fn` returns and rolls back when it raises, so `fn` must not end that
     transaction itself: SQLite is told to refuse COMMIT, ROLLBACK and BEGIN while `fn` runs
     (savepoints stay allowed), and an attempt becomes a clear error before anything commits.
+    `authorizer` is the one the connection carries otherwise: it still decides the rest, and
+    is put back afterwards.
     """
     tried: list[str] = []
 
-    def refuse_transaction_control(action: int, operation: str | None, *_args: Any) -> int:
+    def refuse_transaction_control(action: int, operation: str | None, *args: Any) -> int:
         if action == sqlite3.SQLITE_TRANSACTION:
             tried.append(operation or "COMMIT")
             return sqlite3.SQLITE_DENY
+        if authorizer is not None:
+            return authorizer(action, operation, *args)
         return sqlite3.SQLITE_OK
 
     conn.set_authorizer(refuse_transaction_control)
@@ -522,7 +624,7 @@ def call_in_transaction(fn: Callable[[Any], Any], conn: sqlite3.Connection, name
             raise _ended_transaction(name, tried[0]) from error
         raise
     finally:
-        conn.set_authorizer(None)
+        conn.set_authorizer(authorizer)
     if tried:
         raise _ended_transaction(name, tried[0])
     return value
@@ -596,16 +698,18 @@ class SQLiteBackend(Backend):
     def open_reader(self) -> SQLiteLink:
         conn = open_connection(self.target.read_uri, self.busy_timeout)
         conn.execute("PRAGMA query_only = 1")
-        return SQLiteLink(conn)
+        return SQLiteLink(conn, read_only=self.read_only)
 
     def open_writer(self) -> SQLiteLink:
         conn, self._first_writer = self._first_writer, None
         if conn is None:
             conn = self._write_connection()
-        return SQLiteLink(conn, after=self._after_write, busy_wait=self.busy_timeout)
+        return SQLiteLink(conn, after=self._after_write, busy_wait=self.busy_timeout,
+                          read_only=self.read_only)
 
     def open_isolated(self) -> SQLiteLink:
-        return SQLiteLink(self._write_connection(), busy_wait=self.busy_timeout)
+        return SQLiteLink(self._write_connection(), busy_wait=self.busy_timeout,
+                          read_only=self.read_only)
 
     def _write_connection(self) -> sqlite3.Connection:
         conn = open_connection(self.target.write_uri, BUSY_SLICE, WriteConnection)
@@ -678,12 +782,17 @@ class SQLiteBackend(Backend):
         for name in have:
             if name not in want:
                 conn.execute("DETACH DATABASE ?", (name,))
-        for name, file in want.items():
-            if name not in have:
-                conn.execute("ATTACH DATABASE ? AS ?", (file, name))
+        link.replaying = True  # files the writer attached (on a read-only Database, read-only)
+        try:
+            for name, file in want.items():
+                if name not in have:
+                    conn.execute("ATTACH DATABASE ? AS ?", (file, name))
+        finally:
+            link.replaying = False
         if state.has_writer_only != link.state.has_writer_only or state.has_writer_only:
             # setting an authorizer also expires the connection's prepared statements
-            conn.set_authorizer(link.authorize if state.has_writer_only else None)
+            conn.set_authorizer(link.authorize if state.has_writer_only or link.read_only
+                                else None)
         link.state = state
         link.version = state.version
 

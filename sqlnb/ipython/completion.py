@@ -1,10 +1,13 @@
 """Tab completion inside SQL: in a `%%sql` cell, and after `%sql` on a line.
 
 The kernel completes (IPython's completer, through a matcher registered by `%load_ext sqlnb`),
-so it works alike in JupyterLab, Notebook 7, VS Code and terminal IPython. Inside SQL it offers,
-in this order: the columns of the tables the statement names (after `alias.` only that table's),
-the database's tables and views (only those after FROM, JOIN, INTO, UPDATE and TABLE), then the
-engine's functions and keywords; and nothing of Python's (other matchers are suppressed).
+so it works alike in JupyterLab, Notebook 7, VS Code and terminal IPython. Inside SQL it offers
+what fits where the cursor is: the database's tables and views where a table's name comes (after
+FROM, JOIN, INTO, UPDATE, TABLE); after `alias.` that table's columns; at the start of a
+statement its keywords; elsewhere, in this order, the columns of the tables the statement names,
+the engine's functions (not its internal ones, named `_...`, unless typed), then its keywords.
+Each name comes once, and nothing of Python's (other matchers are suppressed). The matcher says
+its list is ordered, so IPython keeps that order instead of sorting it.
 
 The names come from `Database.catalog()`, which the Database keeps until a statement through it
 changes the schema. The completer waits for a fresh read at most `WAIT` seconds (a huge catalog,
@@ -140,20 +143,29 @@ def suggest(sql: str, offset: int, catalog: Catalog, quote: str = '"') -> Sugges
     elif _table_expected(significant):
         names = [(t, "table") for t in catalog.tables]
     else:
-        seen: set[str] = set()
-        for table in dict.fromkeys(tables.values()):
-            names += [(c, "column") for c in catalog.tables[table] if c not in seen]
-            seen.update(catalog.tables[table])
-        names += [(t, "table") for t in catalog.tables]
         lower = prefix.islower()
-        names += [(f, "function") for f in catalog.functions]
+        if significant:  # an expression: the statement's columns, functions, then keywords
+            for table in dict.fromkeys(tables.values()):
+                names += [(c, "column") for c in catalog.tables[table]]
+            internal = not prefix.startswith("_")  # DuckDB's __internal_..., unless typed
+            # a function that is a keyword too (replace, Spark's and) comes once, as a function,
+            # in capitals when they are typed: AN gives AND
+            both = set(catalog.functions) & {k.lower() for k in catalog.keywords}
+            upper = prefix.isupper()
+            names += [(f.upper() if upper and f in both else f, "function")
+                      for f in catalog.functions if not (internal and f.startswith("_"))]
         names += [(k.lower() if lower else k, "keyword") for k in catalog.keywords]
     wanted = prefix.lower()
     reserved = catalog.reserved
-    choices = [(_quoted(name, quote) if kind in ("column", "table") and (
-                    quoted or not _plain(name, reserved)) else name, kind)
-               for name, kind in names if name.lower().startswith(wanted)]
-    return Suggestions(fragment, tuple(dict.fromkeys(choices)))
+    # each name once (an unquoted name is case-insensitive: the function replace and the
+    # keyword REPLACE are one), as the kind it came first as
+    choices: dict[str, tuple[str, str]] = {}
+    for name, kind in names:
+        if name.lower().startswith(wanted):
+            text = _quoted(name, quote) if kind in ("column", "table") and (
+                quoted or not _plain(name, reserved)) else name
+            choices.setdefault(text if text[:1] == quote else text.lower(), (text, kind))
+    return Suggestions(fragment, tuple(choices.values()))
 
 
 def _statement_at(sql: str, offset: int) -> list[tuple[str, int, str]]:
@@ -196,6 +208,9 @@ def _table_expected(significant: list[tuple[str, int, str]]) -> bool:
         return False
     kind, _start, text = significant[-1]
     if kind == "word":
+        if text.upper() == "ON":  # CREATE INDEX name ON table (else ON is a join's condition)
+            words = [t[2].upper() for t in significant if t[0] == "word"]
+            return words[0] == "CREATE" and "INDEX" in words
         return text.upper() in TABLE_KEYWORDS
     if text != ",":
         return False

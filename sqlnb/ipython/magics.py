@@ -59,6 +59,8 @@ _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
 #: A URL at the start of a line: its scheme (postgresql, mysql+pymysql, duckdb, sqlite ...), or
 #: the target of a local Spark server (spark:local[2]).
 _URL = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.\-]*)://|\s*(spark):local(?:\[[0-9*]+\])?\s*$")
+#: How the connect line names each engine (`db.engine` is its short name).
+ENGINE_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB", "spark": "Spark"}
 #: SQLite's error for a { or } in SQL: someone expected a template
 _BRACE = re.compile(r'unrecognized token: "[{}]')
 _NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False,
@@ -647,8 +649,9 @@ class SqlNB(Magics):
                 db = sqlnb.connect(None if target in ("", ":memory:") else target,
                                    read_only=read_only, token_env=token_env)
         except Exception as error:  # whatever the engine says when it cannot open the target
+            said = " -- ".join([str(error), *getattr(error, "__notes__", ())])  # what to do
             raise SqlCellError(f"{type(error).__name__}: cannot open {shown!r}: "
-                               f"{sqlnb.redact(str(error))}") from None
+                               f"{sqlnb.redact(said)}") from None
         if shown != target and shown not in self._secrets_said:
             self._secrets_said.add(shown)
             print("note: this cell holds a secret (the target's token or password), which a "
@@ -667,7 +670,7 @@ class SqlNB(Magics):
         self._owned.add(name)
         self._current = name
         self._read_catalog(db)
-        print(f"connected: {name} ({db.path})")
+        print(f"connected: {name} ({db.path}) on {ENGINE_NAMES.get(db.engine, db.engine)}")
 
     def _read_catalog(self, db: sqlnb.Database) -> sqlnb.Database:
         """Start reading the names Tab completes from, so the first Tab finds them (on Spark
