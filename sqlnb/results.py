@@ -15,11 +15,13 @@ value as it is, in an object column, so no value changes silently.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
+
+from ._arrow_types import column_array, decimal_floats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -124,33 +126,44 @@ def rows_to_dataframe(rows: Sequence[tuple], columns: Sequence[str]) -> pd.DataF
     return _frame(arrays, len(rows), columns)
 
 
-def arrow_to_dataframe(columns: Sequence[str], batches: list[Any]) -> pd.DataFrame:
-    """Build a DataFrame from Arrow record batches (see ArrowFrameBuilder for the dtypes)."""
-    builder = ArrowFrameBuilder(columns)
+def arrow_to_dataframe(columns: Sequence[str], batches: list[Any], schema: Any = None,
+                       whole: Collection[int] = ()) -> pd.DataFrame:
+    """Build a DataFrame from Arrow record batches (see ArrowFrameBuilder for the dtypes and
+    the arguments); with a schema, no batch at all still gives typed columns."""
+    builder = ArrowFrameBuilder(columns, schema, whole)
     for batch in batches:
         builder.add(batch)
     return builder.frame()
 
 
 class ArrowFrameBuilder:
-    """Turns Arrow record batches (an engine that speaks Arrow: DuckDB) into a DataFrame as they
-    arrive, so that the batches of a large result never all exist beside the frame.
+    """Turns Arrow record batches (an engine that speaks Arrow: DuckDB, Spark) into a DataFrame
+    as they arrive, so that the batches of a large result never all exist beside the frame.
 
     Dtypes follow SQLite's rules where they apply: integers (and booleans) with NULLs become
     pandas' nullable dtypes (Int64, boolean) rather than float64, which could round a large
-    integer; text is pandas' string dtype. Richer types map as DuckDB's own `df()` maps them:
-    DECIMAL is float64, TIMESTAMP and DATE are datetime64 (with the time zone, if any), LIST and
-    STRUCT are lists and dicts, a column NULL throughout is object.
+    integer; text is pandas' string dtype. A DECIMAL is the nearest float64; DATE and TIMESTAMP
+    are datetime64 (with the time zone, if any); LIST, STRUCT and MAP are lists and dicts; the
+    rest, and what no pandas dtype holds, as _arrow_types maps it (the README's type tables).
 
-    Numbers go into a numpy array per column (see _Numbers); text keeps its Arrow buffers
-    (pandas' string dtype is Arrow-backed), copied out of its batch; other types keep their
-    batches and are converted at the end.
+    `schema` (the result's Arrow schema) types the columns of a result without rows; `whole` are
+    the positions of columns that hold integers Arrow carries as DECIMAL(38, 0) or as text
+    (DuckDB's HUGEINT, UHUGEINT, BIGNUM): int64 when every value fits, else Python ints.
+
+    Numbers go into a numpy array per column (see _Numbers), DECIMALs too, as floats; text keeps
+    its Arrow buffers (pandas' string dtype is Arrow-backed), copied out of its batch; other types
+    keep their batches and are converted at the end.
     """
 
-    def __init__(self, columns: Sequence[str]) -> None:
+    def __init__(self, columns: Sequence[str], schema: Any = None,
+                 whole: Collection[int] = ()) -> None:
         self.columns = list(columns)
         self.rows = 0
-        self._kinds: list[str] | None = None  # per column: "number", "text" or "other"
+        self._schema = schema
+        self._whole = frozenset(whole)
+        # per column: "number", "decimal", "text" or "other"
+        self._kinds: list[str] | None = None
+        self._types: list[Any] = []  # per column: its Arrow type
         self._values: list[Any] = []  # a _Numbers, or a list of Arrow arrays
 
     def add(self, batch: Any) -> None:
@@ -162,6 +175,8 @@ class ArrowFrameBuilder:
             column = batch.column(j)
             if kind == "number":
                 self._values[j].add(column)
+            elif kind == "decimal":
+                self._values[j].add(decimal_floats(column))
             else:
                 # a copy: an engine may hand the whole batch over as one allocation, which one
                 # kept column would keep alive (its numbers too: 2.5x the frame, measured); a
@@ -174,12 +189,19 @@ class ArrowFrameBuilder:
         import pyarrow as pa
 
         self._kinds = []
-        for field_ in schema:
+        for j, field_ in enumerate(schema):
             kind = field_.type
-            if (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+            self._types.append(kind)
+            if j in self._whole:
+                self._kinds.append("other")
+                self._values.append([])
+            elif (pa.types.is_integer(kind) or pa.types.is_floating(kind)
                     or pa.types.is_boolean(kind)):
                 self._kinds.append("number")
                 self._values.append(_Numbers(kind.to_pandas_dtype()))
+            elif pa.types.is_decimal(kind):
+                self._kinds.append("decimal")
+                self._values.append(_Numbers("float64"))
             else:
                 is_text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
                 self._kinds.append("text" if is_text else "other")
@@ -189,15 +211,20 @@ class ArrowFrameBuilder:
         """The DataFrame of every batch added so far."""
         import pyarrow as pa
 
-        if self._kinds is None:  # no batch at all: an empty frame of object columns
-            return rows_to_dataframe([], self.columns)
+        if self._kinds is None:
+            if self._schema is None:  # no batch and no schema: object columns, as SQLite's
+                return rows_to_dataframe([], self.columns)
+            self._start(self._schema)  # no batch: empty columns of the schema's types
         arrays = []
-        for j, kind in enumerate(self._kinds):
+        for j, kind in enumerate(self._kinds):  # type: ignore[arg-type]
             values, self._values[j] = self._values[j], None
-            if kind == "number":
+            if kind in ("number", "decimal"):
                 arrays.append(values.array())
             else:
-                arrays.append(_arrow_column(pa.chunked_array(values)))
+                # (the chunks' own type: text was copied as large_string)
+                chunks = pa.chunked_array(values) if values else pa.chunked_array(
+                    [], type=self._types[j])
+                arrays.append(_arrow_column(chunks, j in self._whole))
         return _frame(arrays, self.rows, self.columns)
 
 
@@ -224,13 +251,22 @@ class _Numbers:
         self.mask: Any = None  # its NULLs, from the first batch that has one
 
     def add(self, column: Any) -> None:
+        """Take one batch's column: an Arrow array, or a numpy array (no NULLs, or NaN)."""
         import numpy as np
 
+        if isinstance(column, np.ndarray):  # converted already (a DECIMAL's floats)
+            self._take(column, None)
+            return
         nulls = bool(column.null_count) and self.dtype.kind != "f"  # a float's NULL is NaN
         if nulls:
             column, isnull = (column.fill_null(False if self.dtype == bool else 0),
                               column.is_null().to_numpy(zero_copy_only=False))
-        array = column.to_numpy(zero_copy_only=False)
+        self._take(column.to_numpy(zero_copy_only=False), isnull if nulls else None)
+
+    def _take(self, array: Any, isnull: Any) -> None:
+        import numpy as np
+
+        nulls = isnull is not None
         start, end = self.rows, self.rows + len(array)
         self.rows = end
         if self.values is None:
@@ -296,12 +332,16 @@ LARGE_ARRAY = 64 << 20
 
 def _own_copy(column: Any, kind: str) -> Any:
     """An Arrow array with buffers of its own, made by a concatenation (a cast alone may share
-    the characters' buffer); text as large_string, the type pandas' Arrow-backed strings hold."""
+    the characters' buffer); text as large_string, the type pandas' Arrow-backed strings hold.
+    A type Arrow cannot concatenate (a union) is kept as it came."""
     import pyarrow as pa
 
     if kind == "text":
         column = column.cast(pa.large_string())
-    return pa.concat_arrays([column, pa.array([], type=column.type)])
+    try:
+        return pa.concat_arrays([column, pa.array([], type=column.type)])
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return column
 
 
 def _grow(values: Any, size: int) -> Any:
@@ -324,10 +364,9 @@ def _grow(values: Any, size: int) -> Any:
     return values
 
 
-def _arrow_column(column: Any) -> Any:
+def _arrow_column(column: Any, whole: bool = False) -> Any:
     """One Arrow column of text or a richer type as a DataFrame column's array (see
-    ArrowFrameBuilder)."""
-    import pandas as pd
+    ArrowFrameBuilder; the richer types in _arrow_types)."""
     import pyarrow as pa
 
     kind = column.type
@@ -335,15 +374,9 @@ def _arrow_column(column: Any) -> Any:
         import numpy as np
 
         return np.full(len(column), None, dtype=object)
-    if pa.types.is_decimal(kind):
-        column = column.cast(pa.float64())
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+    if not whole and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         return _string_dtype().__from_arrow__(column)  # what to_pandas does, minus a Series
-    series = column.to_pandas(date_as_object=False)
-    values = series.array
-    if isinstance(values, pd.arrays.NumpyExtensionArray):
-        return values.to_numpy()
-    return values
+    return column_array(column, whole)
 
 
 def _frame(arrays: list[Any], rows: int, columns: Sequence[str]) -> pd.DataFrame:

@@ -87,6 +87,46 @@ def test_parameters_inside_strings_comments_and_names_are_ignored():
     assert statement.positional == 1
 
 
+@pytest.mark.parametrize(("sql", "named"), [
+    # a `:` right after a key (a string, a name, a number, a closing bracket) joins it to its
+    # value: DuckDB's MAP and STRUCT literals, DuckDB's lambdas, Spark's JSON paths
+    ("SELECT MAP {'a':1} AS m", ()),
+    ("SELECT MAP {'a' :1} AS m", ()),
+    ("SELECT {'a':x, 'b':y} FROM t", ()),
+    ('SELECT {"a":1}', ()),
+    ("SELECT MAP {1:2, 3:4}", ()),
+    ("SELECT {a:1}", ()),
+    ("SELECT list_transform(l, lambda x:x + 1) FROM t", ()),
+    ("SELECT raw:owner FROM t", ()),
+    ("SELECT f(x):a FROM t", ()),
+    # after an operator, a bracket that opens, a comma or a keyword, it is a parameter
+    ("SELECT {'k': :name}", ("name",)),
+    ("SELECT {'k'::VARCHAR: :v}", ("v",)),
+    ("SELECT MAP {:key: :value}", ("key", "value")),
+    ("SELECT * FROM t WHERE a=:x AND b = :y OR c IN (:z,:w)", ("x", "y", "z", "w")),
+    ("SELECT:a, 1+:b, -:c", ("a", "b", "c")),
+    ("SELECT * FROM t LIMIT:n OFFSET :m", ("n", "m")),
+    ("SELECT CASE WHEN:p THEN:q ELSE:r END", ("p", "q", "r")),
+    ("SELECT 'a' || :s", ("s",)),
+])
+def test_a_colon_that_joins_a_key_to_its_value_is_no_parameter(sql, named):
+    assert single(sql).named == named
+
+
+def test_duckdb_map_and_struct_literals_keep_their_colons(tmp_path):
+    """A `:` after a key was made a parameter (`{'a':1}` became `{'a'$1}`: DuckDB's parser
+    error), and a value named like a Python variable was bound from the notebook (issue 19)."""
+    with sqlnb.connect(tmp_path / "maps.duckdb") as db:
+        frame = db.query("SELECT MAP {'a':1} AS m, {'k':2, 'j': 3} AS s, "
+                         "list_transform([1, 2], lambda x:x + 1) AS l")
+        assert dict(frame["m"][0]) == {"a": 1}
+        assert frame["s"][0] == {"k": 2, "j": 3}
+        assert list(frame["l"][0]) == [2, 3]
+        frame = db.query("SELECT {'k': :name} AS s, MAP {'a':x} AS m FROM (SELECT 7 AS x)",
+                         {"name": 5})
+        assert frame["s"][0] == {"k": 5} and dict(frame["m"][0]) == {"a": 7}
+
+
 # -- PRAGMA -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("sql", "pragma", "sets"), [

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from .._arrow_types import arrow_rows
 from .._control import PREVIEW_ROWS
 from .._task import Stopped, note
 from ..errors import UsageError, annotate, shorten
@@ -62,6 +63,13 @@ _NAMED = re.compile(r"^[:@]")
 #: Settings that make DuckDB write a file: a log of queries, a profile, secrets on disk.
 _FILE_SETTINGS = ("log_query_path", "profiling_output", "profile_output",
                   "default_secret_storage")
+#: DuckDB types whose Arrow form changes the value (BIT as DuckDB's internal bytes, TIME WITH
+#: TIME ZONE without its offset, BIGNUM as opaque bytes, a UHUGEINT of 2**127 or more as a
+#: negative DECIMAL(38, 0)): fetched as DuckDB's text of them.
+_AS_TEXT = frozenset({"bit", "time with time zone", "bignum", "uhugeint"})
+#: Integer types Arrow carries as DECIMAL(38, 0) (HUGEINT, every integer sum()) or, from
+#: _AS_TEXT, as text (UHUGEINT, BIGNUM): they stay integers (results.ArrowFrameBuilder).
+_WHOLE = frozenset({"hugeint", "uhugeint", "bignum"})
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,19 @@ def _dollar_params(statement: Statement) -> Statement:
     return replace(statement, text="".join(pieces))
 
 
+def _for_arrow(relation: Any) -> tuple[Any, frozenset[int]]:
+    """The relation to fetch as Arrow, and the positions of its columns that hold integers as
+    DECIMAL(38, 0) or text. The types of _AS_TEXT are cast to VARCHAR in a projection over the
+    query (by position: names may repeat); every other column comes as it is."""
+    kinds = [kind.id for kind in relation.types]
+    whole = frozenset(j for j, kind in enumerate(kinds) if kind in _WHOLE)
+    if not _AS_TEXT.isdisjoint(kinds):
+        relation = relation.project(", ".join(
+            f"CAST(#{j + 1} AS VARCHAR) AS {_quote(name)}" if kind in _AS_TEXT else f"#{j + 1}"
+            for j, (kind, name) in enumerate(zip(kinds, relation.columns))))
+    return relation, whole
+
+
 @functools.lru_cache(maxsize=512)
 def _statements(sql: str) -> tuple[Statement, ...]:
     """The statements of `sql`, each classified by DuckDB's parser (the same SQL is often run
@@ -209,19 +230,20 @@ class DuckDBLink(Link):
         relation = self.cursor.sql(statement.text, params=params)
         if relation is None:  # DuckDB ran it as a statement without rows
             return Result([], [], -1, None, statement.text)
+        relation, whole = _for_arrow(relation)
         names = list(relation.columns)
-        builder = ArrowFrameBuilder(names) if frame else None
         rows: list[tuple] = []
         reader = relation.to_arrow_reader(BATCH_ROWS)
         try:
+            builder = ArrowFrameBuilder(names, reader.schema, whole) if frame else None
             for batch in reader:  # the builder takes each batch as it comes
                 if builder is not None:
                     if control.preview is None:
                         first = batch.slice(0, PREVIEW_ROWS).columns
-                        control.preview = (names, list(zip(*(c.to_pylist() for c in first))))
+                        control.preview = (names, arrow_rows(first, whole))
                     builder.add(batch)
                 else:
-                    rows += zip(*(column.to_pylist() for column in batch.columns))
+                    rows += arrow_rows(batch.columns, whole)
                 control.rows += batch.num_rows
                 del batch
         finally:
@@ -237,6 +259,7 @@ class DuckDBLink(Link):
         relation = self.cursor.sql(statement.text, params=params)
         if relation is None:
             return
+        relation, whole = _for_arrow(relation)
         names = list(relation.columns)
         reader = relation.to_arrow_reader(min(chunk_rows, BATCH_ROWS))
         try:
@@ -248,10 +271,10 @@ class DuckDBLink(Link):
                 while held >= chunk_rows:
                     chunk, pending, held = _take(pending, chunk_rows)
                     control.rows += chunk_rows
-                    yield arrow_to_dataframe(names, chunk)
+                    yield arrow_to_dataframe(names, chunk, reader.schema, whole)
             if held:
                 control.rows += held
-                yield arrow_to_dataframe(names, pending)
+                yield arrow_to_dataframe(names, pending, reader.schema, whole)
         finally:
             reader.close()
 

@@ -94,18 +94,49 @@ class Statement:
             self.keyword == "ROLLBACK" and _ROLLBACK_TO.search(self.text) is None))
 
 
-def _tokens(sql: str) -> Iterator[tuple[str, str]]:
-    for match in _TOKEN.finditer(sql):
-        yield match.lastgroup, match.group()  # type: ignore[misc]
+#: Keywords after which an expression starts: `LIMIT:n` is a parameter even with no space.
+_BEFORE_EXPRESSION = frozenset({
+    "SELECT", "WHERE", "AND", "OR", "NOT", "CASE", "WHEN", "THEN", "ELSE", "IN", "IS", "LIKE",
+    "GLOB", "ILIKE", "BETWEEN", "LIMIT", "OFFSET", "VALUES", "BY", "ON", "SET", "HAVING",
+    "DISTINCT", "ALL", "ESCAPE", "MATCH", "REGEXP", "RETURNING", "USING",
+})
+
+
+def _joins_key(kind: str, text: str, adjacent: bool) -> bool:
+    """True when a `:` after this token (kind, text) joins a key to its value: a MAP or STRUCT
+    literal (`{'a':1}`, `MAP {1:2}`), a lambda (`lambda x:x + 1`), a JSON path (Spark's
+    `raw:owner`). No parameter can follow a string, a number, a quoted name or a closing bracket;
+    after a plain word (not a keyword that starts an expression) only a `:` with no space between
+    is taken for a key's."""
+    if kind in ("string", "quoted", "number") or text in (")", "]", "}"):
+        return True
+    return kind == "word" and adjacent and text.upper() not in _BEFORE_EXPRESSION
 
 
 def tokens(sql: str) -> Iterator[tuple[str, int, str]]:
     """Each token of `sql` as (kind, start, text), end to end: kind is "ws", "comment",
     "string", "quoted" (a quoted name), "word", "number", "param", "cast", "semi" or "punct".
-    An unclosed string, name or comment runs to the end. (Package-internal: the completer
-    of sqlnb.ipython reads a cell with it.)"""
-    for match in _TOKEN.finditer(sql):
-        yield match.lastgroup, match.start(), match.group()  # type: ignore[misc]
+    An unclosed string, name or comment runs to the end. A `:` that joins a key to its value
+    (see _joins_key) is "punct", and what follows it a token of its own, so `{'a':x}` holds no
+    parameter. (Package-internal: the completer of sqlnb.ipython reads a cell with it.)"""
+    match_at = _TOKEN.match
+    position, end = 0, len(sql)
+    last_kind, last_text, last_end = "", "", -1  # the last token that is not a blank
+    while position < end:
+        match = match_at(sql, position)
+        kind, text = match.lastgroup, match.group()  # type: ignore[union-attr]
+        if kind == "param" and text[0] == ":" and _joins_key(last_kind, last_text,
+                                                             last_end == position):
+            kind, text = "punct", ":"
+        yield kind, position, text  # type: ignore[misc]
+        position += len(text)
+        if kind not in ("ws", "comment"):
+            last_kind, last_text, last_end = kind, text, position  # type: ignore[assignment]
+
+
+def _tokens(sql: str) -> Iterator[tuple[str, str]]:
+    for kind, _start, text in tokens(sql):
+        yield kind, text
 
 
 def split_name(name: str) -> tuple[str, ...]:
@@ -132,9 +163,9 @@ def _closed(quoted: str) -> bool:
 
 def named_tokens(sql: str) -> Iterator[tuple[int, int, str]]:
     """(start, end, text) of each named parameter (`:name`, `@name`, `$name`) in `sql`."""
-    for match in _TOKEN.finditer(sql):
-        if match.lastgroup == "param" and not match.group().startswith("?"):
-            yield match.start(), match.end(), match.group()
+    for kind, start, text in tokens(sql):
+        if kind == "param" and not text.startswith("?"):
+            yield start, start + len(text), text
 
 
 def _analyze_one(text: str) -> Statement | None:
