@@ -244,8 +244,10 @@ class SparkLink(Link):
 
     # -- the worker's thread ---------------------------------------------------------------------
     def translate(self, error: BaseException, task: Task) -> BaseException:
-        if task.control.reason is not None and _cancelled(error):
-            return Stopped()
+        control = task.control
+        if control.reason is not None and _cancelled(error):
+            # no transaction to roll back: the write may have been made before the stop came
+            return Stopped(applied=None if control.is_write else False)
         if isinstance(error, PySparkException):
             annotate(error, task.sql)
             error.__traceback__ = None  # the frames are sqlnb's and the client's internals
