@@ -1,4 +1,4 @@
-"""Spark's failure paths: what a write that was stopped left behind.
+"""Spark's failure paths: what a write that was stopped left behind, and an import's replace.
 
 Spark SQL has no transactions, so a stopped write is said to be done, not run, or maybe applied,
 never "rolled back".
@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import secrets
 
+import pandas as pd
 import pytest
 
 import sqlnb
@@ -91,3 +92,82 @@ def test_the_magics_say_a_stopped_spark_write_may_have_been_applied(shell, spark
     finally:
         shell.run_line_magic("sql", f"DROP DATABASE IF EXISTS {namespace} CASCADE")
         shell.run_line_magic("sqlnb", "close maybe")
+
+
+# -- an import's replace ----------------------------------------------------------------------
+
+def _fail_renames_to(monkeypatch, target: str, staged_only: bool) -> list[str]:
+    """Make Spark refuse every rename into `target` (only the staging table's, with
+    `staged_only`): a fault at the seam, as a full disk or a lost lock would give."""
+    from pyspark.errors import PySparkException
+
+    run = SparkLink.run
+    refused: list[str] = []
+
+    def run_or_fail(self, statement, params, control, frame):
+        text = statement.text
+        if text.endswith(f"RENAME TO `{target}`") and (
+                not staged_only or "__sqlnb_import_" in text):
+            refused.append(text)
+            raise PySparkException(message="injected: the rename failed")
+        return run(self, statement, params, control, frame)
+
+    monkeypatch.setattr(SparkLink, "run", run_or_fail)
+    return refused
+
+
+def _birds(db: sqlnb.Database, table: str = "birds") -> list[str]:
+    return sorted(db.query(f"SELECT name FROM {table}")["name"])
+
+
+def test_a_replace_whose_rename_fails_keeps_the_old_table(sdb, monkeypatch):
+    """Finding 6: the old table was dropped before the new one was renamed in, and the error
+    path dropped the new rows too: both were gone."""
+    sdb.write("CREATE TABLE birds (name STRING) USING parquet")
+    sdb.write("INSERT INTO birds VALUES ('wren'), ('swan')")
+    refused = _fail_renames_to(monkeypatch, "birds", staged_only=True)
+    with pytest.raises(Exception, match="injected") as error:
+        sdb.import_file(pd.DataFrame({"name": ["kite"]}), "birds", if_exists="replace")
+    monkeypatch.undo()
+    assert refused  # the fault was met
+    assert any("birds is as it was" in n for n in getattr(error.value, "__notes__", ()))
+    assert _birds(sdb) == ["swan", "wren"]
+    assert not [n for n in sdb.tables()["name"] if "__sqlnb_" in n]  # nothing left over
+
+
+def test_a_replace_that_cannot_put_either_table_back_keeps_both_and_names_them(
+        sdb, monkeypatch):
+    sdb.write("CREATE TABLE birds (name STRING) USING parquet")
+    sdb.write("INSERT INTO birds VALUES ('wren')")
+    _fail_renames_to(monkeypatch, "birds", staged_only=False)
+    with pytest.raises(Exception, match="injected") as error:
+        sdb.import_file(pd.DataFrame({"name": ["kite"]}), "birds", if_exists="replace")
+    monkeypatch.undo()
+    notes = " ".join(getattr(error.value, "__notes__", ()))
+    kept = {n for n in sdb.tables()["name"] if "__sqlnb_" in n}
+    old = next(n for n in kept if "__sqlnb_replaced_" in n)
+    new = next(n for n in kept if "__sqlnb_import_" in n)
+    assert old in notes and new in notes  # the note tells the user where each one is
+    assert _birds(sdb, old) == ["wren"] and _birds(sdb, new) == ["kite"]
+
+
+def test_a_replace_cancelled_while_making_the_table_is_done(sdb, monkeypatch):
+    """A Cancel that lands while the new table is being put in place does not stop the swap
+    half way: the import is done, and says so by returning its rows (it said "rolled back"
+    after the table had been replaced)."""
+    sdb.write("CREATE TABLE birds (name STRING) USING parquet")
+    sdb.write("INSERT INTO birds VALUES ('wren')")
+    handles: list[sqlnb.QueryHandle] = []
+    run = SparkLink.run
+
+    def cancel_at_the_swap(self, statement, params, control, frame):
+        if "RENAME TO" in statement.text and handles:
+            handles[0].cancel()
+        return run(self, statement, params, control, frame)
+
+    monkeypatch.setattr(SparkLink, "run", cancel_at_the_swap)
+    handles.append(sdb.import_file(pd.DataFrame({"name": ["kite", "owl"]}), "birds",
+                                   if_exists="replace", block=False))
+    assert handles[0].result(timeout=WAIT) == 2
+    monkeypatch.undo()
+    assert _birds(sdb) == ["kite", "owl"]
