@@ -1,4 +1,5 @@
-"""Spark's failure paths: what a write that was stopped left behind, and an import's replace.
+"""Spark's failure paths: what a write that was stopped left behind, an import's replace, and a
+local server whose owner dies.
 
 Spark SQL has no transactions, so a stopped write is said to be done, not run, or maybe applied,
 never "rolled back".
@@ -6,10 +7,18 @@ never "rolled back".
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import secrets
+import socket
+import subprocess
+import sys
+import textwrap
+import time
 
 import pandas as pd
+import psutil
 import pytest
 
 import sqlnb
@@ -171,3 +180,52 @@ def test_a_replace_cancelled_while_making_the_table_is_done(sdb, monkeypatch):
     assert handles[0].result(timeout=WAIT) == 2
     monkeypatch.undo()
     assert _birds(sdb) == ["kite", "owl"]
+
+
+# -- a local server ends with its owner -------------------------------------------------------
+
+@pytest.mark.timeout(300)
+def test_a_local_server_ends_when_the_process_that_started_it_is_killed():
+    """Finding 10: the JVM of `spark:local[N]` outlived its owner (0.5-1.5 GB, its port open,
+    its folder kept). Now its owner's SIGKILL ends it, closes the port and removes the
+    folder."""
+    code = textwrap.dedent("""
+        import sys, time
+        import sqlnb
+        db = sqlnb.connect("spark:local[1]")
+        print(db.path, flush=True)
+        time.sleep(600)
+    """)
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    jvm = None
+    try:
+        label = owner.stdout.readline()
+        assert "sc://localhost:" in label, label
+        port = int(label.rsplit(":", 1)[1].rstrip(")\n"))
+        jvm = next(p for p in psutil.Process(owner.pid).children(recursive=True)
+                   if "java" in p.name())
+        folder = jvm.cwd()
+        assert os.path.isdir(folder)
+        owner.kill()
+        owner.wait(WAIT)
+
+        def ended() -> bool:
+            try:
+                alive = jvm.status() != psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                alive = False
+            with socket.socket() as probe:
+                listening = probe.connect_ex(("127.0.0.1", port)) == 0
+            return not alive and not listening and not os.path.exists(folder)
+
+        deadline = time.monotonic() + WAIT
+        while not ended() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ended(), "the JVM, its port or its folder outlived the process that started it"
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+        if jvm is not None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                jvm.kill()

@@ -19,7 +19,9 @@ Measured facts this follows (../shared/research/engines.md, and checked here wit
   a free port, and stopped (its JVM too) at close(). The token goes into the connection URL, never
   into this process's environment, and no label or message shows it. Its catalog is Spark's
   in-memory one and its warehouse a temporary folder: tables live as long as the Database (keep
-  data in files, Parquet say, or on a cluster).
+  data in files, Parquet say, or on a cluster). A small watcher process (_spark_watch.py) ends
+  that server, and removes its folder, when the process that started it ends in any way, SIGKILL
+  included.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -87,12 +90,13 @@ def _free_port() -> int:
 class LocalServer:
     """A Spark Connect server on this machine that sqlnb starts and stops (its JVM too)."""
 
-    def __init__(self, master: str) -> None:
+    def __init__(self, master: str, *, port: int | None = None, token: str | None = None
+                 ) -> None:
         import pyspark
 
         home = Path(pyspark.__file__).parent
-        self.port = _free_port()
-        self.token = secrets.token_hex(16)
+        self.port = port or _free_port()
+        self.token = token or secrets.token_hex(16)
         #: the server's folder: its log, and the warehouse of its tables (Spark's default is
         #: ./spark-warehouse, which would leave files in the user's folder)
         self.folder = Path(tempfile.mkdtemp(prefix="sqlnb-spark-"))
@@ -109,15 +113,33 @@ class LocalServer:
             "--conf", f"spark.sql.warehouse.dir={self.folder / 'warehouse'}",
             "spark-internal",
         ]
+        self._watcher: subprocess.Popen[bytes] | None = None
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT,
                                             cwd=self.folder, start_new_session=True)
         try:
+            self._watcher = self._watch()
             self._wait_listening()
         except BaseException:
             self.stop()
             raise
+
+    def _watch(self) -> subprocess.Popen[bytes] | None:
+        """Start the watcher that ends the server when this process ends (see _spark_watch.py):
+        it reads a pipe whose only write end this process holds (not inherited by the children
+        it starts later), in a session of its own, so a signal to this process's group (a
+        kernel restart) does not end it first."""
+        if not sys.executable:  # an embedded Python that cannot start another: close() only
+            return None
+        script = Path(__file__).with_name("_spark_watch.py")
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-I", str(script), str(self.process.pid), str(self.folder)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)
+        except OSError:  # the server runs on; close() still stops it
+            return None
 
     def _wait_listening(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -146,8 +168,19 @@ class LocalServer:
         """The URL the client connects with (holding the token: never shown)."""
         return f"sc://localhost:{self.port}/;token={self.token}"
 
+    def stopped(self) -> str | None:
+        """Why the server is not running ("exit code N", "killed by SIGKILL"), or None."""
+        code = self.process.poll()
+        if code is None:
+            return None
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-code).name}"
+        return f"exit code {code}"
+
     def stop(self) -> None:
-        """Stop the server's process group (spark-submit and its JVM) and wait for it."""
+        """Stop the server's process group (spark-submit and its JVM), wait for it, and end the
+        watcher (which would do the same if this process ended first)."""
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
@@ -157,6 +190,15 @@ class LocalServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            with contextlib.suppress(OSError):
+                watcher.stdin.close()  # type: ignore[union-attr]  # its end: it removes the folder
+            try:
+                watcher.wait(30)
+            except subprocess.TimeoutExpired:
+                watcher.kill()
+                watcher.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
