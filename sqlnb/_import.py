@@ -4,9 +4,10 @@ The work runs on the writer as one task: the source is read a chunk at a time (p
 and Parquet readers, types from the file; a DataFrame's own dtypes) and each chunk is written by
 the engine's `insert_work`, the first creating the table. On an engine with transactions the
 whole task is one transaction, so a failure or a Cancel leaves neither the table nor a row. On
-one without (Spark) the chunks go into a staging table that one last statement turns into the
-target (a rename, or an INSERT ... SELECT), and a stop drops the staging table. DuckDB reads
-Parquet files itself (`Backend.native_import`), faster than any chunk loop.
+one without (Spark) the chunks go into a staging table that is then made the target (renames
+that no stop cuts half way, or an INSERT ... SELECT), and a stop before that drops the staging
+table (see _staged). DuckDB reads Parquet files itself (`Backend.native_import`), faster than any
+chunk loop.
 
 The progress shows rows written and the share of the source written: of a DataFrame's or a
 Parquet file's rows, or of a CSV file's bytes (counted in the reader's blocks that were written,
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._task import Stopped
+from ._task import Stopped, note
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -125,8 +126,17 @@ def _write(backend: Backend, link: Link, control: Control, chunks: Iterator[Any]
 
 def _staged(backend: Backend, link: Link, control: Control, chunks: Iterator[Any],
             table: str, if_exists: str) -> int:
-    """Without transactions: write into a staging table, then make it the target in one step."""
-    staging = f"{table}__sqlnb_import_{uuid.uuid4().hex[:12]}"
+    """Without transactions: write into a staging table, then make it the target.
+
+    Until the staging table is full, a failure or a stop drops it and leaves the target as it
+    was. An append is then one INSERT ... SELECT (which a stop may cut: then it may have been
+    applied). A new table or a replace is a swap of renames that no stop interrupts half way
+    (the import is then done): the old table is renamed aside, the new one in, and the old one
+    dropped; if the new one cannot be renamed in, the old one is renamed back, and if that fails
+    too, both are kept and the error names them. The user is never left with neither.
+    """
+    suffix = uuid.uuid4().hex[:12]
+    staging, aside = f"{table}__sqlnb_import_{suffix}", f"{table}__sqlnb_replaced_{suffix}"
     target, staged = backend.quote(table), backend.quote(staging)
     exists = table.lower() in {name.lower() for name in link.tables()["name"]}
     if exists and if_exists == "fail":
@@ -135,20 +145,58 @@ def _staged(backend: Backend, link: Link, control: Control, chunks: Iterator[Any
     columns: list[str] = []
     try:
         rows = _write(backend, link, control, chunks, staging, "fail", columns)
-        control.stage = (None, "making the table")
-        if exists and if_exists == "append":  # by name, as insert_df appends
-            names = ", ".join(backend.quote(c) for c in columns)
-            _run(backend, link, control,
-                 f"INSERT INTO {target} ({names}) SELECT {names} FROM {staged}")
-            _run(backend, link, control, f"DROP TABLE {staged}")
-        else:
-            if exists:
-                _run(backend, link, control, f"DROP TABLE {target}")
-            _run(backend, link, control, f"ALTER TABLE {staged} RENAME TO {target}")
     except BaseException:
         _drop_quietly(backend, link, control, staged)
+        if control.reason is not None:
+            raise Stopped(applied=False) from None  # nothing reached the target
         raise
+    control.stage = (None, "making the table")
+    if exists and if_exists == "append":  # by name, as insert_df appends
+        names = ", ".join(backend.quote(c) for c in columns)
+        try:  # a stop may cut it after rows went in: the engine's translate says so
+            _run(backend, link, control,
+                 f"INSERT INTO {target} ({names}) SELECT {names} FROM {staged}")
+        finally:
+            _drop_quietly(backend, link, control, staged)
+    else:
+        _swap(backend, link, control, table, staging, aside if exists else None)
     return rows
+
+
+def _swap(backend: Backend, link: Link, control: Control, table: str, staging: str,
+          aside: str | None) -> None:
+    """Make the full staging table `table`, renaming the old one to `aside` first (None: there
+    is none) and dropping it after. A stop that comes now is too late: the control lets go of
+    the link, so no interrupt cuts a rename, and the import is done."""
+    from ._control import Control
+
+    control.release()
+    steps = Control(None, control.timer)
+    target, staged = backend.quote(table), backend.quote(staging)
+    if aside is not None:
+        try:
+            _run(backend, link, steps, f"ALTER TABLE {target} RENAME TO {backend.quote(aside)}")
+        except BaseException:
+            _drop_quietly(backend, link, steps, staged)
+            raise
+    try:
+        _run(backend, link, steps, f"ALTER TABLE {staged} RENAME TO {target}")
+    except BaseException as error:
+        if aside is None:
+            _drop_quietly(backend, link, steps, staged)
+            raise
+        try:
+            _run(backend, link, steps, f"ALTER TABLE {backend.quote(aside)} RENAME TO {target}")
+        except Exception:
+            note(error, f"the new table could not be renamed to {table}, nor the old one back: "
+                        f"the old rows are in {aside}, the new ones in {staging}; rename the "
+                        f"one you want to {table} (ALTER TABLE ... RENAME TO {table})")
+            raise error from None
+        note(error, f"the table {table} is as it was: the new rows were not kept")
+        _drop_quietly(backend, link, steps, staged)
+        raise
+    if aside is not None:  # the old rows go; if they cannot, they stay, named ..__sqlnb_..
+        _drop_quietly(backend, link, steps, backend.quote(aside))
 
 
 def _run(backend: Backend, link: Link, control: Control, sql: str) -> None:
@@ -157,10 +205,11 @@ def _run(backend: Backend, link: Link, control: Control, sql: str) -> None:
 
 
 def _drop_quietly(backend: Backend, link: Link, control: Control, name: str) -> None:
-    """Drop the staging table after a failure or a stop (under a control of its own: the
-    stopped one would stop this too)."""
+    """Drop a table of the import's own after a failure, a stop or a swap (under a control of
+    its own, and with `control` letting go of the link: a stopped one would stop this too)."""
     from ._control import Control
 
+    control.release()
     try:
         (statement,) = backend.statements(f"DROP TABLE IF EXISTS {name}")
         link.run(statement, None, Control(None, control.timer), False)

@@ -26,7 +26,16 @@ if TYPE_CHECKING:
 
 
 class Stopped(Exception):
-    """Raised inside sqlnb where a query's control says stop; settle() turns it into the error."""
+    """Raised inside sqlnb where a query's control says stop; settle() turns it into the error.
+
+    `applied` says what is known of a stopped write: False, nothing of it is in the database
+    (rolled back, or stopped before it changed anything); None, it may be there, whole or in
+    part (an engine without transactions stopped it while it ran: `Link.translate` says so).
+    """
+
+    def __init__(self, applied: bool | None = False) -> None:
+        super().__init__()
+        self.applied = applied
 
 
 class NotStarted(Stopped):
@@ -159,11 +168,26 @@ def keyboard_cancels(control: Control) -> Iterator[None]:
 
 # -- outcomes -------------------------------------------------------------------------------
 
-def stopped_error(task: Task) -> BaseException:
-    """The error for a query its control stopped (cancel, time limit, close)."""
+def _fate(control: Control, applied: bool | None) -> str:
+    """What became of a stopped write, as the end of its error's message."""
+    if not control.is_write:
+        return ""
+    if control.started is None:
+        return "; the write was not run"
+    if applied is None:
+        return ("; it may have been applied, whole or in part (the engine has no "
+                "transactions): look at the data before running it again")
+    return "; the write was rolled back"
+
+
+def stopped_error(task: Task, stopped: Stopped | None = None) -> BaseException:
+    """The error for a query its control stopped (cancel, time limit, close); `stopped` says
+    what is known of a write (see Stopped.applied)."""
     control = task.control
-    kwargs = {"sql": task.sql, "elapsed": control.elapsed, "is_write": control.is_write}
-    undone = "; the write was rolled back" if control.is_write else ""
+    applied = False if stopped is None or control.started is None else stopped.applied
+    kwargs = {"sql": task.sql, "elapsed": control.elapsed, "is_write": control.is_write,
+              "applied": applied}
+    undone = _fate(control, applied)
     if control.reason == TIMEOUT:
         return QueryTimeout(
             f"query stopped at the {control.time_limit:g} s time limit{undone}: raise it with "
@@ -172,6 +196,7 @@ def stopped_error(task: Task) -> BaseException:
     if control.reason == CLOSED:
         error = DatabaseClosed(f"the database was closed while this query ran{undone}")
         error.sql = task.sql
+        error.applied = applied
         return error
     return QueryCancelled(f"query cancelled after {control.elapsed:.2f} s{undone}", **kwargs)
 
@@ -185,7 +210,7 @@ def settle(task: Task, value: Any = None, error: BaseException | None = None) ->
     control = task.control
     if error is not None:
         if isinstance(error, Stopped):
-            error = stopped_error(task) if control.reason is not None else error
+            error = stopped_error(task, error) if control.reason is not None else error
         elif isinstance(error, Error):
             annotate(error, task.sql)
             error.__traceback__ = None  # the frames are sqlnb's internals, not the user's

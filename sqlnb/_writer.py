@@ -123,7 +123,9 @@ class WriteRunner:
                             value = task.run(link, control)
                     else:
                         value = task.run(link, control)
-                    if task.transaction and control.reason is not None:
+                    # cancel wins until the commit; an engine without transactions has
+                    # nothing to undo: the work is done, and a stop that came too late is moot
+                    if task.transaction and control.reason is not None and link.transactions:
                         raise Stopped()
                     if steps:
                         if nested:

@@ -134,12 +134,14 @@ class QueryHandle:
         return rows_to_dataframe(preview[1], preview[0])
 
     def cancel(self) -> bool:
-        """Stop the query (a write is rolled back whole); False if it had already finished."""
+        """Stop the query; False if it had already finished. A write is rolled back whole where
+        the engine has transactions (SQLite, DuckDB); on Spark its error's `applied` says what
+        is known, and one that finished before the stop came is done (no error)."""
         return _cancel(self._task)
 
     @property
     def is_write(self) -> bool:
-        """True when the query runs on the writer (its changes are rolled back if stopped)."""
+        """True when the query runs on the writer (see cancel() for what a stop undoes)."""
         return self._task.control.is_write
 
     def done(self) -> bool:

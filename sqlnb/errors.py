@@ -22,8 +22,10 @@ BackgroundWriteError (Error)       * writes queued with block=False failed; rais
 ```
 
 The sqlnb errors also subclass the sqlite3 (or built-in) type a caller would already catch, so
-code written against `sqlite3` keeps working. A cancelled or timed-out write has been rolled back
-whole by the time the error is raised.
+code written against `sqlite3` keeps working. On an engine with transactions (SQLite, DuckDB) a
+cancelled or timed-out write has been rolled back whole by the time the error is raised; Spark SQL
+has none, so there `QueryInterrupted.applied` says what is known: nothing of it is in the
+database (False), or it may be (None).
 """
 
 from __future__ import annotations
@@ -55,17 +57,25 @@ class UsageError(Error, ValueError):
 class DatabaseClosed(Error, sqlite3.ProgrammingError):
     """The Database was closed, so it cannot run this call."""
 
+    #: for a write the close stopped while it ran: as QueryInterrupted.applied
+    applied: bool | None = False
+
 
 class QueryInterrupted(Error, sqlite3.OperationalError):
     """A query stopped before it finished; see QueryTimeout and QueryCancelled."""
 
     def __init__(self, message: str, *, sql: str | None = None, elapsed: float = 0.0,
-                 is_write: bool = False) -> None:
+                 is_write: bool = False, applied: bool | None = False) -> None:
         super().__init__(message)
         self.sql = sql
         self.elapsed = elapsed
-        #: True when the query was a write; its changes were rolled back.
+        #: True when the query was a write (see `applied` for what became of it).
         self.is_write = is_write
+        #: For a write: False when nothing of it is in the database (rolled back, or stopped
+        #: before it began); None when it may be there, whole or in part: an engine without
+        #: transactions (Spark SQL) was stopped while it ran, after which its changes can have
+        #: been made. A write that finished before the stop came is not an error: it is done.
+        self.applied = applied
 
 
 class QueryTimeout(QueryInterrupted):

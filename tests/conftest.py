@@ -1,5 +1,6 @@
-"""Shared fixtures: a fresh Database on a real file, one on the shared in-memory default, and a
-real kernel (jupyter_client) with sqlnb loaded, one per test module."""
+"""Shared fixtures: a fresh Database on a real file, one on the shared in-memory default, a
+real kernel (jupyter_client) with sqlnb loaded, one per test module, and Spark: the test
+session's Spark Connect server and a Database on it in a namespace of its own."""
 
 from __future__ import annotations
 
@@ -101,3 +102,20 @@ def spark_url():
     server = LocalServer("local[2]")
     yield server.url
     server.stop()
+
+
+@pytest.fixture
+def sdb(spark_url):
+    """A Database on the test session's Spark server, in a namespace of its own."""
+    import uuid
+
+    before = sqlnb_threads()
+    namespace = f"sqlnb_{uuid.uuid4().hex[:12]}"
+    db = sqlnb.connect(spark_url)
+    db.write(f"CREATE DATABASE {namespace}")
+    db.write(f"USE {namespace}")
+    yield db
+    if not db.closed:
+        db.write(f"DROP DATABASE IF EXISTS {namespace} CASCADE")
+        db.close()
+    assert sqlnb_threads() - before == set()

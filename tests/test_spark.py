@@ -12,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 
 import psutil
 import pytest
@@ -23,21 +22,6 @@ from sqlnb import redact
 from .helpers import WAIT, sqlnb_threads, wait_for, wait_running
 
 SLOW = "SELECT count(*) FROM range(0, 1000000000000000, 1, 16)"
-
-
-@pytest.fixture
-def sdb(spark_url):
-    """A Database on the test session's Spark server, in a namespace of its own."""
-    before = sqlnb_threads()
-    namespace = f"sqlnb_{uuid.uuid4().hex[:12]}"
-    db = sqlnb.connect(spark_url)
-    db.write(f"CREATE DATABASE {namespace}")
-    db.write(f"USE {namespace}")
-    yield db
-    if not db.closed:
-        db.write(f"DROP DATABASE IF EXISTS {namespace} CASCADE")
-        db.close()
-    assert sqlnb_threads() - before == set()
 
 
 def _javas() -> set[int]:

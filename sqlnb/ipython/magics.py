@@ -97,8 +97,9 @@ class BackgroundCell:
         self._started_count += 1
 
     def cancel(self) -> bool:
-        """Stop the statement running now (a write is rolled back) and the rest of the cell;
-        False if the cell is over."""
+        """Stop the statement running now (a write is rolled back where the engine has
+        transactions; the error line says what became of it) and the rest of the cell; False
+        if the cell is over."""
         if self._reply.done():
             return False
         self._progress.cancel()
@@ -289,8 +290,8 @@ class SqlNB(Magics):
                 value = progress.wait(handle, "" if total == 1 else f"{where} · ")
             except KeyboardInterrupt:  # the kernel's Stop: worded as the Cancel button's cancel
                 elapsed = handle.progress.elapsed if handle is not None else 0.0
-                is_write = handle is not None and handle.is_write
-                message = _cancelled(elapsed, is_write, where, index, statement.text)
+                message = _cancelled(elapsed, _stopped_fate(handle), where, index,
+                                     statement.text)
                 progress.fail(message)
                 if not self.short_errors:
                     raise
@@ -604,14 +605,13 @@ class SqlNB(Magics):
             value = progress.wait(handle, f"{what} · ")
         except KeyboardInterrupt:
             elapsed = handle.progress.elapsed if handle is not None else 0.0
-            written = handle is not None and handle.is_write
             message = f"QueryCancelled: {what} cancelled after {elapsed:.2f} s" + (
-                "; nothing of it was written" if written else "")
+                _work_fate(handle, handle.exception(0) if handle.done() else _UNKNOWN)
+                if handle is not None else "")
             progress.fail(message)
             raise SqlCellError(message) from None
         except db.error_types as error:
-            nothing = "; nothing of it was written" if handle is not None and handle.is_write \
-                else ""
+            nothing = _work_fate(handle, error)
             if isinstance(error, sqlnb.QueryCancelled):
                 message = (f"QueryCancelled: {what} cancelled after {error.elapsed:.2f} s"
                            f"{nothing}")
@@ -905,8 +905,46 @@ def _done_before(index: int) -> str:
             else f"; the {index} statements before it are done")
 
 
-def _rolled_back(is_write: bool) -> str:
-    return "; its changes were rolled back" if is_write else ""
+def _fate(error: BaseException | None, is_write: bool) -> str:
+    """What became of a stopped statement's write, from its error's attributes (`applied`:
+    False nothing of it is in the database, None it may be; `elapsed` 0: it never began)."""
+    if not is_write:
+        return ""
+    if error is not None and not getattr(error, "elapsed", 1.0):
+        return "; it was not run"
+    if error is not None and getattr(error, "applied", False) is None:
+        return ("; it may have been applied (the engine has no transactions): look at the "
+                "data before running it again")
+    return "; its changes were rolled back"
+
+
+#: the error of work that has not let go yet after a Stop: what it did is not known
+_UNKNOWN = sqlnb.QueryCancelled("", is_write=True, elapsed=1.0, applied=None)
+
+
+def _work_fate(handle: sqlnb.QueryHandle | None, error: BaseException | None) -> str:
+    """What became of long work's writes (an import) that was stopped, from `error`'s
+    `applied` (None: the work finished before the stop came)."""
+    if handle is None or not handle.is_write:
+        return ""
+    if error is None:
+        return "; it had finished before the stop: its rows are written"
+    if getattr(error, "applied", False) is None:
+        return ("; some of it may have been written (the engine has no transactions): look "
+                "at the table before running it again")
+    return "; nothing of it was written"
+
+
+def _stopped_fate(handle: sqlnb.QueryHandle | None) -> str:
+    """_fate for a statement the kernel's Stop cancelled (its handle, once it let go)."""
+    if handle is None or not handle.is_write:
+        return ""
+    if not handle.done():  # it has not let go yet: nothing is known
+        return _fate(_UNKNOWN, True)
+    error = handle.exception(0)
+    if error is None:  # it had finished: a stop that came too late changes nothing
+        return "; it had finished before the stop: its changes are made"
+    return _fate(error, True)
 
 
 def _shown(text: str) -> str:
@@ -914,10 +952,10 @@ def _shown(text: str) -> str:
     return shorten(text.strip().rstrip(";").rstrip(), 60)
 
 
-def _cancelled(elapsed: float, is_write: bool, where: str, index: int, text: str) -> str:
+def _cancelled(elapsed: float, fate: str, where: str, index: int, text: str) -> str:
     """The one line of a cancelled statement, whichever control cancelled it (the Cancel
-    button, the kernel's Stop, Ctrl-C, a background cell's cancel())."""
-    return (f"QueryCancelled: cancelled after {elapsed:.2f} s{_rolled_back(is_write)} "
+    button, the kernel's Stop, Ctrl-C, a background cell's cancel()); `fate` from _fate."""
+    return (f"QueryCancelled: cancelled after {elapsed:.2f} s{fate} "
             f"({where}: {_shown(text)}){_done_before(index)}")
 
 
@@ -930,12 +968,12 @@ _TEMPLATE_HINT = (" -- sqlnb does not fill in {...} templates, and :name binds v
 
 def _one_line(error: BaseException, where: str, index: int, text: str) -> str:
     if isinstance(error, sqlnb.QueryCancelled):
-        return _cancelled(error.elapsed, error.is_write, where, index, text)
+        return _cancelled(error.elapsed, _fate(error, error.is_write), where, index, text)
     kind = type(error).__name__
     message = str(error).split("\n")[0]
     hint = ""
     if isinstance(error, sqlnb.QueryTimeout):
-        message = f"stopped at the {error.time_limit:g} s time limit{_rolled_back(error.is_write)}"
+        message = f"stopped at the {error.time_limit:g} s time limit{_fate(error, error.is_write)}"
         hint = " -- raise it with --time-limit SECONDS or %config SqlNB.time_limit"
     elif _BRACE.match(message):
         hint = _TEMPLATE_HINT

@@ -124,7 +124,7 @@ class WidgetView:
                                    layout=w.Layout(width="14em"))
         self.label = w.Label(value="starting")
         self.button = w.Button(description="Cancel", icon="stop", button_style="warning",
-                               tooltip="stop this query (a write is rolled back whole)",
+                               tooltip="stop this query (its error says what became of a write)",
                                layout=w.Layout(width="8em"))
         self.line = w.HBox([self.bar, self.label, self.button])
         self.rows = w.HTML(value="")  # the result's first rows, once the engine has them
