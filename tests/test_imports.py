@@ -11,21 +11,12 @@ import pytest
 
 import sqlnb
 
-from .helpers import WAIT
+from .helpers import WAIT, wait_for
 from .test_engines import ENGINES, fresh
 
 FRAME = pd.DataFrame({"id": range(1, 2501), "name": [f"n{i}" for i in range(2500)],
                       "score": [i / 4 for i in range(2500)]})
 
-
-def _pause_until(condition, what: str) -> None:
-    """Wait (inside an import's chunks) until `condition()`, or fail after WAIT seconds."""
-    pause = threading.Event()
-    for _ in range(WAIT * 1000):
-        if condition():
-            return
-        pause.wait(0.001)
-    raise AssertionError(f"{what} never happened")
 
 
 # -- 14: a box plot draws the extremes, and says how many outliers it left out -------------------
@@ -126,9 +117,9 @@ def test_an_import_has_no_time_limit_unless_given_one(engine, tmp_path, request,
         if control.time_limit is None:  # run on past the Database's limit
             past = threading.Event()
             threading.Timer(4 * limit, past.set).start()
-            _pause_until(past.is_set, "the Database's time limit passed")
+            wait_for(past.is_set, "the Database's time limit passed")
         else:  # an explicit limit: wait until it stops the import
-            _pause_until(lambda: control.reason is not None, "the time limit")
+            wait_for(lambda: control.reason is not None, "the time limit")
         yield FRAME.iloc[1000:]
 
     monkeypatch.setattr(importing, "_chunks", chunks)
@@ -154,9 +145,9 @@ def test_the_import_magic_takes_no_cell_limit_but_its_own(shell, monkeypatch):
         if control.time_limit is None:
             past = threading.Event()
             threading.Timer(0.2, past.set).start()
-            _pause_until(past.is_set, "the cell's time limit passed")
+            wait_for(past.is_set, "the cell's time limit passed")
         else:
-            _pause_until(lambda: control.reason is not None, "the time limit")
+            wait_for(lambda: control.reason is not None, "the time limit")
         yield FRAME.iloc[1000:]
 
     monkeypatch.setattr(importing, "_chunks", chunks)

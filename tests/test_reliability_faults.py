@@ -39,19 +39,11 @@ import pytest
 
 import sqlnb
 
-from .helpers import FOREVER, WAIT, committed, sqlnb_threads
+from .helpers import FOREVER, WAIT, committed, sqlnb_threads, wait_for
 
 #: The names sqlnb's threads may have while a Database with 3 readers is open.
 SQLNB_NAMES = {"sqlnb-read-0", "sqlnb-read-1", "sqlnb-read-2", "sqlnb-writer", "sqlnb-timer"}
 
-
-def wait_until(condition, what: str) -> None:
-    pause = threading.Event()
-    for _ in range(WAIT * 1000):
-        if condition():
-            return
-        pause.wait(0.001)
-    raise AssertionError(f"never happened: {what}")
 
 
 def assert_serving(db: sqlnb.Database) -> None:
@@ -176,7 +168,7 @@ def test_close_from_another_thread_while_reads_and_writes_run(path, baseline):
     workers = [threading.Thread(target=load.run, args=(w, kind)) for w, kind in enumerate(KINDS)]
     for worker in workers:
         worker.start()
-    wait_until(lambda: len(load.acked) > 50 and len(load.batches) > 10 and load.handles,
+    wait_for(lambda: len(load.acked) > 50 and len(load.batches) > 10 and load.handles,
                "writes under way")
     closer = threading.Thread(target=db.close)
     closer.start()
