@@ -16,8 +16,8 @@ file. The end of file comes when `stop()` closes the pipe, and also when the own
 (even SIGKILL), since the kernel closes a dead process's end of the pipe. Either way the
 supervisor stops the server and removes the folder. A server the supervisor cannot stop gently in
 10 s is stopped with `-m immediate`. Only a SIGKILL of the supervisor itself leaves the server
-running; even then the postmaster ends itself within about a minute of its folder being removed
-(it checks its `postmaster.pid` lock file once a minute).
+(and its folder) behind. (Whoever removes a running server's folder ends it too, within about a
+minute: the postmaster checks its `postmaster.pid` lock file once a minute.)
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class PostgresServer:
         if "error" in reply:
             self._supervisor.stdin.close()  # type: ignore[union-attr]
             self._supervisor.wait(timeout)
+            self._supervisor.stdout.close()  # type: ignore[union-attr]
             raise RuntimeError(f"the PostgreSQL server did not start: {reply['error']}")
         self.password: str = reply["password"]
         self.port: int = reply["port"]
