@@ -390,14 +390,14 @@ def bulk(url: str, rows: int, repeats: int, only: list[str] | None = None) -> li
     firsts = [Series(name) for name in paths if name in _streaming_paths(url)]
     for _ in range(max(1, repeats // 3)):
         for entry in memory:
-            reply = _child(url, "memory", entry.name)
+            reply = _child(url, "memory", entry.name, rows)
             if "error" in reply:
                 entry.error = reply["error"]
             else:
                 entry.samples.append(reply["peak_mb"])
     for _ in range(repeats):
         for entry in firsts:
-            reply = _child(url, "first", entry.name)
+            reply = _child(url, "first", entry.name, rows)
             entry.samples.append(reply["seconds"] * 1000)
     memory_table = Table(f"peak memory above the start while reading {rows:,} rows "
                          "(a fresh process per sample; the frame is held)", "MB", memory,
@@ -414,10 +414,10 @@ def _streaming_paths(url: str) -> list[str]:
             "adbc record batches (1 MB) -> ArrowFrameBuilder"]
 
 
-def _child(url: str, what: str, name: str) -> dict[str, Any]:
+def _child(url: str, what: str, name: str, rows: int) -> dict[str, Any]:
     done = subprocess.run([sys.executable, "-m", "benchmarks.postgres_paths", "--child", what,
-                           name, "--url", url], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+                           name, "--url", url, "--rows", str(rows)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
@@ -1215,6 +1215,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", nargs=2, metavar=("WHAT", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global STREAMING
+    STREAMING = ("SELECT t.* FROM t CROSS JOIN generate_series(1, "
+                 f"{max(20, 20_000_000 // args.rows)}) g")
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1], args.url)), flush=True)
         # no interpreter shutdown: pyarrow's CSV stream abandoned part-way can still have an IO
@@ -1229,9 +1232,6 @@ def main(argv: list[str] | None = None) -> int:
             server = stack.enter_context(PostgresServer())
             url = server.url
         build_table(url, args.rows)
-        global STREAMING
-        STREAMING = ("SELECT t.* FROM t CROSS JOIN generate_series(1, "
-                     f"{max(20, 20_000_000 // args.rows)}) g")
         _header(url)
         report: dict[str, Any] = {}
         if "bulk" in args.only:
