@@ -119,3 +119,38 @@ def sdb(spark_url):
         db.write(f"DROP DATABASE IF EXISTS {namespace} CASCADE")
         db.close()
     assert sqlnb_threads() - before == set()
+
+
+@pytest.fixture(scope="session")
+def pg_bindir():
+    """The folder of PostgreSQL's server programs; the test is skipped (failed under
+    SQLNB_REQUIRE_POSTGRES, as in CI) where there are none."""
+    import os
+
+    from .pg_server import find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        if os.environ.get("SQLNB_REQUIRE_POSTGRES"):
+            pytest.fail("no PostgreSQL server programs (initdb, pg_ctl) for the PostgreSQL "
+                        "tests: apt-get install postgresql")
+        pytest.skip("no PostgreSQL server: apt-get install postgresql (CI always runs these)")
+    return bindir
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_bindir):
+    """A throwaway PostgreSQL server (tests/pg_server.py), started once for the test session
+    when a test first asks for it, stopped (and its folder removed) at the end."""
+    from .pg_server import PostgresServer
+
+    server = PostgresServer(pg_bindir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server):
+    """The URL of the test session's PostgreSQL server, password included
+    (postgresql://sqlnb:PASSWORD@127.0.0.1:PORT/sqlnb); `pg_server.password` is the password."""
+    return pg_server.url
