@@ -14,6 +14,7 @@ import contextlib
 import math
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -222,6 +223,22 @@ def test_the_time_limit_stops_a_read(edb, sql):
     with pytest.raises(sqlnb.QueryTimeout):
         edb.query(sql["forever"], time_limit=0.3)
     assert edb.query("SELECT 2 AS two")["two"][0] == 2
+
+
+def test_sqlnb_errors_are_sqlite3_errors_on_sqlite_only(edb, engine, sql):
+    """Issue 20: the error tree is engine-neutral. On SQLite a stopped query is also a
+    sqlite3.OperationalError (and a closed Database a ProgrammingError), so code written
+    against the sqlite3 module keeps catching them; on the other engines it is not."""
+    on_sqlite = engine == "sqlite"
+    with pytest.raises(sqlnb.QueryTimeout) as stopped:
+        edb.query(sql["forever"], time_limit=0.3)
+    assert type(stopped.value).__name__ == "QueryTimeout"
+    assert isinstance(stopped.value, sqlnb.QueryInterrupted)
+    assert isinstance(stopped.value, sqlite3.OperationalError) is on_sqlite
+    edb.close()
+    with pytest.raises(sqlnb.DatabaseClosed) as closed:
+        edb.query("SELECT 1")
+    assert isinstance(closed.value, sqlite3.ProgrammingError) is on_sqlite
 
 
 def test_cancel_stops_a_running_read(edb, sql):
@@ -607,8 +624,9 @@ def test_any_failure_in_a_duckdb_transaction_loses_it(tmp_path):
         db.write("INSERT INTO u VALUES (1)")
         with pytest.raises(db.error_types, match=r"(?i)duplicate|constraint"):
             db.write("INSERT INTO u VALUES (1)")
-        with pytest.raises(sqlnb.TransactionRolledBack):
+        with pytest.raises(sqlnb.TransactionRolledBack) as lost:
             db.write("INSERT INTO u VALUES (2)")
+        assert not isinstance(lost.value, sqlite3.Error)  # sqlite3's bases are SQLite's only
         with pytest.raises(sqlnb.TransactionRolledBack, match="nothing to commit"):
             db.write("COMMIT")
         assert db.query("SELECT count(*) AS n FROM u")["n"][0] == 0

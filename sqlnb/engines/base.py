@@ -26,8 +26,10 @@ import contextlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import ErrorBases
 from .sqltext import split_name
 
 if TYPE_CHECKING:
@@ -172,6 +174,10 @@ class Backend(ABC):
     read_only: bool
     #: the base classes of the engine's own errors (sqlite3.Error, duckdb.Error)
     error_types: tuple[type[BaseException], ...]
+    #: bases the engine gives sqlnb's own errors, by class: SQLite's QueryInterrupted is also a
+    #: sqlite3.OperationalError, so `except sqlite3.OperationalError` catches a QueryTimeout
+    #: there (errors.flavour); none by default
+    error_bases: ClassVar[ErrorBases] = MappingProxyType({})
     #: reader threads when connect() does not say (None: sqlnb.options.threads)
     default_threads: ClassVar[int | None] = None
 

@@ -30,11 +30,12 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .._control import PREVIEW_ROWS
 from .._task import SmallFrame, Stopped, note
-from ..errors import UsageError, annotate
+from ..errors import DatabaseClosed, QueryInterrupted, TransactionRolledBack, UsageError, annotate
 from ..results import Catalog, FrameBuilder, Result, rows_to_dataframe
 from . import sqltext
 from .base import Backend, Link
@@ -645,6 +646,13 @@ class SQLiteBackend(Backend):
 
     name = "sqlite"
     error_types = (sqlite3.Error,)
+    #: sqlnb's errors on SQLite are sqlite3's too: code written against the sqlite3 module
+    #: (`except sqlite3.OperationalError`) keeps catching a QueryTimeout or a lost transaction
+    error_bases = MappingProxyType({
+        QueryInterrupted: (sqlite3.OperationalError,),
+        TransactionRolledBack: (sqlite3.OperationalError,),
+        DatabaseClosed: (sqlite3.ProgrammingError,),
+    })
 
     def mean_sql(self, column: str, declared: str) -> str | None:
         # a SQLite column holds any type whatever it declares (and often declares none), and
