@@ -615,6 +615,23 @@ def test_duckdb_richer_types_map_as_documented(tmp_path):
         assert df["nothing"].dtype == object and df["nothing"][0] is None
 
 
+def test_duckdb_splits_its_own_sql(tmp_path):
+    """Issue 20: DuckDB's $$ and $tag$ strings, E'...' escapes and nested comments hold `;`
+    without ending a statement (SQLite's splitter cut them there)."""
+    with sqlnb.connect(tmp_path / "split.duckdb") as db:
+        script = ("SELECT $$a;b$$ AS s, $x$ :not_a_parameter; $x$ AS t, E'it\\'s; ok' AS u "
+                  "/* a /* nested; */ comment; */; SELECT 2 AS two")
+        statements = db.statements(script)
+        assert [s.keyword for s in statements] == ["SELECT", "SELECT"]
+        assert statements[0].named == ()
+        row = db.query(statements[0].text).iloc[0]
+        assert (row["s"], row["t"], row["u"]) == ("a;b", " :not_a_parameter; ", "it's; ok")
+        db.write("CREATE TABLE notes (body VARCHAR)")
+        db.write_script("INSERT INTO notes VALUES ($$one; two$$); INSERT INTO notes VALUES ('x')")
+        assert db.query("SELECT body FROM notes ORDER BY body")["body"].tolist() == [
+            "one; two", "x"]
+
+
 def test_any_failure_in_a_duckdb_transaction_loses_it(tmp_path):
     """DuckDB aborts a transaction on any failed statement (SQLite keeps it: that write alone
     is undone), and a COMMIT of an aborted one would roll it back without a word: sqlnb says."""

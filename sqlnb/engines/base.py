@@ -30,7 +30,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ErrorBases
-from .sqltext import split_name
+from . import sqltext
+from .sqltext import Dialect, split_name
 
 if TYPE_CHECKING:
     from .._control import Control
@@ -193,13 +194,18 @@ class Backend(ABC):
     def open_isolated(self) -> Link:
         """A fresh writable link for one write function, closed after it."""
 
-    @abstractmethod
-    def statements(self, sql: str) -> tuple[Statement, ...]:
-        """The statements of `sql`, in order (blank and comment-only pieces dropped)."""
+    #: the engine's lexical rules (its strings, quoted names, comments): how its SQL splits
+    dialect: ClassVar[Dialect] = sqltext.SQLITE
 
-    @abstractmethod
+    def statements(self, sql: str) -> tuple[Statement, ...]:
+        """The statements of `sql`, in order (blank and comment-only pieces dropped), split by
+        the engine's `dialect`; each statement's `writes` says whether it must go to the
+        writer (None: its first keyword decides, `Statement.surely_writes`)."""
+        return sqltext.split(sql, self.dialect)
+
     def check_params(self, statement: Statement, params: object) -> None:
         """A UsageError naming the problem when `params` do not fit the statement."""
+        sqltext.check_params(statement, params)
 
     def prepare_reader(self, link: Link) -> None:  # noqa: B027 (most engines need nothing)
         """Before a read on a reader: give it the settings the Database's session changed."""

@@ -103,9 +103,10 @@ def _file_write(kind: str | None, text: str) -> str | None:
         return "COPY writes a file (COPY ... TO) or a table (COPY ... FROM)"
     if kind == "EXPORT":
         return "EXPORT DATABASE writes the database's tables to files"
-    significant = [token[2].lower() for token in sqltext.tokens(text)
+    significant = [token[2].lower() for token in sqltext.tokens(text, sqltext.POSTGRES)
                    if token[0] not in ("ws", "comment")]
-    names = [token[2].lower() for token in sqltext.tokens(text) if token[0] == "word"]
+    names = [token[2].lower() for token in sqltext.tokens(text, sqltext.POSTGRES)
+             if token[0] == "word"]
     if kind == "ATTACH":
         # (READ_WRITE), or (READ_ONLY false / 0 / off)
         read_only_off = any(word == "read_only" and following in ("false", "0", "off")
@@ -134,10 +135,11 @@ def _refuse_file_write(statement: Statement) -> None:
 
 def _dollar_params(statement: Statement) -> Statement:
     """`:name` and `@name` as DuckDB's `$name` (the lexer skips strings and comments)."""
-    if not any(True for _ in sqltext.named_tokens(statement.text)):
+    found = list(sqltext.named_tokens(statement.text, sqltext.POSTGRES))
+    if not found:
         return statement
     pieces, last = [], 0
-    for start, end, token in sqltext.named_tokens(statement.text):
+    for start, end, token in found:
         pieces.append(statement.text[last:start])
         pieces.append(_NAMED.sub("$", token))
         last = end
@@ -162,7 +164,7 @@ def _for_arrow(relation: Any) -> tuple[Any, frozenset[int]]:
 def _statements(sql: str) -> tuple[Statement, ...]:
     """The statements of `sql`, each classified by DuckDB's parser (the same SQL is often run
     again: the parse costs a one-row query 30 us)."""
-    return tuple(_classify(_dollar_params(s)) for s in sqltext.split(sql))
+    return tuple(_classify(_dollar_params(s)) for s in sqltext.split(sql, sqltext.POSTGRES))
 
 
 class DuckDBLink(Link):
@@ -619,6 +621,7 @@ class DuckDBBackend(Backend):
 
     name = "duckdb"
     error_types = (duckdb.Error,)
+    dialect = sqltext.POSTGRES  # DuckDB's lexer is PostgreSQL's ($$ strings, E'..', nesting)
     #: reader threads unless the caller says: DuckDB already runs one query on every core
     #: (measured here: 2 readers gave 1.4x the throughput of 1 for large reads; 4, 1.6x at
     #: twice the latency), so a pool of 2 serves a second query without queueing it
@@ -684,9 +687,6 @@ class DuckDBBackend(Backend):
             for statement in statements:
                 _refuse_file_write(statement)
         return statements
-
-    def check_params(self, statement: Statement, params: object) -> None:
-        sqltext.check_params(statement, params)
 
     def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:

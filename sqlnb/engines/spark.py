@@ -646,6 +646,7 @@ class SparkBackend(Backend):
     name = "spark"
     error_types = (PySparkException,)
     name_quote = "`"
+    dialect = sqltext.SPARK  # backslash escapes in '...' and "..." strings, `names`
 
     def quartiles_sql(self, table: str, column: str) -> str:
         # approximate (rank error 1/10000): an exact percentile gathers every value of the
@@ -847,10 +848,7 @@ class SparkBackend(Backend):
     # -- SQL -----------------------------------------------------------------------------------
     def statements(self, sql: str) -> tuple[Statement, ...]:
         return tuple(replace(s, writes=s.keyword not in READ_KEYWORDS)
-                     for s in sqltext.split(sql))
-
-    def check_params(self, statement: Statement, params: object) -> None:
-        sqltext.check_params(statement, params)
+                     for s in sqltext.split(sql, self.dialect))
 
     def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:

@@ -732,10 +732,11 @@ class SQLiteBackend(Backend):
 
     # -- SQL -----------------------------------------------------------------------------------
     def statements(self, sql: str) -> tuple[Statement, ...]:
-        return sqltext.split(sql)
-
-    def check_params(self, statement: Statement, params: object) -> None:
-        sqltext.check_params(statement, params)
+        statements = sqltext.split(sql)  # sqlite3_complete() says where each one ends
+        for statement in statements:
+            if statement.sets_pragma:
+                sqltext.check_possible(statement)
+        return statements
 
     def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:
