@@ -47,9 +47,10 @@ class Link(ABC):
 
     #: the query running on this link now (None between queries)
     control: Control | None = None
-    #: the engine can roll back part of a transaction (SAVEPOINT); the writer's group commit
-    #: isolates each write in one, and runs writes one transaction each where it cannot
-    savepoints: ClassVar[bool] = True
+    #: the engine can roll back part of a transaction (SAVEPOINT): then it gives `savepoint`,
+    #: `release` and `rollback_to`, and the writer's group commit isolates each write in one;
+    #: without (the default), it runs the writes again one transaction each after a failure
+    savepoints: ClassVar[bool] = False
     #: the engine has transactions at all; without them (Spark SQL) every write runs alone, as
     #: its own statement (a group could not be rolled back, so it is never formed)
     transactions: ClassVar[bool] = True
@@ -143,7 +144,7 @@ class Link(ABC):
         """Roll the open transaction back."""
 
     def savepoint(self) -> None:
-        """Mark a point the transaction can roll back to (engines with `savepoints`)."""
+        """Mark a point the transaction can roll back to (an engine with `savepoints`)."""
         raise NotImplementedError
 
     def release(self) -> None:

@@ -37,19 +37,33 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from .._arrow_types import arrow_rows
-from .._control import PREVIEW_ROWS
-from .._task import Stopped, note
-from ..errors import UsageError, annotate, shorten
-from ..results import ArrowFrameBuilder, Catalog, Result, arrow_to_dataframe
-from . import sqltext
-from .base import Backend, Link
-from .sqltext import split_name
+from ..engine import (
+    POSTGRES,
+    PREVIEW_ROWS,
+    TRANSACTION_KEYWORDS,
+    ArrowFrameBuilder,
+    Backend,
+    Catalog,
+    Link,
+    Result,
+    Stopped,
+    UsageError,
+    annotate,
+    arrow_rows,
+    arrow_to_dataframe,
+    check_params,
+    named_tokens,
+    note,
+    rows_to_dataframe,
+    shorten,
+    single,
+    split,
+    split_name,
+    tokens,
+)
 
 if TYPE_CHECKING:
-    from .._control import Control
-    from .._task import Task
-    from .sqltext import Statement
+    from ..engine import Control, Statement, Task
 
 #: Rows per Arrow batch while a result is fetched (the row counter moves this often).
 BATCH_ROWS = 122_880  # DuckDB's own batch: 60 vectors of 2,048 rows
@@ -103,9 +117,9 @@ def _file_write(kind: str | None, text: str) -> str | None:
         return "COPY writes a file (COPY ... TO) or a table (COPY ... FROM)"
     if kind == "EXPORT":
         return "EXPORT DATABASE writes the database's tables to files"
-    significant = [token[2].lower() for token in sqltext.tokens(text, sqltext.POSTGRES)
+    significant = [token[2].lower() for token in tokens(text, POSTGRES)
                    if token[0] not in ("ws", "comment")]
-    names = [token[2].lower() for token in sqltext.tokens(text, sqltext.POSTGRES)
+    names = [token[2].lower() for token in tokens(text, POSTGRES)
              if token[0] == "word"]
     if kind == "ATTACH":
         # (READ_WRITE), or (READ_ONLY false / 0 / off)
@@ -135,7 +149,7 @@ def _refuse_file_write(statement: Statement) -> None:
 
 def _dollar_params(statement: Statement) -> Statement:
     """`:name` and `@name` as DuckDB's `$name` (the lexer skips strings and comments)."""
-    found = list(sqltext.named_tokens(statement.text, sqltext.POSTGRES))
+    found = list(named_tokens(statement.text, POSTGRES))
     if not found:
         return statement
     pieces, last = [], 0
@@ -164,7 +178,7 @@ def _for_arrow(relation: Any) -> tuple[Any, frozenset[int]]:
 def _statements(sql: str) -> tuple[Statement, ...]:
     """The statements of `sql`, each classified by DuckDB's parser (the same SQL is often run
     again: the parse costs a one-row query 30 us)."""
-    return tuple(_classify(_dollar_params(s)) for s in sqltext.split(sql, sqltext.POSTGRES))
+    return tuple(_classify(_dollar_params(s)) for s in split(sql, POSTGRES))
 
 
 class DuckDBLink(Link):
@@ -287,7 +301,7 @@ class DuckDBLink(Link):
         total = 0
         while chunk := list(itertools.islice(rows, 10_000)):
             if control.rows == 0:
-                sqltext.check_params(statement, chunk[0])
+                check_params(statement, chunk[0])
             self.cursor.executemany(statement.text, chunk)
             total += max(self.cursor.rowcount, 0)
             control.rows += len(chunk)
@@ -328,7 +342,6 @@ class DuckDBLink(Link):
                 rows = _all(self.cursor,
                             f"SELECT count(*) FROM {_quote(schema)}.{_quote(name)}")[0][0]
             found.append((name, kind, "temp" if temporary else schema, rows))
-        from ..results import rows_to_dataframe
 
         frame = rows_to_dataframe(found, ["name", "type", "schema", "rows"])
         return frame.astype({"rows": "Int64"})
@@ -406,7 +419,6 @@ class DuckDBLink(Link):
                     references[source] = f"{other}({target})"
         data = [(name, kind, bool(not_null), default, keys.get(name, 0), references.get(name))
                 for name, kind, not_null, default, _index in columns]
-        from ..results import rows_to_dataframe
 
         return rows_to_dataframe(data, ["name", "type", "not_null", "default", "primary_key",
                                         "references"])
@@ -557,15 +569,15 @@ class _CheckedCursor:
                 self._refuse(statement)
 
     def commit(self) -> None:
-        self._refuse(sqltext.single("COMMIT"))
+        self._refuse(single("COMMIT"))
         self._cursor.commit()
 
     def rollback(self) -> None:
-        self._refuse(sqltext.single("ROLLBACK"))
+        self._refuse(single("ROLLBACK"))
         self._cursor.rollback()
 
     def begin(self) -> None:
-        self._refuse(sqltext.single("BEGIN"))
+        self._refuse(single("BEGIN"))
         self._cursor.begin()
 
     def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
@@ -591,7 +603,7 @@ class _RefuseTransactionControl:
         self.tried: str | None = None
 
     def __call__(self, statement: Statement) -> None:
-        if statement.keyword in sqltext.TRANSACTION_KEYWORDS and statement.keyword not in (
+        if statement.keyword in TRANSACTION_KEYWORDS and statement.keyword not in (
                 "SAVEPOINT", "RELEASE"):
             self.tried = statement.keyword
             raise _ended_transaction(self.name, statement.keyword)
@@ -621,7 +633,7 @@ class DuckDBBackend(Backend):
 
     name = "duckdb"
     error_types = (duckdb.Error,)
-    dialect = sqltext.POSTGRES  # DuckDB's lexer is PostgreSQL's ($$ strings, E'..', nesting)
+    dialect = POSTGRES  # DuckDB's lexer is PostgreSQL's ($$ strings, E'..', nesting)
     #: reader threads unless the caller says: DuckDB already runs one query on every core
     #: (measured here: 2 readers gave 1.4x the throughput of 1 for large reads; 4, 1.6x at
     #: twice the latency), so a pool of 2 serves a second query without queueing it

@@ -69,18 +69,28 @@ with warnings.catch_warnings():  # pyspark warns about pandas 3 on import; sqlnb
     from pyspark.sql.connect.client.retries import DefaultPolicy, RetryPolicy, RetryPolicyState
     from pyspark.sql.connect.session import SparkSession
 
-from .._arrow_types import arrow_rows
-from .._redact import Secret, redact, reveal
-from .._task import Stopped, note
-from ..errors import UsageError, annotate
-from ..results import Catalog, Result, arrow_to_dataframe, rows_to_dataframe
-from . import sqltext
-from .base import Backend, Link
+from ..engine import (
+    SPARK,
+    Backend,
+    Catalog,
+    Link,
+    Result,
+    Secret,
+    Stopped,
+    UsageError,
+    annotate,
+    arrow_rows,
+    arrow_to_dataframe,
+    check_params,
+    note,
+    redact,
+    reveal,
+    rows_to_dataframe,
+    split,
+)
 
 if TYPE_CHECKING:
-    from .._control import Control
-    from .._task import Task
-    from .sqltext import Statement
+    from ..engine import Control, Statement, Task
 
 #: First keywords of statements that only read (Spark's parser is on the server: the lexer
 #: decides, and a read that writes after all is still Spark's to run safely).
@@ -494,7 +504,7 @@ class SparkLink(Link):
 
     def many(self, statement: Statement, params_seq: Iterable[Any], control: Control) -> Result:
         for params in params_seq:
-            sqltext.check_params(statement, params)
+            check_params(statement, params)
             with self._tagged():
                 self._sql(statement, params)
             control.rows += 1
@@ -646,7 +656,7 @@ class SparkBackend(Backend):
     name = "spark"
     error_types = (PySparkException,)
     name_quote = "`"
-    dialect = sqltext.SPARK  # backslash escapes in '...' and "..." strings, `names`
+    dialect = SPARK  # backslash escapes in '...' and "..." strings, `names`
 
     def quartiles_sql(self, table: str, column: str) -> str:
         # approximate (rank error 1/10000): an exact percentile gathers every value of the
@@ -848,7 +858,7 @@ class SparkBackend(Backend):
     # -- SQL -----------------------------------------------------------------------------------
     def statements(self, sql: str) -> tuple[Statement, ...]:
         return tuple(replace(s, writes=s.keyword not in READ_KEYWORDS)
-                     for s in sqltext.split(sql, self.dialect))
+                     for s in split(sql, self.dialect))
 
     def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:

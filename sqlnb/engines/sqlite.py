@@ -33,17 +33,26 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from .._control import PREVIEW_ROWS
-from .._task import SmallFrame, Stopped, note
-from ..errors import DatabaseClosed, QueryInterrupted, TransactionRolledBack, UsageError, annotate
-from ..results import Catalog, FrameBuilder, Result, rows_to_dataframe
-from . import sqltext
-from .base import Backend, Link
+from ..engine import (
+    PREVIEW_ROWS,
+    Backend,
+    Catalog,
+    FrameBuilder,
+    Link,
+    Result,
+    SmallFrame,
+    Stopped,
+    UsageError,
+    annotate,
+    check_params,
+    note,
+    rows_to_dataframe,
+    split,
+)
+from ..errors import DatabaseClosed, QueryInterrupted, TransactionRolledBack
 
 if TYPE_CHECKING:
-    from .._control import Control
-    from .._task import Task
-    from .sqltext import Statement
+    from ..engine import Control, Statement, Task
 
 log = logging.getLogger("sqlnb")
 
@@ -208,6 +217,18 @@ def _refused(name: str, keyword: str | None) -> UsageError:
                       "is refused")
 
 
+def check_possible(statement: Statement) -> None:
+    """Refuse what would break the Database's own connections, saying what to do instead."""
+    if statement.sets_pragma and statement.pragma is not None:
+        name, value = statement.pragma
+        if name.rsplit(".", 1)[-1] == "locking_mode" and (value or "").strip("'\"").lower() == (
+                "exclusive"):
+            raise UsageError(
+                "PRAGMA locking_mode = EXCLUSIVE would lock this Database's own reader "
+                "connections out: use connect(..., threads=0) to work on one connection, or "
+                "BEGIN EXCLUSIVE for one transaction")
+
+
 def is_readonly(error: BaseException) -> bool:
     """SQLite refused a write (SQLITE_READONLY)."""
     code = getattr(error, "sqlite_errorcode", None)
@@ -292,7 +313,7 @@ class WriteConnection(sqlite3.Connection):
         if not self.in_transaction:
             return super().executescript(sql_script)
         cursor = self.cursor()
-        for statement in sqltext.split(sql_script):
+        for statement in split(sql_script):
             cursor.execute(statement.text)
         return cursor
 
@@ -302,6 +323,7 @@ class SQLiteLink(Link):
 
     __slots__ = ("__weakref__", "after", "busy_wait", "conn", "control", "cursor", "denied",
                  "read_only", "refused", "replaying", "state", "version")
+    savepoints = True
 
     def __init__(self, conn: sqlite3.Connection,
                  after: Callable[[SQLiteLink, Statement], None] | None = None,
@@ -506,7 +528,7 @@ class SQLiteLink(Link):
         try:
             while chunk := list(itertools.islice(rows, 10_000)):
                 if control.rows == 0:
-                    sqltext.check_params(statement, chunk[0])
+                    check_params(statement, chunk[0])
                 cursor.executemany(statement.text, chunk)
                 total += max(cursor.rowcount, 0)
                 control.rows += len(chunk)
@@ -732,10 +754,10 @@ class SQLiteBackend(Backend):
 
     # -- SQL -----------------------------------------------------------------------------------
     def statements(self, sql: str) -> tuple[Statement, ...]:
-        statements = sqltext.split(sql)  # sqlite3_complete() says where each one ends
+        statements = split(sql)  # sqlite3_complete() says where each one ends
         for statement in statements:
             if statement.sets_pragma:
-                sqltext.check_possible(statement)
+                check_possible(statement)
         return statements
 
     def insert_work(self, df: Any, table: str, *, if_exists: str

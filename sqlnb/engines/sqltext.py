@@ -340,19 +340,6 @@ def single(sql: str, dialect: Dialect = SQLITE) -> Statement:
     return statements[0]
 
 
-def check_possible(statement: Statement) -> None:
-    """Refuse what would break a SQLite Database's own connections, saying what to do instead
-    (SQLite's statements() calls it)."""
-    if statement.sets_pragma and statement.pragma is not None:
-        name, value = statement.pragma
-        if name.rsplit(".", 1)[-1] == "locking_mode" and (value or "").strip("'\"").lower() == (
-                "exclusive"):
-            raise UsageError(
-                "PRAGMA locking_mode = EXCLUSIVE would lock this Database's own reader "
-                "connections out: use connect(..., threads=0) to work on one connection, or "
-                "BEGIN EXCLUSIVE for one transaction")
-
-
 def check_params(statement: Statement, params: object) -> None:
     """Name the problem when `params` do not fit the statement's placeholders."""
     if params is None or type(params) in (tuple, list):
