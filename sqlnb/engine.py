@@ -11,9 +11,10 @@ guarantees; sqlnb's own engines (sqlnb/engines/) are written against this module
 
 Names here:
 
-- the interface: `Backend`, `Link`, `Option` (a connect option an engine declares);
+- the interface: `Backend`, `Link`, `Option` (a connect option an engine declares; a value
+  in seconds is checked by `check_seconds`);
 - the registry: `register`, `unregister`, `engine_for` (which engine a target opens),
-  `engine_named`;
+  `engine_named`, `scheme_of`;
 - a query's state, as a link sees it: `Control` (its reason to stop, the rows counted, the
   preview of first rows: `PREVIEW_ROWS`), `Task` (what `translate` and `reroute` are given);
 - outcomes: `Stopped` (what `Link.translate` returns for an interrupt the control asked for),
@@ -34,8 +35,9 @@ from ._arrow_types import arrow_rows
 from ._control import PREVIEW_ROWS, Control
 from ._redact import Secret, has_secret, redact, reveal
 from ._task import SmallFrame, Stopped, Task, note
-from .database import options
-from .engines.base import Backend, Link
+from .database import check_seconds, options
+from .engines import engine_for, engine_named, register, scheme_of, unregister
+from .engines.base import Backend, Link, Option
 from .engines.sqltext import (
     POSTGRES,
     SPARK,
@@ -73,6 +75,7 @@ __all__ = [
     "Dialect",
     "FrameBuilder",
     "Link",
+    "Option",
     "Result",
     "Secret",
     "SmallFrame",
@@ -84,16 +87,22 @@ __all__ = [
     "arrow_rows",
     "arrow_to_dataframe",
     "check_params",
+    "check_seconds",
+    "engine_for",
+    "engine_named",
     "has_secret",
     "named_tokens",
     "note",
     "options",
     "redact",
+    "register",
     "reveal",
     "rows_to_dataframe",
+    "scheme_of",
     "shorten",
     "single",
     "split",
     "split_name",
     "tokens",
+    "unregister",
 ]

@@ -142,11 +142,13 @@ def test_a_pathlib_path_ending_duckdb_is_duckdb(tmp_path):
 @pytest.mark.parametrize("target", ["postgresql://analyst:s3cret@db.example.com/shop",
                                     "mysql://root:s3cret@localhost/x"])
 def test_a_target_no_engine_opens_says_which_forms_work(target):
+    """The registry's error names the scheme, and what each engine it knows opens."""
     with pytest.raises(sqlnb.UsageError) as error:
         sqlnb.connect(target)
     text = str(error.value)
-    assert "sqlite:///" in text and "duckdb:///" in text
-    assert "s3cret" not in text and "analyst" not in text
+    assert f"no {target.split(':')[0]}:// databases" in text
+    assert "sqlite:///" in text and "duckdb:///" in text and "sc://" in text
+    assert "s3cret" not in text and "analyst" not in text and "example.com" not in text
 
 
 def test_duckdb_missing_says_how_to_install_it(tmp_path):

@@ -26,10 +26,13 @@ import contextlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePath
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import ErrorBases
+from .._redact import Secret, has_secret, reveal
+from ..errors import ErrorBases, UsageError
 from . import sqltext
 from .sqltext import Dialect, split_name
 
@@ -165,11 +168,85 @@ class Link(ABC):
         """Close the connection (any thread, once no worker uses it)."""
 
 
+@dataclass(frozen=True)
+class Option:
+    """A connect option an engine takes (`sqlnb.connect(target, NAME=value)`, `%sqlnb connect
+    TARGET --option NAME=VALUE`), declared once in `Backend.options`."""
+
+    name: str
+    #: the value when connect() is not given one
+    default: Any
+    #: one line: what it does (the README's and the errors' words)
+    doc: str
+    #: the type of its value: bool, int, float or str; text (from --option) is read as it
+    kind: type = str
+    #: a further check of a value of `kind`: returns the value to use, or raises UsageError
+    check: Callable[[Any], Any] | None = None
+
+    def value(self, given: Any) -> Any:
+        """`given` as the engine takes it, or a UsageError naming the option and what it takes
+        (None passes: the engine's default then applies)."""
+        if given is None:
+            return None
+        if isinstance(given, str) and self.kind is not str:
+            given = _from_text(self.name, self.kind, given)
+        wrong = (not isinstance(given, self.kind) or (isinstance(given, bool)
+                                                      and self.kind is not bool))
+        if self.kind is float and isinstance(given, int) and not isinstance(given, bool):
+            given, wrong = float(given), False
+        if wrong:
+            raise UsageError(f"{self.name} takes {_KINDS[self.kind]}, not {given!r}")
+        return self.check(given) if self.check is not None else given
+
+
+_KINDS = {bool: "True or False", int: "a whole number", float: "a number", str: "text"}
+
+
+def _from_text(name: str, kind: type, text: str) -> Any:
+    """An option's value given as text (`--option wal=false`), as its kind."""
+    word = text.strip().lower()
+    if kind is bool:
+        if word in ("true", "yes", "on", "1"):
+            return True
+        if word in ("false", "no", "off", "0"):
+            return False
+    else:
+        try:
+            return kind(word)
+        except ValueError:
+            pass
+    raise UsageError(f"{name} takes {_KINDS.get(kind, kind.__name__)}, not {text!r}")
+
+
 class Backend(ABC):
-    """One engine's side of one Database: its target, its connections, its SQL."""
+    """One engine's side of one Database: its target, its connections, its SQL.
+
+    The class describes the engine (a plug-in: `register(MyBackend)`, see docs/ENGINES.md):
+    its name and title, the URL schemes and file suffixes of its targets, the pip extra that
+    installs its client, its connect options, and how it reads a target (`parse_target`,
+    `short_name`, `holds_secret`, `with_secret`). An instance is one Database's engine:
+    `__init__(target, *, read_only, **options)` opens it, given what `parse_target` made of
+    the target and every option in `options` (a default where connect() gave none).
+    """
 
     #: the engine's name, as `Database.engine` says it ("sqlite", "duckdb")
     name: ClassVar[str]
+    #: the engine's name in messages: "connected: t on DuckDB"
+    title: ClassVar[str]
+    #: the URL schemes its targets have ("duckdb" for duckdb:///path and duckdb://), lower case;
+    #: "sqlite" also takes "sqlite+driver" (SQLAlchemy's form)
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: the file suffixes of its targets (".duckdb"), lower case: a path ending so opens it
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    #: its targets as messages show them ("duckdb:///path/to/file.duckdb, duckdb:// for memory")
+    example: ClassVar[str] = ""
+    #: the pip extra that installs its client ("duckdb": pip install 'sqlnb[duckdb]'), if any
+    extra: ClassVar[str | None] = None
+    #: its own connect options (the common ones, read_only, time_limit, threads, are sqlnb's)
+    options: ClassVar[tuple[Option, ...]] = ()
+    #: the option (one of `options`) that names an environment variable holding the secret a
+    #: target needs (Spark's token_env; `%sqlnb connect --token-env NAME` passes it), or None
+    secret_env_option: ClassVar[str | None] = None
     #: the target as it may be shown (no credential), for `Database.path`
     label: str
     #: opened read-only: the engine refuses writes
@@ -183,6 +260,41 @@ class Backend(ABC):
     #: reader threads when connect() does not say (None: sqlnb.options.threads)
     default_threads: ClassVar[int | None] = None
 
+    # -- targets (class-level: before anything opens) --------------------------------------------
+    @classmethod
+    def parse_target(cls, target: Any) -> Any:
+        """What the engine opens for `target`, a URL of one of its schemes, a path with one of
+        its suffixes (a str or an os.PathLike), a `Secret` holding either, or (the default
+        engine) anything else connect() was given; a UsageError for a form it does not take.
+        By default a URL's path (`scheme:///abs/path` -> /abs/path, `scheme://` -> ""), and
+        anything else as it is."""
+        text = str(target) if isinstance(target, (str, Secret)) else None
+        if text is not None and "://" in text:
+            rest = reveal(target).split("://", 1)[1]  # type: ignore[union-attr]
+            return rest[1:] if rest.startswith("/") else rest
+        return target
+
+    @classmethod
+    def short_name(cls, label: str) -> str:
+        """A short name for a Database with this `label` (its `path`): what the magics call a
+        connection no --as names ("memory" for one in memory, else the file's stem)."""
+        if label in ("", ":memory:"):
+            return "memory"
+        return PurePath(label.split("?", 1)[0]).stem or "db"
+
+    @classmethod
+    def holds_secret(cls, target: str) -> bool:
+        """Whether the text of a target holds a secret (a password, a token), which sqlnb then
+        keeps in a `Secret` and shows nowhere. By default what `redact` hides in URLs."""
+        return has_secret(target)
+
+    @classmethod
+    def with_secret(cls, target: Any, secret: str) -> Secret:
+        """`target` (as `parse_target` made it) with `secret`, read from the environment
+        variable that `secret_env_option` named, put where the engine's client reads it."""
+        raise UsageError(f"{cls.title} reads no secret from the environment")
+
+    # -- links ---------------------------------------------------------------------------------
     @abstractmethod
     def open_reader(self) -> Link:
         """A link for a reader thread."""

@@ -46,6 +46,7 @@ from ..engine import (
     Catalog,
     Link,
     Result,
+    Secret,
     Stopped,
     UsageError,
     annotate,
@@ -632,6 +633,11 @@ class DuckDBBackend(Backend):
     """DuckDB's side of one Database: one database instance, a cursor per worker."""
 
     name = "duckdb"
+    title = "DuckDB"
+    schemes = ("duckdb",)
+    suffixes = (".duckdb", ".ddb")
+    example = "duckdb:///path/to/file.duckdb, duckdb:// for memory, or a path ending .duckdb"
+    extra = "duckdb"
     error_types = (duckdb.Error,)
     dialect = POSTGRES  # DuckDB's lexer is PostgreSQL's ($$ strings, E'..', nesting)
     #: reader threads unless the caller says: DuckDB already runs one query on every core
@@ -643,6 +649,15 @@ class DuckDBBackend(Backend):
         x = f"CAST({column} AS DOUBLE)"
         return (f"SELECT count({x}), min({x}), quantile_cont({x}, 0.25), "
                 f"quantile_cont({x}, 0.5), quantile_cont({x}, 0.75), max({x}) FROM {table}")
+
+    @classmethod
+    def parse_target(cls, target: Any) -> Any:
+        if isinstance(target, Secret):  # DuckDB takes no secret: the text is the path
+            target = target.reveal()
+        if isinstance(target, str) and "://" in target:
+            path = target.split("://", 1)[1]  # duckdb:///relative.duckdb, duckdb:////abs
+            return (path[1:] if path.startswith("/") else path) or ":memory:"
+        return target
 
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool) -> None:
         text = os.fspath(path)

@@ -74,6 +74,7 @@ from ..engine import (
     Backend,
     Catalog,
     Link,
+    Option,
     Result,
     Secret,
     Stopped,
@@ -654,6 +655,13 @@ class SparkBackend(Backend):
     """Spark's side of one Database: one Spark Connect session (and a local server, maybe)."""
 
     name = "spark"
+    title = "Spark"
+    schemes = ("sc", "spark")  # sc://host:port (Spark Connect), spark:local[N] (a local one)
+    example = "sc://host:15002 for Spark Connect, or spark:local[2] for a local server"
+    extra = "spark"
+    options = (Option("token_env", None, "the environment variable that holds the Spark Connect "
+                      "server's token (so no cell holds it)", str),)
+    secret_env_option = "token_env"
     error_types = (PySparkException,)
     name_quote = "`"
     dialect = SPARK  # backslash escapes in '...' and "..." strings, `names`
@@ -665,6 +673,33 @@ class SparkBackend(Backend):
         return (f"SELECT count({x}), min({x}), percentile_approx({x}, 0.25, 10000), "
                 f"percentile_approx({x}, 0.5, 10000), percentile_approx({x}, 0.75, 10000), "
                 f"max({x}) FROM {table}")
+
+    @classmethod
+    def parse_target(cls, target: Any) -> Any:
+        shown = str(target)  # a Secret's redacted text: its scheme and host are there
+        if shown.lower().startswith("spark:") and _LOCAL.match(shown) is None:
+            raise UsageError("a spark: target is spark:local[N], a local server sqlnb starts; "
+                             "a cluster's Spark SQL is reached through its Spark Connect "
+                             "server, sc://host:15002")
+        return target if isinstance(target, Secret) else str(target)
+
+    @classmethod
+    def short_name(cls, label: str) -> str:
+        return "spark"
+
+    @classmethod
+    def with_secret(cls, target: Any, secret: str) -> Secret:
+        """Spark Connect's token goes after `/;` with its other options (`;token=...`)."""
+        shown = str(target)
+        if not shown.startswith("sc://"):
+            raise UsageError("token_env is for Spark Connect targets (sc://host:port): "
+                             "spark:local[N] starts a server with a token of its own")
+        if "token=" in redact(shown):
+            raise UsageError("the target has a token already: give it in one place, token_env")
+        text = reveal(target)
+        # Spark Connect's options come after "/;", separated by ";"
+        base = f"{text};" if ";" in text else f"{text.rstrip('/')}/;"  # type: ignore[union-attr]
+        return Secret(f"{base}token={secret}")
 
     def __init__(self, target: str | Secret, *, read_only: bool) -> None:
         if read_only:

@@ -39,13 +39,17 @@ from ..engine import (
     Catalog,
     FrameBuilder,
     Link,
+    Option,
     Result,
+    Secret,
     SmallFrame,
     Stopped,
     UsageError,
     annotate,
     check_params,
+    check_seconds,
     note,
+    options,
     rows_to_dataframe,
     split,
 )
@@ -667,6 +671,15 @@ class SQLiteBackend(Backend):
     """SQLite's side of one Database: URIs, connections, the session every link shares."""
 
     name = "sqlite"
+    title = "SQLite"
+    schemes = ("sqlite", "file")  # sqlite:///path, sqlite:// (memory); file: URIs as they are
+    example = "sqlite:///path/to/file.db, sqlite:// for memory, a file: URI or a path"
+    options = (
+        Option("busy_timeout", None, "seconds to wait for another process's lock (None: "
+               "sqlnb.options.busy_timeout, 5)", float, lambda s: check_seconds(s, "busy_timeout")),
+        Option("wal", True, "put a writable file in WAL mode with synchronous=NORMAL (reads go "
+               "on while a write commits); False leaves its journal mode alone", bool),
+    )
     error_types = (sqlite3.Error,)
     #: sqlnb's errors on SQLite are sqlite3's too: code written against the sqlite3 module
     #: (`except sqlite3.OperationalError`) keeps catching a QueryTimeout or a lost transaction
@@ -681,10 +694,21 @@ class SQLiteBackend(Backend):
         # avg() reads text as 0: the mean is of the values that are numbers
         return f"avg(CASE WHEN typeof({column}) IN ('integer', 'real') THEN {column} END)"
 
+    @classmethod
+    def parse_target(cls, target: Any) -> Any:
+        if isinstance(target, Secret):  # SQLite takes no secret: the text is the path
+            target = target.reveal()
+        if isinstance(target, str) and "://" in target and not target.startswith("file:"):
+            path = target.split("://", 1)[1]  # sqlite:///relative.db, sqlite:////abs.db
+            return (path[1:] if path.startswith("/") else path) or None  # sqlite://: memory
+        return target  # a path, a file: URI, None or ":memory:"
+
     def __init__(self, path: str | os.PathLike[str] | None, *, read_only: bool,
-                 busy_timeout: float, wal: bool) -> None:
+                 busy_timeout: float | None = None, wal: bool = True) -> None:
         target = resolve_target(path, read_only)
-        self.busy_timeout = busy_timeout
+        if busy_timeout is None:  # the process-wide default, read as the Database opens
+            busy_timeout = check_seconds(options.busy_timeout, "sqlnb.options.busy_timeout")
+        self.busy_timeout = busy_timeout or 0.0
         self.session = SessionState()
         self._session_lock = threading.Lock()
         try:
