@@ -392,6 +392,20 @@ class Database:
             raise UsageError(f"SQL must be a str, not {type(sql).__name__}")
         return self._backend.statements(sql)
 
+    def quote_identifier(self, name: str) -> str:
+        """`name` (a table's or a column's) quoted as this Database's engine writes a name that
+        holds anything (`"my table"`; Spark: `` `my table` ``), for SQL built in Python."""
+        if not isinstance(name, str):
+            raise UsageError(f"a name to quote must be a str, not {type(name).__name__}")
+        return self._backend.quote_identifier(name)
+
+    def adapt_parameter(self, value: Any, name: str = "?") -> Any:
+        """A Python value from elsewhere as this Database's engine binds it, or a UsageError
+        naming `:name`: the magics bind the notebook's variables so. SQLite binds numbers, text,
+        bytes and None, and a date or time as its ISO text; DuckDB and Spark bind what their
+        clients take (a date stays a DATE); numpy scalars become Python values."""
+        return self._backend.adapt_parameter(value, name)
+
     def _single(self, sql: str) -> Statement:
         """The one statement of `sql`, or a UsageError if it holds none or several."""
         statements = self.statements(sql)

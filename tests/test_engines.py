@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import math
 import os
 import signal
@@ -217,6 +218,30 @@ def test_an_engine_error_keeps_its_type_and_names_the_sql(edb):
     assert "no_such_table" in str(error.value)
     assert error.value.sql == "SELECT * FROM no_such_table"
     assert edb.query("SELECT 1 AS one")["one"][0] == 1
+
+
+def test_names_are_quoted_the_engines_way(edb, engine):
+    """Issue 20: Database.quote_identifier is the engine's rule (Spark's is a backtick)."""
+    quote = "`" if engine == "spark" else '"'
+    assert edb.quote_identifier('odd "name` x') == quote + 'odd "name` x'.replace(
+        quote, quote * 2) + quote
+    edb.write(f"CREATE TABLE {edb.quote_identifier('my table')} (x BIGINT)")
+    assert "my table" in edb.tables()["name"].tolist() or engine == "spark"
+
+
+def test_the_magics_bind_a_notebook_value_as_the_engine_binds_it(shell, edb, engine):
+    """Issue 20: a `:name` of the notebook is bound as the engine's client binds the value
+    (Backend.adapt_parameter): a date is a DATE on DuckDB and Spark, and SQLite's ISO text."""
+    shell.user_ns["db"] = edb
+    shell.run_line_magic("sqlnb", "use db")
+    shell.user_ns["d"] = datetime.date(2024, 3, 1)
+    value = shell.run_line_magic("sql", "SELECT :d AS d")["d"][0]
+    if engine == "sqlite":
+        assert value == "2024-03-01"
+    else:
+        assert not isinstance(value, str) and pd.Timestamp(value) == pd.Timestamp("2024-03-01")
+    shell.user_ns["n"] = __import__("numpy").int64(7)  # a numpy scalar: its Python value
+    assert shell.run_line_magic("sql", "SELECT :n + 1 AS n")["n"][0] == 8
 
 
 # -- time limits, cancel, progress ----------------------------------------------------------

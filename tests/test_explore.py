@@ -27,7 +27,8 @@ CATALOG = Catalog(
 
 
 def texts(sql: str, offset: int | None = None, quote: str = '"') -> list[str]:
-    found = suggest(sql, len(sql) if offset is None else offset, CATALOG, quote)
+    found = suggest(sql, len(sql) if offset is None else offset, CATALOG,
+                    lambda name: quote + name.replace(quote, quote * 2) + quote)
     assert found is not None
     return [text for text, _kind in found.choices]
 

@@ -349,11 +349,26 @@ class Backend(ABC):
     #: the character that quotes a name in the engine's SQL (Spark's is a backtick)
     name_quote: ClassVar[str] = '"'
 
-    def quote(self, name: str) -> str:
-        """A table's or column's name in the engine's SQL: each part of `schema.table` quoted,
-        its quote characters doubled (see sqltext.split_name)."""
+    def quote_identifier(self, name: str) -> str:
+        """One name (a table's, a column's) as the engine's SQL writes it whatever it holds:
+        by default in `name_quote`s, any of them in it doubled."""
         q = self.name_quote
-        return ".".join(q + part.replace(q, q * 2) + q for part in split_name(name))
+        return q + name.replace(q, q * 2) + q
+
+    def quote(self, name: str) -> str:
+        """A table's or column's name in the engine's SQL: each part of `schema.table` quoted
+        (see sqltext.split_name and quote_identifier)."""
+        return ".".join(self.quote_identifier(part) for part in split_name(name))
+
+    def adapt_parameter(self, value: Any, name: str) -> Any:
+        """A Python value from elsewhere (the magics' `:name` takes the notebook's variable
+        `name`) as the engine's client binds it, or a UsageError naming `:name` and what the
+        engine binds. By default numpy scalars become Python values and the rest is the
+        client's to bind (DuckDB's and Spark's take dates, lists ...)."""
+        item = getattr(value, "item", None)
+        if callable(item) and getattr(value, "ndim", None) == 0:  # numpy scalars
+            return item()
+        return value
 
     def mean_sql(self, column: str, declared: str) -> str | None:
         """The aggregate giving a column's mean in a profile (name quoted), or None when its

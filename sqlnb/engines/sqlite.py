@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import os
 import sqlite3
@@ -783,6 +784,19 @@ class SQLiteBackend(Backend):
             if statement.sets_pragma:
                 check_possible(statement)
         return statements
+
+    def adapt_parameter(self, value: Any, name: str) -> Any:
+        # sqlite3 binds numbers, text, bytes and None; a date or a time as its ISO text (as
+        # SQLite's date functions read it), where sqlite3's own adapter is deprecated
+        if value is None or isinstance(value, (int, float, str, bytes)):
+            return value
+        if isinstance(value, (datetime.date, datetime.time)):
+            return value.isoformat()
+        item = getattr(value, "item", None)
+        if callable(item) and getattr(value, "ndim", None) == 0:  # numpy scalars
+            return self.adapt_parameter(item(), name)
+        raise UsageError(f":{name} is a {type(value).__name__}; SQLite binds numbers, text, "
+                         "bytes or None: convert it first (one value per parameter)")
 
     def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextvars
-import datetime
 import html
 import io
 import keyword
@@ -266,7 +265,7 @@ class SqlNB(Magics):
             raise IPythonUsageError("the cell has no SQL (only blanks or comments): "
                                     "write a statement to run")
         total = len(statements)
-        return [(s, self._bind(s, _where(i, total))) for i, s in enumerate(statements)]
+        return [(s, self._bind(db, s, _where(i, total))) for i, s in enumerate(statements)]
 
     def _run_cell(self, db: sqlnb.Database, statements: list[tuple[Statement, Any]],
                   limit: float | None, progress: CellProgress,
@@ -340,8 +339,10 @@ class SqlNB(Magics):
         thread.start()
         return cell
 
-    def _bind(self, statement: Statement, where: str) -> dict[str, Any] | None:
-        """The values of the Python variables the statement names (:name, @name, $name)."""
+    def _bind(self, db: sqlnb.Database, statement: Statement, where: str
+              ) -> dict[str, Any] | None:
+        """The values of the Python variables the statement names (:name, @name, $name), as
+        the Database's engine binds them."""
         if statement.positional:
             raise IPythonUsageError(f"{where} uses '?': in a SQL cell, bind Python variables "
                                     "by name, as :name")
@@ -354,7 +355,10 @@ class SqlNB(Magics):
                 raise IPythonUsageError(
                     f":{name} in {where} names no Python variable: define {name} first, or "
                     "quote the text if it is not a parameter")
-            params[name] = _bindable(name, namespace[name])
+            try:
+                params[name] = db.adapt_parameter(namespace[name], name)
+            except sqlnb.UsageError as error:
+                raise IPythonUsageError(str(error)) from None
         return params
 
     # -- %sqlnb --------------------------------------------------------------------------------
@@ -878,20 +882,6 @@ def _limit(option: float | None, setting: float | None) -> float | None:
         raise IPythonUsageError(f"--time-limit must be more than 0 seconds, not {value:g} "
                                 "(use inf for no limit)")
     return value
-
-
-def _bindable(name: str, value: Any) -> Any:
-    """A Python value as SQLite can bind it, or a one-line error."""
-    if value is None or isinstance(value, (int, float, str, bytes)):
-        return value
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "ndim", None) == 0:  # numpy scalars
-        return _bindable(name, item())
-    raise IPythonUsageError(
-        f":{name} is a {type(value).__name__}; SQLite binds numbers, text, bytes or None: "
-        "convert it first (one value per parameter)")
 
 
 def _where(index: int, total: int) -> str:
