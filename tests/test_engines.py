@@ -1,19 +1,22 @@
-"""The behaviours every engine shares, run on each engine (SQLite, DuckDB, and Spark through a
-real Spark Connect server started once for the test session): one control plane, so a time
-limit, Cancel, Stop, progress, back-pressure, exploring, DataFrames in and out, clean shutdown
-and the magics behave alike. The engines with transactions (SQLite, DuckDB) share more: a
-rolled-back write, group commit, the user's own transaction, write functions. What differs is
-said by the engine-specific tests (SQLite's in the other files, DuckDB's at the end of this one,
-Spark's in test_spark.py).
+"""The behaviours every engine shares, run on each engine (SQLite, DuckDB, Spark through a
+real Spark Connect server started once for the test session, and Tiny, an engine of tests/
+tiny_engine.py written against sqlnb.engine alone, the proof that an engine is a plug-in):
+one control plane, so a time limit, Cancel, Stop, progress, back-pressure, exploring,
+DataFrames in and out, clean shutdown and the magics behave alike. The built-in engines with
+transactions (SQLite, DuckDB) share more: a rolled-back write, group commit, the user's own
+transaction, write functions. What differs is said by the engine-specific tests (SQLite's in
+the other files, DuckDB's at the end of this one, Spark's in test_spark.py).
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import datetime
 import math
 import os
+import pathlib
 import signal
 import sqlite3
 import subprocess
@@ -28,8 +31,11 @@ import pytest
 from IPython.core.error import UsageError as IPythonUsageError
 
 import sqlnb
+import sqlnb.engine
+from sqlnb.ipython.completion import Completer
 from sqlnb.ipython.magics import SqlCellError
 
+from . import tiny_engine
 from .helpers import WAIT, sqlnb_threads, wait_for, wait_running
 
 #: Per engine: a file name, a read that never ends on its own, a write that never ends, rows
@@ -43,7 +49,7 @@ ENGINES = {
                       "SELECT x + 1 FROM c) SELECT x FROM c",
         rows="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 25000) "
              "SELECT x FROM c",
-        text="VARCHAR"),
+        text="VARCHAR", dates_as_text=True),
     "duckdb": dict(
         file="t.duckdb",
         forever="SELECT sum(hash(range)) FROM range(1000000000000000)",
@@ -55,7 +61,18 @@ ENGINES = {
         forever="SELECT count(*) FROM range(0, 1000000000000000, 1, 16)",
         forever_write="INSERT INTO t SELECT id, 'x' FROM range(0, 1000000000000000, 1, 16)",
         rows="SELECT id AS x FROM range(1, 25001, 1, 1)",
-        text="STRING"),
+        text="STRING", quote="`"),
+    # a plug-in over Python's sqlite3 (tests/tiny_engine.py), opened by its own scheme
+    tiny_engine.TinyBackend.name: dict(
+        file="t.db",
+        scheme="tiny",
+        forever="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                "SELECT count(*) FROM c",
+        forever_write="INSERT INTO t (x) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                      "SELECT x + 1 FROM c) SELECT x FROM c",
+        rows="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 25000) "
+             "SELECT x FROM c",
+        text="VARCHAR", quote="`", dates_as_text=True, module="tests.tiny_engine"),
 }
 #: The engines with transactions.
 TRANSACTIONAL = ["duckdb", "sqlite"]
@@ -74,7 +91,7 @@ def fresh(engine: str, tmp_path, request, **options) -> Iterator[sqlnb.Database]
         db = sqlnb.connect(url, **options)
         db.write(f"USE {namespace}")
     else:
-        db = sqlnb.connect(tmp_path / ENGINES[engine]["file"], **options)
+        db = sqlnb.connect(_target(engine, tmp_path), **options)
     try:
         yield db
     finally:
@@ -83,6 +100,13 @@ def fresh(engine: str, tmp_path, request, **options) -> Iterator[sqlnb.Database]
             with sqlnb.connect(url) as setup:
                 setup.write(f"DROP DATABASE IF EXISTS {namespace} CASCADE")
     assert sqlnb_threads() - before == set()
+
+
+def _target(engine: str, folder) -> object:
+    """A new file's target for `engine`: its path, or a URL of the engine's scheme."""
+    path = folder / ENGINES[engine]["file"]
+    scheme = ENGINES[engine].get("scheme")
+    return f"{scheme}:///{path}" if scheme else path
 
 
 @pytest.fixture(params=sorted(ENGINES))
@@ -222,7 +246,7 @@ def test_an_engine_error_keeps_its_type_and_names_the_sql(edb):
 
 def test_names_are_quoted_the_engines_way(edb, engine):
     """Issue 20: Database.quote_identifier is the engine's rule (Spark's is a backtick)."""
-    quote = "`" if engine == "spark" else '"'
+    quote = ENGINES[engine].get("quote", '"')
     assert edb.quote_identifier('odd "name` x') == quote + 'odd "name` x'.replace(
         quote, quote * 2) + quote
     edb.write(f"CREATE TABLE {edb.quote_identifier('my table')} (x BIGINT)")
@@ -236,7 +260,7 @@ def test_the_magics_bind_a_notebook_value_as_the_engine_binds_it(shell, edb, eng
     shell.run_line_magic("sqlnb", "use db")
     shell.user_ns["d"] = datetime.date(2024, 3, 1)
     value = shell.run_line_magic("sql", "SELECT :d AS d")["d"][0]
-    if engine == "sqlite":
+    if ENGINES[engine].get("dates_as_text"):  # SQLite's rule (and Tiny's, over sqlite3)
         assert value == "2024-03-01"
     else:
         assert not isinstance(value, str) and pd.Timestamp(value) == pd.Timestamp("2024-03-01")
@@ -551,10 +575,12 @@ def test_the_magics_open_each_engine_from_its_url(shell, engine, tmp_path, capsy
         shell.run_line_magic("sql", request.getfixturevalue("spark_url"))
         assert "connected: spark (sc://localhost:" in capsys.readouterr().out
         shell.run_cell_magic("sql", "", f"CREATE DATABASE {namespace};\nUSE {namespace}")
-    else:
-        scheme = "sqlite" if engine == "sqlite" else "duckdb"
+    else:  # a URL of the engine's scheme ("%sql tiny:///..." for the plug-in)
+        scheme = ENGINES[engine].get("scheme", engine)
         shell.run_line_magic("sql", f"{scheme}:///{tmp_path / ENGINES[engine]['file']}")
-        assert f"connected: t ({tmp_path}" in capsys.readouterr().out
+        title = sqlnb.engine.engine_named(engine).title
+        assert f"connected: t ({tmp_path / ENGINES[engine]['file']}) on {title}\n" == (
+            capsys.readouterr().out)
     text = ENGINES[engine]["text"]
     shell.run_cell_magic("sql", "", f"CREATE TABLE birds (name {text}, kg DOUBLE);\n"
                                  "INSERT INTO birds VALUES ('wren', 0.01), ('swan', 11.9)")
@@ -577,6 +603,34 @@ def test_sqlnb_connect_takes_a_duckdb_path(shell, tmp_path, capsys):
     assert listing.set_index("name").loc["wh", "path"].endswith("w.duckdb")
     with pytest.raises(IPythonUsageError, match="line of its own"):
         shell.run_cell_magic("sql", "duckdb://", "SELECT 1")
+
+
+# -- a plug-in: Tiny (tests/tiny_engine.py) -----------------------------------------------------
+
+def test_a_plug_in_engine_is_one_file_written_against_sqlnb_engine(tmp_path):
+    """Issue 20: the engine-neutral tests above run on Tiny too; its one file imports nothing
+    of sqlnb but sqlnb.engine, registers itself, and is then a target like any other."""
+    tree = ast.parse(pathlib.Path(tiny_engine.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert {m for m in imported if m and m.startswith("sqlnb")} == {"sqlnb.engine"}
+    assert sqlnb.engine.engine_for("tiny:///x.db") is tiny_engine.TinyBackend
+    with pytest.raises(sqlnb.UsageError, match=r"Tiny \(tiny:///path/to/file.db\)"):
+        sqlnb.connect("nosuch://x")  # the registered engines, Tiny among them
+    with pytest.raises(sqlnb.UsageError, match="wal is an option of SQLite, not of Tiny; Tiny "
+                                               "takes: timeout"):
+        sqlnb.connect(_target("tiny", tmp_path), wal=False)
+    with sqlnb.connect(_target("tiny", tmp_path), timeout="2.5") as db:  # text, as --option
+        assert db.engine == "tiny" and db.query("SELECT 42 AS x")["x"][0] == 42
+
+
+def test_completion_quotes_a_name_the_plug_ins_way(tmp_path):
+    """Completion asks the engine how a name is quoted (Tiny: backticks), not its name."""
+    with sqlnb.connect(_target("tiny", tmp_path)) as db:
+        db.write("CREATE TABLE `my table` (`a b` INTEGER)")
+        completer = Completer(lambda name: db)
+        found = completer.complete("%%sql\nSELECT * FROM my", len("%%sql\nSELECT * FROM my"))
+        assert [text for text, _kind in found.choices] == ["`my table`"]
 
 
 # -- DuckDB only -----------------------------------------------------------------------------
