@@ -326,7 +326,8 @@ class Database:
 
     @property
     def engine(self) -> str:
-        """The engine this Database runs on: "sqlite" or "duckdb"."""
+        """The engine this Database runs on, by its name: "sqlite", "duckdb", "spark" (or a
+        plug-in's: sqlnb.engine.register)."""
         return self._backend.name
 
     @property
@@ -1066,11 +1067,14 @@ def connect(
     sqlnb warns once).
     """
     target = hold(_target(target, options))  # type: ignore[assignment]  # shown redacted
+    try:
+        backend = engine_for(target)
+    except UsageError:  # no engine opens it: Database() says so (after the warning, if any)
+        backend = None
+    if isinstance(target, str) and backend is not None and backend.holds_secret(target):
+        target = Secret(target)  # a secret in a form of the engine's own (redact knows URLs')
     if isinstance(target, Secret):
-        try:
-            option = engine_for(target).secret_env_option
-        except UsageError:  # no engine opens it: Database() says so, after the warning
-            option = None
+        option = backend.secret_env_option if backend is not None else None
         if option is None or options.get(option) is None:
             warnings.warn(_secret_in_source(option), UserWarning, stacklevel=2)
     return Database(target, read_only=read_only, time_limit=time_limit, threads=threads,

@@ -249,6 +249,8 @@ def open_backend(target: Any, *, read_only: bool, options: Mapping[str, Any]) ->
     """The backend of the engine `target` picks, opened with `options` (its own connect
     options: checked here), a secret read from the environment where its option says."""
     backend = engine_for(target)
+    if isinstance(target, str) and backend.holds_secret(target):  # shown nowhere from now on
+        target = Secret(target)
     values = checked_options(backend, options)
     where = backend.parse_target(target)
     secret_option = backend.secret_env_option

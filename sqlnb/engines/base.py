@@ -1,4 +1,5 @@
-"""The seam between sqlnb's control plane and an engine (SQLite, DuckDB, ...).
+"""The seam between sqlnb's control plane and an engine (SQLite, DuckDB, ...): public as
+`sqlnb.engine`, described in docs/ENGINES.md.
 
 The control plane (tasks, a query's control, the timer, the read pool, the writer and its group
 commit, streams, frames, the magics and the widget) knows no engine. An engine gives it two
@@ -7,7 +8,8 @@ connections cannot be opened read-only.
 
 - A `Backend` per Database: where the data is (a label safe to show), how to open what a reader
   and the writer need, what a piece of SQL holds (its statements, which of them surely write),
-  where a read that failed belongs instead, and how to write a DataFrame.
+  where a read that failed belongs instead, and how to write a DataFrame. Its class describes
+  the engine to the registry (name, title, schemes, suffixes, options, how a target is read).
 - A `Link` per connection, used by one worker at a time: run one statement (its result whole,
   or as a DataFrame built batch by batch), stream one in chunks, run one statement for many
   parameter sets, call a user's function with the native connection, take the writer's
@@ -16,8 +18,9 @@ connections cannot be opened read-only.
 
 An engine's errors keep their own types. At the seam, `Link.translate` turns the engine's
 "interrupted" into `Stopped` when the query's control asked for the stop (the control plane
-then raises QueryCancelled or QueryTimeout, whatever the engine), names the SQL, and adds the
-notes that say what to do.
+then raises QueryCancelled or QueryTimeout, whatever the engine, with the bases the engine
+gives sqlnb's errors: `Backend.error_bases`), names the SQL, and adds the notes that say what
+to do.
 """
 
 from __future__ import annotations
