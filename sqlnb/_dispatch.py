@@ -21,7 +21,7 @@ from ._control import Control, Timer
 from ._readers import ReadPool
 from ._task import NotStarted, Stopped, Task, keyboard_cancels, running, settle, settle_if_stopped
 from ._writer import Writer, WriteRunner
-from .errors import DatabaseClosed
+from .errors import DatabaseClosed, flavoured
 
 if TYPE_CHECKING:
     from .engines.base import Backend, Link
@@ -34,6 +34,8 @@ class Dispatch:
 
     def __init__(self, backend: Backend, *, threads: int) -> None:
         self.backend = backend
+        #: the engine's bases for sqlnb's errors, given to every task this dispatch takes
+        self.error_bases = backend.error_bases
         self.timer = Timer()
         self._closed = False
         self._closed_done = False
@@ -60,7 +62,8 @@ class Dispatch:
     # -- submitting --------------------------------------------------------------------------
     def check_open(self) -> None:
         if self._closed:
-            raise DatabaseClosed("the database is closed: open it again with sqlnb.connect()")
+            raise flavoured(DatabaseClosed("the database is closed: open it again with "
+                                           "sqlnb.connect()"), self.error_bases)
 
     def in_worker(self) -> bool:
         """True when called from this Database's own work: one of its threads, or (threads=0)
@@ -93,6 +96,7 @@ class Dispatch:
 
     def submit_read(self, task: Task) -> None:
         self.check_open()
+        task.error_bases = self.error_bases
         if self.pool is not None:
             self.pool.submit(task)
         else:
@@ -103,6 +107,7 @@ class Dispatch:
 
     def submit_write(self, task: Task) -> None:
         self.check_open()
+        task.error_bases = self.error_bases
         task.control.is_write = True
         if self.writer is not None:
             self.writer.submit(task)

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from ._control import CLOSED, TIMEOUT, Control
 from ._reply import Reply
-from .errors import DatabaseClosed, Error, QueryCancelled, QueryTimeout, annotate
+from .errors import (
+    DatabaseClosed,
+    Error,
+    ErrorBases,
+    QueryCancelled,
+    QueryTimeout,
+    annotate,
+    flavoured,
+)
 from .results import rows_to_dataframe
 
 if TYPE_CHECKING:
@@ -51,6 +59,7 @@ class Task(Reply):
 
     __slots__ = (
         "control",
+        "error_bases",
         "frame",
         "groupable",
         "isolated",
@@ -82,6 +91,9 @@ class Task(Reply):
         #: the work only reads: on the writer it runs with writes refused, and it runs even
         #: while a rolled-back transaction of the user's waits to be ended
         self.reads = reads
+        #: the engine's bases for sqlnb's errors (Backend.error_bases), set by the Dispatch
+        #: that takes the task: settle() raises its errors with them (errors.flavour)
+        self.error_bases: ErrorBases | None = None
 
     def result(self, timeout: float | None = None) -> Any:
         """The value (a DataFrame for a SmallFrame, built here once), or raise the error."""
@@ -214,6 +226,8 @@ def settle(task: Task, value: Any = None, error: BaseException | None = None) ->
         elif isinstance(error, Error):
             annotate(error, task.sql)
             error.__traceback__ = None  # the frames are sqlnb's internals, not the user's
+        if task.error_bases:  # as the engine raises it (SQLite's are sqlite3's errors too)
+            flavoured(error, task.error_bases)
         if isinstance(error, QueryTimeout):
             control.finish("timed out")
         elif isinstance(error, QueryCancelled):

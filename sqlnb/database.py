@@ -27,9 +27,9 @@ from ._control import QUEUED, Control, Progress
 from ._dispatch import Dispatch
 from ._explore import Explorer
 from ._import import checked_encoding, import_work, source_format
-from ._redact import Secret, has_secret, hold, redact, reveal
+from ._redact import Secret, hold
 from ._task import Stopped, Task, settle
-from .engines import open_backend
+from .engines import engine_for, open_backend
 from .engines.sqltext import split_name
 from .errors import (
     BackgroundWriteError,
@@ -82,10 +82,12 @@ class Options:
 
 #: The process-wide defaults (see Options).
 options = Options()
+DEFAULTS = options  # the same object, where a parameter named `options` hides the name
 
 
-def _check_limit(value: object, name: str = "time_limit") -> float | None:
-    """A validated time limit in seconds: None (inherit), a positive number, or math.inf."""
+def check_seconds(value: object, name: str = "time_limit") -> float | None:
+    """A validated time limit in seconds: None (inherit), a positive number, or math.inf; a
+    UsageError naming `name` for anything else."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
@@ -285,28 +287,21 @@ class Database:
 
     def __init__(
         self,
-        path: str | os.PathLike[str] | None = None,
+        target: str | os.PathLike[str] | None = None,
         *,
         read_only: bool = False,
         time_limit: float | None = None,
         threads: int | None = None,
-        busy_timeout: float | None = None,
-        wal: bool = True,
-        token_env: str | None = None,
+        **options: Any,
     ) -> None:
-        path = hold(path)  # type: ignore[assignment]  # a secret in it: shown redacted
-        self._time_limit = _check_limit(time_limit)
-        if token_env is not None:
-            path = _with_token(path, token_env)  # type: ignore[assignment]
+        target = hold(_target(target, options))  # type: ignore[assignment]  # shown redacted
+        self._time_limit = check_seconds(time_limit)
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                     or threads < 0):
             raise UsageError(f"threads must be a whole number, 0 or more, not {threads!r}")
-        busy = _check_limit(options.busy_timeout if busy_timeout is None else busy_timeout,
-                            "busy_timeout")
-        backend = open_backend(path, read_only=bool(read_only), busy_timeout=busy or 0.0,
-                               wal=wal)
+        backend = open_backend(target, read_only=bool(read_only), options=options)
         if threads is None:  # the engine's own default, else the process-wide one
-            threads = backend.default_threads or options.threads
+            threads = backend.default_threads or DEFAULTS.threads
         try:
             self._dispatch = Dispatch(backend, threads=threads)
         except BaseException:
@@ -331,7 +326,8 @@ class Database:
 
     @property
     def engine(self) -> str:
-        """The engine this Database runs on: "sqlite" or "duckdb"."""
+        """The engine this Database runs on, by its name: "sqlite", "duckdb", "spark" (or a
+        plug-in's: sqlnb.engine.register)."""
         return self._backend.name
 
     @property
@@ -353,7 +349,7 @@ class Database:
 
     @time_limit.setter
     def time_limit(self, value: float | None) -> None:
-        self._time_limit = _check_limit(value)
+        self._time_limit = check_seconds(value)
 
     @property
     def closed(self) -> bool:
@@ -373,7 +369,7 @@ class Database:
                 limit, name = options.time_limit, "sqlnb.options.time_limit"
         if type(limit) is float and 0 < limit < math.inf:  # the common case, checked quickly
             return limit
-        limit = _check_limit(limit, name)
+        limit = check_seconds(limit, name)
         return None if limit is None or limit == math.inf else limit
 
     def _control(self, time_limit: float | None, is_write: bool = False) -> Control:
@@ -396,6 +392,20 @@ class Database:
         if not isinstance(sql, str):
             raise UsageError(f"SQL must be a str, not {type(sql).__name__}")
         return self._backend.statements(sql)
+
+    def quote_identifier(self, name: str) -> str:
+        """`name` (a table's or a column's) quoted as this Database's engine writes a name that
+        holds anything (`"my table"`; Spark: `` `my table` ``), for SQL built in Python."""
+        if not isinstance(name, str):
+            raise UsageError(f"a name to quote must be a str, not {type(name).__name__}")
+        return self._backend.quote_identifier(name)
+
+    def adapt_parameter(self, value: Any, name: str = "?") -> Any:
+        """A Python value from elsewhere as this Database's engine binds it, or a UsageError
+        naming `:name`: the magics bind the notebook's variables so. SQLite binds numbers, text,
+        bytes and None, and a date or time as its ISO text; DuckDB and Spark bind what their
+        clients take (a date stays a DATE); numpy scalars become Python values."""
+        return self._backend.adapt_parameter(value, name)
 
     def _single(self, sql: str) -> Statement:
         """The one statement of `sql`, or a UsageError if it holds none or several."""
@@ -1015,59 +1025,65 @@ def _checked_frame(df: Any, table: object, if_exists: object, index: bool) -> An
     return df
 
 
-def _with_token(target: object, name: str) -> Secret:
-    """A Spark Connect target with the token read from the environment variable `name`, held
-    as a Secret (no frame of a traceback shows it)."""
-    shown = str(target) if isinstance(target, (str, Secret)) else ""
-    if not shown.startswith("sc://"):
-        raise UsageError("token_env is for Spark Connect targets (sc://host:port): this target "
-                         "takes no token")
-    if not isinstance(name, str) or not name:
-        raise UsageError(f"token_env must name an environment variable, not {name!r}")
-    if "token=" in redact(shown):
-        raise UsageError("the target has a token already: give it in one place, token_env")
-    if not os.environ.get(name):
-        raise UsageError(f"the environment variable {name} is not set: set it to the token "
-                         "(outside the notebook) before connecting")
-    text = reveal(target)
-    # Spark Connect's options come after "/;", separated by ";"
-    base = f"{text};" if ";" in text else f"{text.rstrip('/')}/;"  # type: ignore[union-attr]
-    return Secret(f"{base}token={os.environ[name]}")
+def _target(target: object, options: dict[str, Any]) -> object:
+    """The target connect() was given: `target`, or `path=` as connect() called it before it
+    took other engines' targets (a DeprecationWarning says so)."""
+    if "path" not in options:
+        return target
+    if target is not None:
+        raise UsageError("give the target once: connect(target), not also path=")
+    warnings.warn("connect(path=...) is now connect(target=...), or connect(...) without the "
+                  "name", DeprecationWarning, stacklevel=3)
+    return options.pop("path")
 
 
 def connect(
-    path: str | os.PathLike[str] | None = None,
+    target: str | os.PathLike[str] | None = None,
     *,
     read_only: bool = False,
     time_limit: float | None = None,
     threads: int | None = None,
-    busy_timeout: float | None = None,
-    wal: bool = True,
-    token_env: str | None = None,
+    **options: Any,
 ) -> Database:
-    """Open a SQLite database and return a `Database`.
+    """Open a database and return a `Database`; the target picks the engine.
 
-    path: a file (created if missing), a `file:` URI, or None (or ":memory:") for an in-memory
-    database shared by every thread of this Database. read_only=True: the Database writes
-    nothing, anywhere (SQLite's `mode=ro`, so SQLite itself refuses writes; an ATTACH opens
-    files read-only only, and VACUUM INTO, COPY ... TO and the like are refused). time_limit:
-    this Database's default limit in seconds (None: sqlnb.options.time_limit; math.inf: none).
-    threads: reader threads (0 runs everything in the calling thread). busy_timeout: seconds
-    to wait for another process's lock. wal=True puts a writable file in WAL mode (reads go on
-    while a write commits) with synchronous=NORMAL (commits survive a process crash; a power
-    cut may lose the last ones).
-    token_env: for a Spark Connect target, the environment variable that holds its token, so
-    no notebook cell holds the secret (a target with a secret typed in it works, and sqlnb
-    shows it nowhere, but the cell's source keeps it: sqlnb warns once).
+    target: a file (created if missing), a `file:` URI, or None (or ":memory:") for an
+    in-memory SQLite database shared by every thread of this Database; `duckdb:///path` or a
+    path ending .duckdb or .ddb for DuckDB; `sc://host:port` or `spark:local[N]` for Spark
+    (and any engine a plug-in registered: sqlnb.engine.register). read_only=True: the
+    Database writes nothing, anywhere (on SQLite `mode=ro`, so SQLite itself refuses writes;
+    an ATTACH opens files read-only only, and VACUUM INTO, COPY ... TO and the like are
+    refused). time_limit: this Database's default limit in seconds (None:
+    sqlnb.options.time_limit; math.inf: none). threads: reader threads (0 runs everything in
+    the calling thread).
+
+    Every other keyword is the engine's own option, checked against the ones it declares (one
+    it does not take is a UsageError naming whose it is). SQLite: busy_timeout, seconds to wait
+    for another process's lock (sqlnb.options.busy_timeout, 5); wal=True puts a writable file
+    in WAL mode (reads go on while a write commits) with synchronous=NORMAL (commits survive a
+    process crash; a power cut may lose the last ones). Spark: token_env, the environment
+    variable that holds the server's token, so no notebook cell holds the secret (a target with
+    a secret typed in it works, and sqlnb shows it nowhere, but the cell's source keeps it:
+    sqlnb warns once).
     """
-    if isinstance(path, str) and token_env is None and has_secret(path):
-        warnings.warn(SECRET_IN_SOURCE, UserWarning, stacklevel=2)
-        path = hold(path)  # type: ignore[assignment]  # no frame of a traceback shows it
-    return Database(path, read_only=read_only, time_limit=time_limit, threads=threads,
-                    busy_timeout=busy_timeout, wal=wal, token_env=token_env)
+    target = hold(_target(target, options))  # type: ignore[assignment]  # shown redacted
+    try:
+        backend = engine_for(target)
+    except UsageError:  # no engine opens it: Database() says so (after the warning, if any)
+        backend = None
+    if isinstance(target, str) and backend is not None and backend.holds_secret(target):
+        target = Secret(target)  # a secret in a form of the engine's own (redact knows URLs')
+    if isinstance(target, Secret):
+        option = backend.secret_env_option if backend is not None else None
+        if option is None or options.get(option) is None:
+            warnings.warn(_secret_in_source(option), UserWarning, stacklevel=2)
+    return Database(target, read_only=read_only, time_limit=time_limit, threads=threads,
+                    **options)
 
 
-#: What connect() says, once per place, of a target with a secret typed in it.
-SECRET_IN_SOURCE = ("this target holds a secret, which the code that opens it keeps (a saved "
-                    "notebook, a history): put it in an environment variable and pass "
-                    "token_env=NAME (sqlnb shows it nowhere)")
+def _secret_in_source(option: str | None) -> str:
+    """What connect() says, once per place, of a target with a secret typed in it."""
+    instead = f" and pass {option}=NAME" if option else ""
+    return ("this target holds a secret, which the code that opens it keeps (a saved "
+            f"notebook, a history): put it in an environment variable{instead} (sqlnb shows "
+            "it nowhere)")

@@ -1,19 +1,24 @@
-"""The behaviours every engine shares, run on each engine (SQLite, DuckDB, and Spark through a
-real Spark Connect server started once for the test session): one control plane, so a time
-limit, Cancel, Stop, progress, back-pressure, exploring, DataFrames in and out, clean shutdown
-and the magics behave alike. The engines with transactions (SQLite, DuckDB) share more: a
-rolled-back write, group commit, the user's own transaction, write functions. What differs is
-said by the engine-specific tests (SQLite's in the other files, DuckDB's at the end of this one,
-Spark's in test_spark.py).
+"""The behaviours every engine shares, run on each engine (SQLite, DuckDB, Spark through a
+real Spark Connect server started once for the test session, and Tiny, an engine of tests/
+tiny_engine.py written against sqlnb.engine alone, the proof that an engine is a plug-in):
+one control plane, so a time limit, Cancel, Stop, progress, back-pressure, exploring,
+DataFrames in and out, clean shutdown and the magics behave alike. The built-in engines with
+transactions (SQLite, DuckDB) share more: a rolled-back write, group commit, the user's own
+transaction, write functions. What differs is said by the engine-specific tests (SQLite's in
+the other files, DuckDB's at the end of this one, Spark's in test_spark.py).
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
+import datetime
 import math
 import os
+import pathlib
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -26,8 +31,11 @@ import pytest
 from IPython.core.error import UsageError as IPythonUsageError
 
 import sqlnb
+import sqlnb.engine
+from sqlnb.ipython.completion import Completer
 from sqlnb.ipython.magics import SqlCellError
 
+from . import tiny_engine
 from .helpers import WAIT, sqlnb_threads, wait_for, wait_running
 
 #: Per engine: a file name, a read that never ends on its own, a write that never ends, rows
@@ -41,7 +49,7 @@ ENGINES = {
                       "SELECT x + 1 FROM c) SELECT x FROM c",
         rows="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 25000) "
              "SELECT x FROM c",
-        text="VARCHAR"),
+        text="VARCHAR", dates_as_text=True),
     "duckdb": dict(
         file="t.duckdb",
         forever="SELECT sum(hash(range)) FROM range(1000000000000000)",
@@ -53,7 +61,18 @@ ENGINES = {
         forever="SELECT count(*) FROM range(0, 1000000000000000, 1, 16)",
         forever_write="INSERT INTO t SELECT id, 'x' FROM range(0, 1000000000000000, 1, 16)",
         rows="SELECT id AS x FROM range(1, 25001, 1, 1)",
-        text="STRING"),
+        text="STRING", quote="`"),
+    # a plug-in over Python's sqlite3 (tests/tiny_engine.py), opened by its own scheme
+    tiny_engine.TinyBackend.name: dict(
+        file="t.db",
+        scheme="tiny",
+        forever="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                "SELECT count(*) FROM c",
+        forever_write="INSERT INTO t (x) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                      "SELECT x + 1 FROM c) SELECT x FROM c",
+        rows="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 25000) "
+             "SELECT x FROM c",
+        text="VARCHAR", quote="`", dates_as_text=True, module="tests.tiny_engine"),
 }
 #: The engines with transactions.
 TRANSACTIONAL = ["duckdb", "sqlite"]
@@ -72,7 +91,7 @@ def fresh(engine: str, tmp_path, request, **options) -> Iterator[sqlnb.Database]
         db = sqlnb.connect(url, **options)
         db.write(f"USE {namespace}")
     else:
-        db = sqlnb.connect(tmp_path / ENGINES[engine]["file"], **options)
+        db = sqlnb.connect(_target(engine, tmp_path), **options)
     try:
         yield db
     finally:
@@ -81,6 +100,13 @@ def fresh(engine: str, tmp_path, request, **options) -> Iterator[sqlnb.Database]
             with sqlnb.connect(url) as setup:
                 setup.write(f"DROP DATABASE IF EXISTS {namespace} CASCADE")
     assert sqlnb_threads() - before == set()
+
+
+def _target(engine: str, folder) -> object:
+    """A new file's target for `engine`: its path, or a URL of the engine's scheme."""
+    path = folder / ENGINES[engine]["file"]
+    scheme = ENGINES[engine].get("scheme")
+    return f"{scheme}:///{path}" if scheme else path
 
 
 @pytest.fixture(params=sorted(ENGINES))
@@ -141,11 +167,13 @@ def test_a_pathlib_path_ending_duckdb_is_duckdb(tmp_path):
 @pytest.mark.parametrize("target", ["postgresql://analyst:s3cret@db.example.com/shop",
                                     "mysql://root:s3cret@localhost/x"])
 def test_a_target_no_engine_opens_says_which_forms_work(target):
+    """The registry's error names the scheme, and what each engine it knows opens."""
     with pytest.raises(sqlnb.UsageError) as error:
         sqlnb.connect(target)
     text = str(error.value)
-    assert "sqlite:///" in text and "duckdb:///" in text
-    assert "s3cret" not in text and "analyst" not in text
+    assert f"no {target.split(':')[0]}:// databases" in text
+    assert "sqlite:///" in text and "duckdb:///" in text and "sc://" in text
+    assert "s3cret" not in text and "analyst" not in text and "example.com" not in text
 
 
 def test_duckdb_missing_says_how_to_install_it(tmp_path):
@@ -216,12 +244,52 @@ def test_an_engine_error_keeps_its_type_and_names_the_sql(edb):
     assert edb.query("SELECT 1 AS one")["one"][0] == 1
 
 
+def test_names_are_quoted_the_engines_way(edb, engine):
+    """Issue 20: Database.quote_identifier is the engine's rule (Spark's is a backtick)."""
+    quote = ENGINES[engine].get("quote", '"')
+    assert edb.quote_identifier('odd "name` x') == quote + 'odd "name` x'.replace(
+        quote, quote * 2) + quote
+    name = 'my "odd` col'
+    assert edb.query(f"SELECT 1 AS {edb.quote_identifier(name)}").columns.tolist() == [name]
+
+
+def test_the_magics_bind_a_notebook_value_as_the_engine_binds_it(shell, edb, engine):
+    """Issue 20: a `:name` of the notebook is bound as the engine's client binds the value
+    (Backend.adapt_parameter): a date is a DATE on DuckDB and Spark, and SQLite's ISO text."""
+    shell.user_ns["db"] = edb
+    shell.run_line_magic("sqlnb", "use db")
+    shell.user_ns["d"] = datetime.date(2024, 3, 1)
+    value = shell.run_line_magic("sql", "SELECT :d AS d")["d"][0]
+    if ENGINES[engine].get("dates_as_text"):  # SQLite's rule (and Tiny's, over sqlite3)
+        assert value == "2024-03-01"
+    else:
+        assert not isinstance(value, str) and pd.Timestamp(value) == pd.Timestamp("2024-03-01")
+    shell.user_ns["n"] = __import__("numpy").int64(7)  # a numpy scalar: its Python value
+    assert shell.run_line_magic("sql", "SELECT :n + 1 AS n")["n"][0] == 8
+
+
 # -- time limits, cancel, progress ----------------------------------------------------------
 
 def test_the_time_limit_stops_a_read(edb, sql):
     with pytest.raises(sqlnb.QueryTimeout):
         edb.query(sql["forever"], time_limit=0.3)
     assert edb.query("SELECT 2 AS two")["two"][0] == 2
+
+
+def test_sqlnb_errors_are_sqlite3_errors_on_sqlite_only(edb, engine, sql):
+    """Issue 20: the error tree is engine-neutral. On SQLite a stopped query is also a
+    sqlite3.OperationalError (and a closed Database a ProgrammingError), so code written
+    against the sqlite3 module keeps catching them; on the other engines it is not."""
+    on_sqlite = engine == "sqlite"
+    with pytest.raises(sqlnb.QueryTimeout) as stopped:
+        edb.query(sql["forever"], time_limit=0.3)
+    assert type(stopped.value).__name__ == "QueryTimeout"
+    assert isinstance(stopped.value, sqlnb.QueryInterrupted)
+    assert isinstance(stopped.value, sqlite3.OperationalError) is on_sqlite
+    edb.close()
+    with pytest.raises(sqlnb.DatabaseClosed) as closed:
+        edb.query("SELECT 1")
+    assert isinstance(closed.value, sqlite3.ProgrammingError) is on_sqlite
 
 
 def test_cancel_stops_a_running_read(edb, sql):
@@ -507,10 +575,12 @@ def test_the_magics_open_each_engine_from_its_url(shell, engine, tmp_path, capsy
         shell.run_line_magic("sql", request.getfixturevalue("spark_url"))
         assert "connected: spark (sc://localhost:" in capsys.readouterr().out
         shell.run_cell_magic("sql", "", f"CREATE DATABASE {namespace};\nUSE {namespace}")
-    else:
-        scheme = "sqlite" if engine == "sqlite" else "duckdb"
+    else:  # a URL of the engine's scheme ("%sql tiny:///..." for the plug-in)
+        scheme = ENGINES[engine].get("scheme", engine)
         shell.run_line_magic("sql", f"{scheme}:///{tmp_path / ENGINES[engine]['file']}")
-        assert f"connected: t ({tmp_path}" in capsys.readouterr().out
+        title = sqlnb.engine.engine_named(engine).title
+        assert f"connected: t ({tmp_path / ENGINES[engine]['file']}) on {title}\n" == (
+            capsys.readouterr().out)
     text = ENGINES[engine]["text"]
     shell.run_cell_magic("sql", "", f"CREATE TABLE birds (name {text}, kg DOUBLE);\n"
                                  "INSERT INTO birds VALUES ('wren', 0.01), ('swan', 11.9)")
@@ -533,6 +603,34 @@ def test_sqlnb_connect_takes_a_duckdb_path(shell, tmp_path, capsys):
     assert listing.set_index("name").loc["wh", "path"].endswith("w.duckdb")
     with pytest.raises(IPythonUsageError, match="line of its own"):
         shell.run_cell_magic("sql", "duckdb://", "SELECT 1")
+
+
+# -- a plug-in: Tiny (tests/tiny_engine.py) -----------------------------------------------------
+
+def test_a_plug_in_engine_is_one_file_written_against_sqlnb_engine(tmp_path):
+    """Issue 20: the engine-neutral tests above run on Tiny too; its one file imports nothing
+    of sqlnb but sqlnb.engine, registers itself, and is then a target like any other."""
+    tree = ast.parse(pathlib.Path(tiny_engine.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert {m for m in imported if m and m.startswith("sqlnb")} == {"sqlnb.engine"}
+    assert sqlnb.engine.engine_for("tiny:///x.db") is tiny_engine.TinyBackend
+    with pytest.raises(sqlnb.UsageError, match=r"Tiny \(tiny:///path/to/file.db\)"):
+        sqlnb.connect("nosuch://x")  # the registered engines, Tiny among them
+    with pytest.raises(sqlnb.UsageError, match="wal is an option of SQLite, not of Tiny; Tiny "
+                                               "takes: timeout"):
+        sqlnb.connect(_target("tiny", tmp_path), wal=False)
+    with sqlnb.connect(_target("tiny", tmp_path), timeout="2.5") as db:  # text, as --option
+        assert db.engine == "tiny" and db.query("SELECT 42 AS x")["x"][0] == 42
+
+
+def test_completion_quotes_a_name_the_plug_ins_way(tmp_path):
+    """Completion asks the engine how a name is quoted (Tiny: backticks), not its name."""
+    with sqlnb.connect(_target("tiny", tmp_path)) as db:
+        db.write("CREATE TABLE `my table` (`a b` INTEGER)")
+        completer = Completer(lambda name: db)
+        found = completer.complete("%%sql\nSELECT * FROM my", len("%%sql\nSELECT * FROM my"))
+        assert [text for text, _kind in found.choices] == ["`my table`"]
 
 
 # -- DuckDB only -----------------------------------------------------------------------------
@@ -598,6 +696,23 @@ def test_duckdb_richer_types_map_as_documented(tmp_path):
         assert df["nothing"].dtype == object and df["nothing"][0] is None
 
 
+def test_duckdb_splits_its_own_sql(tmp_path):
+    """Issue 20: DuckDB's $$ and $tag$ strings, E'...' escapes and nested comments hold `;`
+    without ending a statement (SQLite's splitter cut them there)."""
+    with sqlnb.connect(tmp_path / "split.duckdb") as db:
+        script = ("SELECT $$a;b$$ AS s, $x$ :not_a_parameter; $x$ AS t, E'it\\'s; ok' AS u "
+                  "/* a /* nested; */ comment; */; SELECT 2 AS two")
+        statements = db.statements(script)
+        assert [s.keyword for s in statements] == ["SELECT", "SELECT"]
+        assert statements[0].named == ()
+        row = db.query(statements[0].text).iloc[0]
+        assert (row["s"], row["t"], row["u"]) == ("a;b", " :not_a_parameter; ", "it's; ok")
+        db.write("CREATE TABLE notes (body VARCHAR)")
+        db.write_script("INSERT INTO notes VALUES ($$one; two$$); INSERT INTO notes VALUES ('x')")
+        assert db.query("SELECT body FROM notes ORDER BY body")["body"].tolist() == [
+            "one; two", "x"]
+
+
 def test_any_failure_in_a_duckdb_transaction_loses_it(tmp_path):
     """DuckDB aborts a transaction on any failed statement (SQLite keeps it: that write alone
     is undone), and a COMMIT of an aborted one would roll it back without a word: sqlnb says."""
@@ -607,8 +722,9 @@ def test_any_failure_in_a_duckdb_transaction_loses_it(tmp_path):
         db.write("INSERT INTO u VALUES (1)")
         with pytest.raises(db.error_types, match=r"(?i)duplicate|constraint"):
             db.write("INSERT INTO u VALUES (1)")
-        with pytest.raises(sqlnb.TransactionRolledBack):
+        with pytest.raises(sqlnb.TransactionRolledBack) as lost:
             db.write("INSERT INTO u VALUES (2)")
+        assert not isinstance(lost.value, sqlite3.Error)  # sqlite3's bases are SQLite's only
         with pytest.raises(sqlnb.TransactionRolledBack, match="nothing to commit"):
             db.write("COMMIT")
         assert db.query("SELECT count(*) AS n FROM u")["n"][0] == 0

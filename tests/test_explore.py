@@ -27,7 +27,8 @@ CATALOG = Catalog(
 
 
 def texts(sql: str, offset: int | None = None, quote: str = '"') -> list[str]:
-    found = suggest(sql, len(sql) if offset is None else offset, CATALOG, quote)
+    found = suggest(sql, len(sql) if offset is None else offset, CATALOG,
+                    lambda name: quote + name.replace(quote, quote * 2) + quote)
     assert found is not None
     return [text for text, _kind in found.choices]
 
@@ -272,9 +273,11 @@ def test_complete_request_in_a_real_kernel(kernel, engine, tmp_path, request):
         setup = [f"%sqlnb connect {target} --as e_spark",
                  "%sql CREATE OR REPLACE TEMP VIEW flights AS "
                  "SELECT 'JFK' AS origin, 1.5 AS dep_delay"]
-    else:
+    else:  # a plug-in is registered in the kernel by importing its module
         path = tmp_path / ENGINES[engine]["file"]
-        setup = [f"%sqlnb connect {path} --as e_{engine}",
+        scheme = ENGINES[engine].get("scheme")
+        setup = [f"import {ENGINES[engine].get('module', 'sqlnb')}",
+                 f"%sqlnb connect {f'{scheme}:///{path}' if scheme else path} --as e_{engine}",
                  "%sql CREATE TABLE flights (origin VARCHAR, dep_delay DOUBLE)"]
     for line in setup:
         status, outputs = kernel.run(line)

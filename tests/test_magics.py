@@ -331,7 +331,8 @@ def test_background_target_is_never_left_holding_a_finished_handle(ip):
 ])
 def test_a_url_of_another_database_says_which_urls_sqlnb_opens(ip, capsys, code):
     text = fails(ip, capsys, code)
-    assert "SQLite, DuckDB and Spark" in text and "sqlite:///" in text and "duckdb:///" in text
+    assert all(f"{title} (" in text for title in ("SQLite", "DuckDB", "Spark"))  # the registry's
+    assert "sqlite:///" in text and "duckdb:///" in text and "sc://" in text
     assert "%sqlnb connect PATH" in text
     assert re.search(r"\b(postgresql|mysql|snowflake)", text)  # names what it was given
     assert "s3cret-pw" not in text and "analyst" not in text  # never echoes a credential

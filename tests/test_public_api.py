@@ -49,16 +49,43 @@ def test_every_public_call_has_a_docstring_and_type_hints():
 
 
 def test_the_error_tree():
+    """Issue 20: the tree is engine-neutral; SQLite's flavour of it is also sqlite3's."""
     import sqlite3
+
+    from sqlnb.engines.sqlite import SQLiteBackend
+    from sqlnb.errors import flavour
 
     assert issubclass(sqlnb.QueryTimeout, sqlnb.QueryInterrupted)
     assert issubclass(sqlnb.QueryCancelled, sqlnb.QueryInterrupted)
-    assert issubclass(sqlnb.QueryInterrupted, sqlite3.OperationalError)
-    assert issubclass(sqlnb.DatabaseClosed, sqlite3.ProgrammingError)
+    assert not issubclass(sqlnb.QueryInterrupted, sqlite3.Error)
+    assert not issubclass(sqlnb.DatabaseClosed, sqlite3.Error)
     assert issubclass(sqlnb.UsageError, ValueError)
     for error in (sqlnb.QueryInterrupted, sqlnb.DatabaseClosed, sqlnb.UsageError,
-                  sqlnb.BackgroundWriteError):
+                  sqlnb.BackgroundWriteError, sqlnb.TransactionRolledBack):
         assert issubclass(error, sqlnb.Error)
+    on_sqlite = flavour(sqlnb.QueryTimeout, SQLiteBackend.error_bases)
+    assert on_sqlite.__name__ == "QueryTimeout" and flavour(on_sqlite, {}) is sqlnb.QueryTimeout
+    assert issubclass(on_sqlite, sqlnb.QueryTimeout)
+    assert issubclass(on_sqlite, sqlite3.OperationalError)
+    assert on_sqlite is flavour(sqlnb.QueryTimeout, SQLiteBackend.error_bases)  # made once
+    assert issubclass(flavour(sqlnb.DatabaseClosed, SQLiteBackend.error_bases),
+                      sqlite3.ProgrammingError)
+    assert flavour(sqlnb.UsageError, SQLiteBackend.error_bases) is sqlnb.UsageError
+
+
+def test_the_engine_module_holds_what_an_engine_author_needs():
+    """Issue 20: sqlnb.engine is the one public module for engine authors: each name it
+    exports is there and documented."""
+    import sqlnb.engine as engine
+
+    for name in ("Backend", "Link", "Stopped", "note", "SmallFrame", "PREVIEW_ROWS", "Catalog",
+                 "Result", "rows_to_dataframe", "ArrowFrameBuilder", "Control", "UsageError",
+                 "annotate", "split", "Statement", "Secret", "redact"):
+        assert name in engine.__all__, name
+    for name in engine.__all__:
+        value = getattr(engine, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            assert inspect.getdoc(value), name
 
 
 def test_engine_imports_and_runs_without_ipython_or_widgets():

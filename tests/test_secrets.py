@@ -168,8 +168,10 @@ def test_token_env_names_what_is_missing(monkeypatch):
     monkeypatch.delenv("SQLNB_NO_SUCH_VARIABLE", raising=False)
     with pytest.raises(sqlnb.UsageError, match="SQLNB_NO_SUCH_VARIABLE is not set"):
         sqlnb.connect("sc://localhost:15002", token_env="SQLNB_NO_SUCH_VARIABLE")
-    with pytest.raises(sqlnb.UsageError, match="Spark Connect"):
-        sqlnb.connect("data.db", token_env="HOME")
+    with pytest.raises(sqlnb.UsageError, match="token_env is an option of Spark, not of SQLite"):
+        sqlnb.connect("data.db", token_env="HOME")  # issue 20: each engine checks its options
+    with pytest.raises(sqlnb.UsageError, match="sc://host:port"):
+        sqlnb.connect("spark:local[2]", token_env="HOME")  # a local server has its own token
     assert "SQLNB_NO_SUCH_VARIABLE" not in os.environ
 
 

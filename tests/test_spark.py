@@ -163,6 +163,16 @@ def test_temp_views_and_settings_belong_to_the_session(sdb):
     assert "answer" in sdb.tables()["name"].tolist()
 
 
+def test_a_string_with_an_escaped_quote_and_a_semicolon_is_one_statement(sdb):
+    """Issue 20: Spark's strings take backslash escapes (and "..." is a string there), so the
+    splitter reads them as Spark does: `'it\\'s; fine'` does not end the statement."""
+    script = "SELECT 'it\\'s; fine' AS s, \"a \\\" ; b\" AS t; SELECT 2 AS two"
+    statements = sdb.statements(script)
+    assert len(statements) == 2
+    frame = sdb.query(statements[0].text)
+    assert frame["s"][0] == "it's; fine" and frame["t"][0] == 'a " ; b'
+
+
 def test_a_write_reports_no_rowcount(sdb):
     sdb.write("CREATE TABLE r (x BIGINT) USING parquet")
     assert sdb.write("INSERT INTO r VALUES (1), (2)").rowcount == -1  # Spark does not say

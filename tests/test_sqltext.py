@@ -290,3 +290,51 @@ def test_named_parameters_through_a_database(db):
         db.query("SELECT :a", {"a": 1, "zz": 2})
     with pytest.raises(sqlnb.UsageError):
         db.query("SELECT ?", "x")
+
+
+# -- each engine's own lexical rules (issue 20: every engine splits its own SQL) --------------
+
+def dialect_texts(sql: str, dialect: _sqltext.Dialect) -> list[str]:
+    return [s.text for s in split(sql, dialect)]
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT $$a;b$$ AS s",
+    "SELECT $body$ it's; $$ not the end $body$ AS s",
+    "SELECT E'it\\'s; here' AS s",
+    "SELECT e'a\\\\'; SELECT 9",  # an escaped backslash ends the string: two statements below
+    "SELECT /* outer /* inner; */ still; a comment */ 1",
+    'SELECT "odd;name" FROM t',
+    "SELECT ['a;b', ']'] AS l",
+])
+def test_postgres_and_duckdb_quoting_keeps_a_statement_whole(sql):
+    got = dialect_texts(sql + "; SELECT 9", _sqltext.POSTGRES)
+    if sql.endswith("SELECT 9"):
+        assert got == ["SELECT e'a\\\\';", "SELECT 9;", "SELECT 9"]
+    else:
+        assert got == [sql + ";", "SELECT 9"]
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT 'it\\'s; fine' AS s",
+    'SELECT "a \\" ; b" AS s',
+    "SELECT `odd;name` FROM t",
+    "SELECT `a``;b` FROM t",
+    "SELECT 1 /* outer /* inner; */ still; */ + 2",
+])
+def test_spark_quoting_keeps_a_statement_whole(sql):
+    assert dialect_texts(sql + "; SELECT 9", _sqltext.SPARK) == [sql + ";", "SELECT 9"]
+
+
+def test_parameters_inside_each_dialects_strings_are_no_parameters():
+    (statement,) = split("SELECT $$ :inside $$, :outside, E'\\' :no'", _sqltext.POSTGRES)
+    assert statement.named == ("outside",)
+    (statement,) = split("SELECT 'it\\'s :no', \"also :no\", :yes", _sqltext.SPARK)
+    assert statement.named == ("yes",)
+
+
+def test_sqlites_rules_stay_sqlites():
+    """SQLite's splitter is SQLite's own sqlite3_complete (a trigger body is one statement),
+    and its strings know no backslash escapes."""
+    assert texts("SELECT 'a\\'; SELECT 2") == ["SELECT 'a\\';", "SELECT 2"]
+    assert split("SELECT 1", _sqltext.SQLITE) == split("SELECT 1")

@@ -96,8 +96,10 @@ def test_a_write_stopped_inside_the_users_transaction_says_the_transaction_is_go
     with pytest.raises(sqlnb.QueryTimeout) as stopped:
         db.write(endless, time_limit=0.1)
     assert any("ROLLBACK" in note for note in stopped.value.__notes__)
-    with pytest.raises(sqlnb.TransactionRolledBack, match="reached its time limit"):
+    with pytest.raises(sqlnb.TransactionRolledBack, match="reached its time limit") as lost:
         db.write("INSERT INTO t VALUES (2)")
+    assert isinstance(lost.value, sqlite3.OperationalError)  # sqlite3's except still catches it
+    assert isinstance(stopped.value, sqlite3.OperationalError)
     db.write("ROLLBACK")
     db.write("INSERT INTO t VALUES (3)")
     assert committed(tmp_path / "test.db", "SELECT x FROM t") == [(3,)]

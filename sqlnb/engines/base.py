@@ -1,4 +1,5 @@
-"""The seam between sqlnb's control plane and an engine (SQLite, DuckDB, ...).
+"""The seam between sqlnb's control plane and an engine (SQLite, DuckDB, ...): public as
+`sqlnb.engine`, described in docs/ENGINES.md.
 
 The control plane (tasks, a query's control, the timer, the read pool, the writer and its group
 commit, streams, frames, the magics and the widget) knows no engine. An engine gives it two
@@ -7,7 +8,8 @@ connections cannot be opened read-only.
 
 - A `Backend` per Database: where the data is (a label safe to show), how to open what a reader
   and the writer need, what a piece of SQL holds (its statements, which of them surely write),
-  where a read that failed belongs instead, and how to write a DataFrame.
+  where a read that failed belongs instead, and how to write a DataFrame. Its class describes
+  the engine to the registry (name, title, schemes, suffixes, options, how a target is read).
 - A `Link` per connection, used by one worker at a time: run one statement (its result whole,
   or as a DataFrame built batch by batch), stream one in chunks, run one statement for many
   parameter sets, call a user's function with the native connection, take the writer's
@@ -16,8 +18,9 @@ connections cannot be opened read-only.
 
 An engine's errors keep their own types. At the seam, `Link.translate` turns the engine's
 "interrupted" into `Stopped` when the query's control asked for the stop (the control plane
-then raises QueryCancelled or QueryTimeout, whatever the engine), names the SQL, and adds the
-notes that say what to do.
+then raises QueryCancelled or QueryTimeout, whatever the engine, with the bases the engine
+gives sqlnb's errors: `Backend.error_bases`), names the SQL, and adds the notes that say what
+to do.
 """
 
 from __future__ import annotations
@@ -26,9 +29,15 @@ import contextlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePath
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .sqltext import split_name
+from .._redact import Secret, has_secret, reveal
+from ..errors import ErrorBases, UsageError
+from . import sqltext
+from .sqltext import Dialect, split_name
 
 if TYPE_CHECKING:
     from .._control import Control
@@ -44,9 +53,10 @@ class Link(ABC):
 
     #: the query running on this link now (None between queries)
     control: Control | None = None
-    #: the engine can roll back part of a transaction (SAVEPOINT); the writer's group commit
-    #: isolates each write in one, and runs writes one transaction each where it cannot
-    savepoints: ClassVar[bool] = True
+    #: the engine can roll back part of a transaction (SAVEPOINT): then it gives `savepoint`,
+    #: `release` and `rollback_to`, and the writer's group commit isolates each write in one;
+    #: without (the default), it runs the writes again one transaction each after a failure
+    savepoints: ClassVar[bool] = False
     #: the engine has transactions at all; without them (Spark SQL) every write runs alone, as
     #: its own statement (a group could not be rolled back, so it is never formed)
     transactions: ClassVar[bool] = True
@@ -140,7 +150,7 @@ class Link(ABC):
         """Roll the open transaction back."""
 
     def savepoint(self) -> None:
-        """Mark a point the transaction can roll back to (engines with `savepoints`)."""
+        """Mark a point the transaction can roll back to (an engine with `savepoints`)."""
         raise NotImplementedError
 
     def release(self) -> None:
@@ -161,20 +171,133 @@ class Link(ABC):
         """Close the connection (any thread, once no worker uses it)."""
 
 
+@dataclass(frozen=True)
+class Option:
+    """A connect option an engine takes (`sqlnb.connect(target, NAME=value)`, `%sqlnb connect
+    TARGET --option NAME=VALUE`), declared once in `Backend.options`."""
+
+    name: str
+    #: the value when connect() is not given one
+    default: Any
+    #: one line: what it does (the README's and the errors' words)
+    doc: str
+    #: the type of its value: bool, int, float or str; text (from --option) is read as it
+    kind: type = str
+    #: a further check of a value of `kind`: returns the value to use, or raises UsageError
+    check: Callable[[Any], Any] | None = None
+
+    def value(self, given: Any) -> Any:
+        """`given` as the engine takes it, or a UsageError naming the option and what it takes
+        (None passes: the engine's default then applies)."""
+        if given is None:
+            return None
+        if isinstance(given, str) and self.kind is not str:
+            given = _from_text(self.name, self.kind, given)
+        wrong = (not isinstance(given, self.kind) or (isinstance(given, bool)
+                                                      and self.kind is not bool))
+        if self.kind is float and isinstance(given, int) and not isinstance(given, bool):
+            given, wrong = float(given), False
+        if wrong:
+            raise UsageError(f"{self.name} takes {_KINDS[self.kind]}, not {given!r}")
+        return self.check(given) if self.check is not None else given
+
+
+_KINDS = {bool: "True or False", int: "a whole number", float: "a number", str: "text"}
+
+
+def _from_text(name: str, kind: type, text: str) -> Any:
+    """An option's value given as text (`--option wal=false`), as its kind."""
+    word = text.strip().lower()
+    if kind is bool:
+        if word in ("true", "yes", "on", "1"):
+            return True
+        if word in ("false", "no", "off", "0"):
+            return False
+    else:
+        try:
+            return kind(word)
+        except ValueError:
+            pass
+    raise UsageError(f"{name} takes {_KINDS.get(kind, kind.__name__)}, not {text!r}")
+
+
 class Backend(ABC):
-    """One engine's side of one Database: its target, its connections, its SQL."""
+    """One engine's side of one Database: its target, its connections, its SQL.
+
+    The class describes the engine (a plug-in: `register(MyBackend)`, see docs/ENGINES.md):
+    its name and title, the URL schemes and file suffixes of its targets, the pip extra that
+    installs its client, its connect options, and how it reads a target (`parse_target`,
+    `short_name`, `holds_secret`, `with_secret`). An instance is one Database's engine:
+    `__init__(target, *, read_only, **options)` opens it, given what `parse_target` made of
+    the target and every option in `options` (a default where connect() gave none).
+    """
 
     #: the engine's name, as `Database.engine` says it ("sqlite", "duckdb")
     name: ClassVar[str]
+    #: the engine's name in messages: "connected: t on DuckDB"
+    title: ClassVar[str]
+    #: the URL schemes its targets have ("duckdb" for duckdb:///path and duckdb://), lower case;
+    #: "sqlite" also takes "sqlite+driver" (SQLAlchemy's form)
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: the file suffixes of its targets (".duckdb"), lower case: a path ending so opens it
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    #: its targets as messages show them ("duckdb:///path/to/file.duckdb, duckdb:// for memory")
+    example: ClassVar[str] = ""
+    #: the pip extra that installs its client ("duckdb": pip install 'sqlnb[duckdb]'), if any
+    extra: ClassVar[str | None] = None
+    #: its own connect options (the common ones, read_only, time_limit, threads, are sqlnb's)
+    options: ClassVar[tuple[Option, ...]] = ()
+    #: the option (one of `options`) that names an environment variable holding the secret a
+    #: target needs (Spark's token_env; `%sqlnb connect --token-env NAME` passes it), or None
+    secret_env_option: ClassVar[str | None] = None
     #: the target as it may be shown (no credential), for `Database.path`
     label: str
     #: opened read-only: the engine refuses writes
     read_only: bool
     #: the base classes of the engine's own errors (sqlite3.Error, duckdb.Error)
     error_types: tuple[type[BaseException], ...]
+    #: bases the engine gives sqlnb's own errors, by class: SQLite's QueryInterrupted is also a
+    #: sqlite3.OperationalError, so `except sqlite3.OperationalError` catches a QueryTimeout
+    #: there (errors.flavour); none by default
+    error_bases: ClassVar[ErrorBases] = MappingProxyType({})
     #: reader threads when connect() does not say (None: sqlnb.options.threads)
     default_threads: ClassVar[int | None] = None
 
+    # -- targets (class-level: before anything opens) --------------------------------------------
+    @classmethod
+    def parse_target(cls, target: Any) -> Any:
+        """What the engine opens for `target`, a URL of one of its schemes, a path with one of
+        its suffixes (a str or an os.PathLike), a `Secret` holding either, or (the default
+        engine) anything else connect() was given; a UsageError for a form it does not take.
+        By default a URL's path (`scheme:///abs/path` -> /abs/path, `scheme://` -> ""), and
+        anything else as it is."""
+        text = str(target) if isinstance(target, (str, Secret)) else None
+        if text is not None and "://" in text:
+            rest = reveal(target).split("://", 1)[1]  # type: ignore[union-attr]
+            return rest[1:] if rest.startswith("/") else rest
+        return target
+
+    @classmethod
+    def short_name(cls, label: str) -> str:
+        """A short name for a Database with this `label` (its `path`): what the magics call a
+        connection no --as names ("memory" for one in memory, else the file's stem)."""
+        if label in ("", ":memory:"):
+            return "memory"
+        return PurePath(label.split("?", 1)[0]).stem or "db"
+
+    @classmethod
+    def holds_secret(cls, target: str) -> bool:
+        """Whether the text of a target holds a secret (a password, a token), which sqlnb then
+        keeps in a `Secret` and shows nowhere. By default what `redact` hides in URLs."""
+        return has_secret(target)
+
+    @classmethod
+    def with_secret(cls, target: Any, secret: str) -> Secret:
+        """`target` (as `parse_target` made it) with `secret`, read from the environment
+        variable that `secret_env_option` named, put where the engine's client reads it."""
+        raise UsageError(f"{cls.title} reads no secret from the environment")
+
+    # -- links ---------------------------------------------------------------------------------
     @abstractmethod
     def open_reader(self) -> Link:
         """A link for a reader thread."""
@@ -187,13 +310,18 @@ class Backend(ABC):
     def open_isolated(self) -> Link:
         """A fresh writable link for one write function, closed after it."""
 
-    @abstractmethod
-    def statements(self, sql: str) -> tuple[Statement, ...]:
-        """The statements of `sql`, in order (blank and comment-only pieces dropped)."""
+    #: the engine's lexical rules (its strings, quoted names, comments): how its SQL splits
+    dialect: ClassVar[Dialect] = sqltext.SQLITE
 
-    @abstractmethod
+    def statements(self, sql: str) -> tuple[Statement, ...]:
+        """The statements of `sql`, in order (blank and comment-only pieces dropped), split by
+        the engine's `dialect`; each statement's `writes` says whether it must go to the
+        writer (None: its first keyword decides, `Statement.surely_writes`)."""
+        return sqltext.split(sql, self.dialect)
+
     def check_params(self, statement: Statement, params: object) -> None:
         """A UsageError naming the problem when `params` do not fit the statement."""
+        sqltext.check_params(statement, params)
 
     def prepare_reader(self, link: Link) -> None:  # noqa: B027 (most engines need nothing)
         """Before a read on a reader: give it the settings the Database's session changed."""
@@ -224,11 +352,26 @@ class Backend(ABC):
     #: the character that quotes a name in the engine's SQL (Spark's is a backtick)
     name_quote: ClassVar[str] = '"'
 
-    def quote(self, name: str) -> str:
-        """A table's or column's name in the engine's SQL: each part of `schema.table` quoted,
-        its quote characters doubled (see sqltext.split_name)."""
+    def quote_identifier(self, name: str) -> str:
+        """One name (a table's, a column's) as the engine's SQL writes it whatever it holds:
+        by default in `name_quote`s, any of them in it doubled."""
         q = self.name_quote
-        return ".".join(q + part.replace(q, q * 2) + q for part in split_name(name))
+        return q + name.replace(q, q * 2) + q
+
+    def quote(self, name: str) -> str:
+        """A table's or column's name in the engine's SQL: each part of `schema.table` quoted
+        (see sqltext.split_name and quote_identifier)."""
+        return ".".join(self.quote_identifier(part) for part in split_name(name))
+
+    def adapt_parameter(self, value: Any, name: str) -> Any:
+        """A Python value from elsewhere (the magics' `:name` takes the notebook's variable
+        `name`) as the engine's client binds it, or a UsageError naming `:name` and what the
+        engine binds. By default numpy scalars become Python values and the rest is the
+        client's to bind (DuckDB's and Spark's take dates, lists ...)."""
+        item = getattr(value, "item", None)
+        if callable(item) and getattr(value, "ndim", None) == 0:  # numpy scalars
+            return item()
+        return value
 
     def mean_sql(self, column: str, declared: str) -> str | None:
         """The aggregate giving a column's mean in a profile (name quoted), or None when its

@@ -37,19 +37,34 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from .._arrow_types import arrow_rows
-from .._control import PREVIEW_ROWS
-from .._task import Stopped, note
-from ..errors import UsageError, annotate, shorten
-from ..results import ArrowFrameBuilder, Catalog, Result, arrow_to_dataframe
-from . import sqltext
-from .base import Backend, Link
-from .sqltext import split_name
+from ..engine import (
+    POSTGRES,
+    PREVIEW_ROWS,
+    TRANSACTION_KEYWORDS,
+    ArrowFrameBuilder,
+    Backend,
+    Catalog,
+    Link,
+    Result,
+    Secret,
+    Stopped,
+    UsageError,
+    annotate,
+    arrow_rows,
+    arrow_to_dataframe,
+    check_params,
+    named_tokens,
+    note,
+    rows_to_dataframe,
+    shorten,
+    single,
+    split,
+    split_name,
+    tokens,
+)
 
 if TYPE_CHECKING:
-    from .._control import Control
-    from .._task import Task
-    from .sqltext import Statement
+    from ..engine import Control, Statement, Task
 
 #: Rows per Arrow batch while a result is fetched (the row counter moves this often).
 BATCH_ROWS = 122_880  # DuckDB's own batch: 60 vectors of 2,048 rows
@@ -103,9 +118,10 @@ def _file_write(kind: str | None, text: str) -> str | None:
         return "COPY writes a file (COPY ... TO) or a table (COPY ... FROM)"
     if kind == "EXPORT":
         return "EXPORT DATABASE writes the database's tables to files"
-    significant = [token[2].lower() for token in sqltext.tokens(text)
+    significant = [token[2].lower() for token in tokens(text, POSTGRES)
                    if token[0] not in ("ws", "comment")]
-    names = [token[2].lower() for token in sqltext.tokens(text) if token[0] == "word"]
+    names = [token[2].lower() for token in tokens(text, POSTGRES)
+             if token[0] == "word"]
     if kind == "ATTACH":
         # (READ_WRITE), or (READ_ONLY false / 0 / off)
         read_only_off = any(word == "read_only" and following in ("false", "0", "off")
@@ -134,10 +150,11 @@ def _refuse_file_write(statement: Statement) -> None:
 
 def _dollar_params(statement: Statement) -> Statement:
     """`:name` and `@name` as DuckDB's `$name` (the lexer skips strings and comments)."""
-    if not any(True for _ in sqltext.named_tokens(statement.text)):
+    found = list(named_tokens(statement.text, POSTGRES))
+    if not found:
         return statement
     pieces, last = [], 0
-    for start, end, token in sqltext.named_tokens(statement.text):
+    for start, end, token in found:
         pieces.append(statement.text[last:start])
         pieces.append(_NAMED.sub("$", token))
         last = end
@@ -162,7 +179,7 @@ def _for_arrow(relation: Any) -> tuple[Any, frozenset[int]]:
 def _statements(sql: str) -> tuple[Statement, ...]:
     """The statements of `sql`, each classified by DuckDB's parser (the same SQL is often run
     again: the parse costs a one-row query 30 us)."""
-    return tuple(_classify(_dollar_params(s)) for s in sqltext.split(sql))
+    return tuple(_classify(_dollar_params(s)) for s in split(sql, POSTGRES))
 
 
 class DuckDBLink(Link):
@@ -285,7 +302,7 @@ class DuckDBLink(Link):
         total = 0
         while chunk := list(itertools.islice(rows, 10_000)):
             if control.rows == 0:
-                sqltext.check_params(statement, chunk[0])
+                check_params(statement, chunk[0])
             self.cursor.executemany(statement.text, chunk)
             total += max(self.cursor.rowcount, 0)
             control.rows += len(chunk)
@@ -326,7 +343,6 @@ class DuckDBLink(Link):
                 rows = _all(self.cursor,
                             f"SELECT count(*) FROM {_quote(schema)}.{_quote(name)}")[0][0]
             found.append((name, kind, "temp" if temporary else schema, rows))
-        from ..results import rows_to_dataframe
 
         frame = rows_to_dataframe(found, ["name", "type", "schema", "rows"])
         return frame.astype({"rows": "Int64"})
@@ -404,7 +420,6 @@ class DuckDBLink(Link):
                     references[source] = f"{other}({target})"
         data = [(name, kind, bool(not_null), default, keys.get(name, 0), references.get(name))
                 for name, kind, not_null, default, _index in columns]
-        from ..results import rows_to_dataframe
 
         return rows_to_dataframe(data, ["name", "type", "not_null", "default", "primary_key",
                                         "references"])
@@ -555,15 +570,15 @@ class _CheckedCursor:
                 self._refuse(statement)
 
     def commit(self) -> None:
-        self._refuse(sqltext.single("COMMIT"))
+        self._refuse(single("COMMIT"))
         self._cursor.commit()
 
     def rollback(self) -> None:
-        self._refuse(sqltext.single("ROLLBACK"))
+        self._refuse(single("ROLLBACK"))
         self._cursor.rollback()
 
     def begin(self) -> None:
-        self._refuse(sqltext.single("BEGIN"))
+        self._refuse(single("BEGIN"))
         self._cursor.begin()
 
     def execute(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
@@ -589,7 +604,7 @@ class _RefuseTransactionControl:
         self.tried: str | None = None
 
     def __call__(self, statement: Statement) -> None:
-        if statement.keyword in sqltext.TRANSACTION_KEYWORDS and statement.keyword not in (
+        if statement.keyword in TRANSACTION_KEYWORDS and statement.keyword not in (
                 "SAVEPOINT", "RELEASE"):
             self.tried = statement.keyword
             raise _ended_transaction(self.name, statement.keyword)
@@ -618,7 +633,13 @@ class DuckDBBackend(Backend):
     """DuckDB's side of one Database: one database instance, a cursor per worker."""
 
     name = "duckdb"
+    title = "DuckDB"
+    schemes = ("duckdb",)
+    suffixes = (".duckdb", ".ddb")
+    example = "duckdb:///path/to/file.duckdb, duckdb:// for memory, or a path ending .duckdb"
+    extra = "duckdb"
     error_types = (duckdb.Error,)
+    dialect = POSTGRES  # DuckDB's lexer is PostgreSQL's ($$ strings, E'..', nesting)
     #: reader threads unless the caller says: DuckDB already runs one query on every core
     #: (measured here: 2 readers gave 1.4x the throughput of 1 for large reads; 4, 1.6x at
     #: twice the latency), so a pool of 2 serves a second query without queueing it
@@ -628,6 +649,15 @@ class DuckDBBackend(Backend):
         x = f"CAST({column} AS DOUBLE)"
         return (f"SELECT count({x}), min({x}), quantile_cont({x}, 0.25), "
                 f"quantile_cont({x}, 0.5), quantile_cont({x}, 0.75), max({x}) FROM {table}")
+
+    @classmethod
+    def parse_target(cls, target: Any) -> Any:
+        if isinstance(target, Secret):  # DuckDB takes no secret: the text is the path
+            target = target.reveal()
+        if isinstance(target, str) and "://" in target:
+            path = target.split("://", 1)[1]  # duckdb:///relative.duckdb, duckdb:////abs
+            return (path[1:] if path.startswith("/") else path) or ":memory:"
+        return target
 
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool) -> None:
         text = os.fspath(path)
@@ -684,9 +714,6 @@ class DuckDBBackend(Backend):
             for statement in statements:
                 _refuse_file_write(statement)
         return statements
-
-    def check_params(self, statement: Statement, params: object) -> None:
-        sqltext.check_params(statement, params)
 
     def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:

@@ -69,18 +69,29 @@ with warnings.catch_warnings():  # pyspark warns about pandas 3 on import; sqlnb
     from pyspark.sql.connect.client.retries import DefaultPolicy, RetryPolicy, RetryPolicyState
     from pyspark.sql.connect.session import SparkSession
 
-from .._arrow_types import arrow_rows
-from .._redact import Secret, redact, reveal
-from .._task import Stopped, note
-from ..errors import UsageError, annotate
-from ..results import Catalog, Result, arrow_to_dataframe, rows_to_dataframe
-from . import sqltext
-from .base import Backend, Link
+from ..engine import (
+    SPARK,
+    Backend,
+    Catalog,
+    Link,
+    Option,
+    Result,
+    Secret,
+    Stopped,
+    UsageError,
+    annotate,
+    arrow_rows,
+    arrow_to_dataframe,
+    check_params,
+    note,
+    redact,
+    reveal,
+    rows_to_dataframe,
+    split,
+)
 
 if TYPE_CHECKING:
-    from .._control import Control
-    from .._task import Task
-    from .sqltext import Statement
+    from ..engine import Control, Statement, Task
 
 #: First keywords of statements that only read (Spark's parser is on the server: the lexer
 #: decides, and a read that writes after all is still Spark's to run safely).
@@ -494,7 +505,7 @@ class SparkLink(Link):
 
     def many(self, statement: Statement, params_seq: Iterable[Any], control: Control) -> Result:
         for params in params_seq:
-            sqltext.check_params(statement, params)
+            check_params(statement, params)
             with self._tagged():
                 self._sql(statement, params)
             control.rows += 1
@@ -644,8 +655,16 @@ class SparkBackend(Backend):
     """Spark's side of one Database: one Spark Connect session (and a local server, maybe)."""
 
     name = "spark"
+    title = "Spark"
+    schemes = ("sc", "spark")  # sc://host:port (Spark Connect), spark:local[N] (a local one)
+    example = "sc://host:15002 for Spark Connect, or spark:local[2] for a local server"
+    extra = "spark"
+    options = (Option("token_env", None, "the environment variable that holds the Spark Connect "
+                      "server's token (so no cell holds it)", str),)
+    secret_env_option = "token_env"
     error_types = (PySparkException,)
     name_quote = "`"
+    dialect = SPARK  # backslash escapes in '...' and "..." strings, `names`
 
     def quartiles_sql(self, table: str, column: str) -> str:
         # approximate (rank error 1/10000): an exact percentile gathers every value of the
@@ -654,6 +673,33 @@ class SparkBackend(Backend):
         return (f"SELECT count({x}), min({x}), percentile_approx({x}, 0.25, 10000), "
                 f"percentile_approx({x}, 0.5, 10000), percentile_approx({x}, 0.75, 10000), "
                 f"max({x}) FROM {table}")
+
+    @classmethod
+    def parse_target(cls, target: Any) -> Any:
+        shown = str(target)  # a Secret's redacted text: its scheme and host are there
+        if shown.lower().startswith("spark:") and _LOCAL.match(shown) is None:
+            raise UsageError("a spark: target is spark:local[N], a local server sqlnb starts; "
+                             "a cluster's Spark SQL is reached through its Spark Connect "
+                             "server, sc://host:15002")
+        return target if isinstance(target, Secret) else str(target)
+
+    @classmethod
+    def short_name(cls, label: str) -> str:
+        return "spark"
+
+    @classmethod
+    def with_secret(cls, target: Any, secret: str) -> Secret:
+        """Spark Connect's token goes after `/;` with its other options (`;token=...`)."""
+        shown = str(target)
+        if not shown.startswith("sc://"):
+            raise UsageError("token_env is for Spark Connect targets (sc://host:port): "
+                             "spark:local[N] starts a server with a token of its own")
+        if "token=" in redact(shown):
+            raise UsageError("the target has a token already: give it in one place, token_env")
+        text = reveal(target)
+        # Spark Connect's options come after "/;", separated by ";"
+        base = f"{text};" if ";" in text else f"{text.rstrip('/')}/;"  # type: ignore[union-attr]
+        return Secret(f"{base}token={secret}")
 
     def __init__(self, target: str | Secret, *, read_only: bool) -> None:
         if read_only:
@@ -847,10 +893,7 @@ class SparkBackend(Backend):
     # -- SQL -----------------------------------------------------------------------------------
     def statements(self, sql: str) -> tuple[Statement, ...]:
         return tuple(replace(s, writes=s.keyword not in READ_KEYWORDS)
-                     for s in sqltext.split(sql))
-
-    def check_params(self, statement: Statement, params: object) -> None:
-        sqltext.check_params(statement, params)
+                     for s in split(sql, self.dialect))
 
     def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:

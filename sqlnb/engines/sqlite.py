@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import os
 import sqlite3
@@ -30,19 +31,33 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from .._control import PREVIEW_ROWS
-from .._task import SmallFrame, Stopped, note
-from ..errors import UsageError, annotate
-from ..results import Catalog, FrameBuilder, Result, rows_to_dataframe
-from . import sqltext
-from .base import Backend, Link
+from ..engine import (
+    PREVIEW_ROWS,
+    Backend,
+    Catalog,
+    FrameBuilder,
+    Link,
+    Option,
+    Result,
+    Secret,
+    SmallFrame,
+    Stopped,
+    UsageError,
+    annotate,
+    check_params,
+    check_seconds,
+    note,
+    options,
+    rows_to_dataframe,
+    split,
+)
+from ..errors import DatabaseClosed, QueryInterrupted, TransactionRolledBack
 
 if TYPE_CHECKING:
-    from .._control import Control
-    from .._task import Task
-    from .sqltext import Statement
+    from ..engine import Control, Statement, Task
 
 log = logging.getLogger("sqlnb")
 
@@ -207,6 +222,18 @@ def _refused(name: str, keyword: str | None) -> UsageError:
                       "is refused")
 
 
+def check_possible(statement: Statement) -> None:
+    """Refuse what would break the Database's own connections, saying what to do instead."""
+    if statement.sets_pragma and statement.pragma is not None:
+        name, value = statement.pragma
+        if name.rsplit(".", 1)[-1] == "locking_mode" and (value or "").strip("'\"").lower() == (
+                "exclusive"):
+            raise UsageError(
+                "PRAGMA locking_mode = EXCLUSIVE would lock this Database's own reader "
+                "connections out: use connect(..., threads=0) to work on one connection, or "
+                "BEGIN EXCLUSIVE for one transaction")
+
+
 def is_readonly(error: BaseException) -> bool:
     """SQLite refused a write (SQLITE_READONLY)."""
     code = getattr(error, "sqlite_errorcode", None)
@@ -291,7 +318,7 @@ class WriteConnection(sqlite3.Connection):
         if not self.in_transaction:
             return super().executescript(sql_script)
         cursor = self.cursor()
-        for statement in sqltext.split(sql_script):
+        for statement in split(sql_script):
             cursor.execute(statement.text)
         return cursor
 
@@ -301,6 +328,7 @@ class SQLiteLink(Link):
 
     __slots__ = ("__weakref__", "after", "busy_wait", "conn", "control", "cursor", "denied",
                  "read_only", "refused", "replaying", "state", "version")
+    savepoints = True
 
     def __init__(self, conn: sqlite3.Connection,
                  after: Callable[[SQLiteLink, Statement], None] | None = None,
@@ -505,7 +533,7 @@ class SQLiteLink(Link):
         try:
             while chunk := list(itertools.islice(rows, 10_000)):
                 if control.rows == 0:
-                    sqltext.check_params(statement, chunk[0])
+                    check_params(statement, chunk[0])
                 cursor.executemany(statement.text, chunk)
                 total += max(cursor.rowcount, 0)
                 control.rows += len(chunk)
@@ -644,17 +672,44 @@ class SQLiteBackend(Backend):
     """SQLite's side of one Database: URIs, connections, the session every link shares."""
 
     name = "sqlite"
+    title = "SQLite"
+    schemes = ("sqlite", "file")  # sqlite:///path, sqlite:// (memory); file: URIs as they are
+    example = "sqlite:///path/to/file.db, sqlite:// for memory, a file: URI or a path"
+    options = (
+        Option("busy_timeout", None, "seconds to wait for another process's lock (None: "
+               "sqlnb.options.busy_timeout, 5)", float, lambda s: check_seconds(s, "busy_timeout")),
+        Option("wal", True, "put a writable file in WAL mode with synchronous=NORMAL (reads go "
+               "on while a write commits); False leaves its journal mode alone", bool),
+    )
     error_types = (sqlite3.Error,)
+    #: sqlnb's errors on SQLite are sqlite3's too: code written against the sqlite3 module
+    #: (`except sqlite3.OperationalError`) keeps catching a QueryTimeout or a lost transaction
+    error_bases = MappingProxyType({
+        QueryInterrupted: (sqlite3.OperationalError,),
+        TransactionRolledBack: (sqlite3.OperationalError,),
+        DatabaseClosed: (sqlite3.ProgrammingError,),
+    })
 
     def mean_sql(self, column: str, declared: str) -> str | None:
         # a SQLite column holds any type whatever it declares (and often declares none), and
         # avg() reads text as 0: the mean is of the values that are numbers
         return f"avg(CASE WHEN typeof({column}) IN ('integer', 'real') THEN {column} END)"
 
+    @classmethod
+    def parse_target(cls, target: Any) -> Any:
+        if isinstance(target, Secret):  # SQLite takes no secret: the text is the path
+            target = target.reveal()
+        if isinstance(target, str) and "://" in target and not target.startswith("file:"):
+            path = target.split("://", 1)[1]  # sqlite:///relative.db, sqlite:////abs.db
+            return (path[1:] if path.startswith("/") else path) or None  # sqlite://: memory
+        return target  # a path, a file: URI, None or ":memory:"
+
     def __init__(self, path: str | os.PathLike[str] | None, *, read_only: bool,
-                 busy_timeout: float, wal: bool) -> None:
+                 busy_timeout: float | None = None, wal: bool = True) -> None:
         target = resolve_target(path, read_only)
-        self.busy_timeout = busy_timeout
+        if busy_timeout is None:  # the process-wide default, read as the Database opens
+            busy_timeout = check_seconds(options.busy_timeout, "sqlnb.options.busy_timeout")
+        self.busy_timeout = busy_timeout or 0.0
         self.session = SessionState()
         self._session_lock = threading.Lock()
         try:
@@ -724,10 +779,24 @@ class SQLiteBackend(Backend):
 
     # -- SQL -----------------------------------------------------------------------------------
     def statements(self, sql: str) -> tuple[Statement, ...]:
-        return sqltext.split(sql)
+        statements = split(sql)  # sqlite3_complete() says where each one ends
+        for statement in statements:
+            if statement.sets_pragma:
+                check_possible(statement)
+        return statements
 
-    def check_params(self, statement: Statement, params: object) -> None:
-        sqltext.check_params(statement, params)
+    def adapt_parameter(self, value: Any, name: str) -> Any:
+        # sqlite3 binds numbers, text, bytes and None; a date or a time as its ISO text (as
+        # SQLite's date functions read it), where sqlite3's own adapter is deprecated
+        if value is None or isinstance(value, (int, float, str, bytes)):
+            return value
+        if isinstance(value, (datetime.date, datetime.time)):
+            return value.isoformat()
+        item = getattr(value, "item", None)
+        if callable(item) and getattr(value, "ndim", None) == 0:  # numpy scalars
+            return self.adapt_parameter(item(), name)
+        raise UsageError(f":{name} is a {type(value).__name__}; SQLite binds numbers, text, "
+                         "bytes or None: convert it first (one value per parameter)")
 
     def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:

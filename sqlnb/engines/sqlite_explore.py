@@ -7,10 +7,8 @@ import functools
 import sqlite3
 from typing import Any
 
-from ..errors import UsageError
-from ..results import Catalog, rows_to_dataframe
+from ..engine import Catalog, UsageError, rows_to_dataframe, split_name
 from .sqlite_insert import quote
-from .sqltext import split_name
 
 
 def tables(conn: sqlite3.Connection) -> Any:

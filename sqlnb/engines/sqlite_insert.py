@@ -12,8 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from .._control import Control
-from ..errors import UsageError
+from ..engine import Control, UsageError
 
 #: Rows converted and inserted per executemany() call.
 INSERT_CHUNK = 10_000

@@ -1,9 +1,14 @@
-"""What the text of SQL says before SQLite runs it: statements, first keyword, parameters, PRAGMAs.
+"""What the text of SQL says before the engine runs it: statements, first keyword, parameters,
+PRAGMAs.
 
-This is lexical only (strings, quoted names and comments are skipped the way SQLite's tokenizer
-skips them). Whether a statement reads or writes is decided by SQLite itself (see _engine.py);
-the lexer only finds the statements whose first keyword already settles where they must run
-(BEGIN, ATTACH, PRAGMA x = y ...) and the parameter names a statement uses.
+This is lexical only: strings, quoted names and comments are skipped the way the engine's own
+tokenizer skips them, which differs by engine (a `Dialect`): SQLite's strings know no
+backslash escapes and its `[name]` and backticks quote names; PostgreSQL and DuckDB have
+`$$...$$` and `$tag$...$tag$` strings, `E'...'` strings with backslash escapes and nested
+`/* */` comments; Spark's strings take backslash escapes, `"..."` is a string there and
+backticks quote names. Whether a statement reads or writes is the engine's to decide (see
+engines/); the lexer only finds the statements whose first keyword already settles where they
+must run (BEGIN, ATTACH, PRAGMA x = y ...) and the parameter names a statement uses.
 """
 
 from __future__ import annotations
@@ -16,22 +21,96 @@ from functools import lru_cache
 
 from ..errors import UsageError
 
-# One token at a time; order matters (comments before punctuation, quoted before words).
-_TOKEN = re.compile(
-    r"""
-      (?P<ws>\s+)
-    | (?P<comment>--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$))
-    | (?P<string>'(?:[^']|'')*(?:'|$)|[xX]'[^']*(?:'|$))
-    | (?P<quoted>"(?:[^"]|"")*(?:"|$)|`(?:[^`]|``)*(?:`|$)|\[[^\]]*(?:\]|$))
-    | (?P<cast>::)
-    | (?P<param>\?\d*|[:@$][A-Za-z0-9_\u0080-\U0010ffff]+(?:::[A-Za-z0-9_]+)*)
-    | (?P<word>[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*)
-    | (?P<number>\d[\w.]*|\.\d[\w]*)
-    | (?P<semi>;)
-    | (?P<punct>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
+_NAME_START = r"A-Za-z_\u0080-\U0010ffff"  # a name's first character, in a [class]
+_NAME_PART = r"A-Za-z0-9_\u0080-\U0010ffff"  # its others
+
+
+@dataclass(frozen=True, eq=False)  # one object per dialect: hashed by identity, fast
+class Dialect:
+    """An engine's lexical rules: how its strings, quoted names and comments are written, and
+    how its statements end. Each engine's `Backend.statements` splits with its own."""
+
+    name: str
+    #: strings: 'it''s', and x'..' blobs, always; these add to them
+    backslash_strings: bool = False  # 'it\'s' and "..." strings with backslash escapes (Spark)
+    escape_strings: bool = False  # E'it\'s' strings with backslash escapes (PostgreSQL, DuckDB)
+    dollar_strings: bool = False  # $$...$$ and $tag$...$tag$ (PostgreSQL, DuckDB)
+    #: the characters that quote a name ("`" for `name`, "[" for [name]); '"' unless "..." is a
+    #: string (Spark)
+    name_quotes: str = '"'
+    nested_comments: bool = False  # /* a /* b */ c */ is one comment (PostgreSQL, DuckDB, Spark)
+    #: a statement ends at a `;` where SQLite's sqlite3_complete() agrees (a CREATE TRIGGER's
+    #: BEGIN ... END body holds `;`); otherwise at every `;` outside a token
+    sqlite_complete: bool = False
+    #: the lexer's regular expression for these rules
+    pattern: re.Pattern[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pattern", _pattern(self))
+
+
+def _pattern(dialect: Dialect) -> re.Pattern[str]:
+    """One token at a time; order matters (comments before punctuation, quoted before words).
+    An unclosed string, name or comment runs to the end (`$`)."""
+    if dialect.backslash_strings:
+        strings = [r"'(?:[^'\\]|\\.)*(?:'|$)", r'"(?:[^"\\]|\\.)*(?:"|$)']
+    else:
+        strings = [r"'(?:[^']|'')*(?:'|$)"]
+    strings.append(r"[xX]'[^']*(?:'|$)")
+    if dialect.escape_strings:
+        strings.append(r"[eE]'(?:[^'\\]|\\.|'')*(?:'|$)")
+    if dialect.dollar_strings:
+        strings += [r"\$\$.*?(?:\$\$|$)",
+                    rf"\$(?P<tag>[{_NAME_START}][{_NAME_PART}]*)\$.*?(?:\$(?P=tag)\$|$)"]
+    quoted = []
+    for quote in dialect.name_quotes:
+        if quote == "[":
+            quoted.append(r"\[[^\]]*(?:\]|$)")
+        else:
+            quoted.append(f"{quote}(?:[^{quote}]|{quote}{quote})*(?:{quote}|$)")
+    return re.compile(
+        rf"""
+          (?P<ws>\s+)
+        | (?P<comment>--[^\n]*(?:\n|$)|/\*.*?(?:\*/|$))
+        | (?P<string>{"|".join(strings)})
+        | (?P<quoted>{"|".join(quoted)})
+        | (?P<cast>::)
+        | (?P<param>\?\d*|[:@$][{_NAME_PART}]+(?:::[A-Za-z0-9_]+)*)
+        | (?P<word>[{_NAME_START}][A-Za-z0-9_$\u0080-\U0010ffff]*)
+        | (?P<number>\d[\w.]*|\.\d[\w]*)
+        | (?P<semi>;)
+        | (?P<punct>.)
+        """,
+        re.VERBOSE | re.DOTALL,
+    )
+
+
+#: SQLite: sqlite3_complete() ends statements; "name", [name] and `name`; no backslash escapes.
+SQLITE = Dialect("sqlite", name_quotes='"[`', sqlite_complete=True)
+#: PostgreSQL's lexical rules, which DuckDB follows: $$ and $tag$ strings, E'..' escapes, nested
+#: comments, "name".
+POSTGRES = Dialect("postgres", escape_strings=True, dollar_strings=True, nested_comments=True)
+#: Spark SQL: 'a\'b' and "a\"b" are strings (backslash escapes), `name` is a name, comments nest.
+SPARK = Dialect("spark", backslash_strings=True, name_quotes="`", nested_comments=True)
+
+
+def _comment_end(sql: str, start: int) -> int:
+    """Where a nested /* comment that starts at `start` ends (the end of `sql` if it does not)."""
+    depth, position = 0, start
+    while True:
+        opening = sql.find("/*", position)
+        closing = sql.find("*/", position)
+        if closing < 0:
+            return len(sql)
+        if 0 <= opening < closing:
+            depth += 1
+            position = opening + 2
+        else:
+            depth -= 1
+            position = closing + 2
+            if depth == 0:
+                return position
+
 
 #: Transaction control: runs on the writer, outside sqlnb's own transaction.
 TRANSACTION_KEYWORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
@@ -113,20 +192,24 @@ def _joins_key(kind: str, text: str, adjacent: bool) -> bool:
     return kind == "word" and adjacent and text.upper() not in _BEFORE_EXPRESSION
 
 
-def tokens(sql: str) -> Iterator[tuple[str, int, str]]:
-    """Each token of `sql` as (kind, start, text), end to end: kind is "ws", "comment",
-    "string", "quoted" (a quoted name), "word", "number", "param", "cast", "semi" or "punct".
-    An unclosed string, name or comment runs to the end. A `:` that joins a key to its value
-    (see _joins_key) is "punct", and what follows it a token of its own, so `{'a':x}` holds no
-    parameter. (Package-internal: the completer of sqlnb.ipython reads a cell with it.)"""
-    match_at = _TOKEN.match
+def tokens(sql: str, dialect: Dialect = SQLITE) -> Iterator[tuple[str, int, str]]:
+    """Each token of `sql` as (kind, start, text), end to end, by `dialect`'s rules: kind is
+    "ws", "comment", "string", "quoted" (a quoted name), "word", "number", "param", "cast",
+    "semi" or "punct". An unclosed string, name or comment runs to the end. A `:` that joins a
+    key to its value (see _joins_key) is "punct", and what follows it a token of its own, so
+    `{'a':x}` holds no parameter. (Package-internal: the completer of sqlnb.ipython reads a
+    cell with it.)"""
+    match_at = dialect.pattern.match
+    nested = dialect.nested_comments
     position, end = 0, len(sql)
     last_kind, last_text, last_end = "", "", -1  # the last token that is not a blank
     while position < end:
         match = match_at(sql, position)
         kind, text = match.lastgroup, match.group()  # type: ignore[union-attr]
-        if kind == "param" and text[0] == ":" and _joins_key(last_kind, last_text,
-                                                             last_end == position):
+        if kind == "comment" and nested and text.startswith("/*"):
+            text = sql[position:_comment_end(sql, position)]
+        elif kind == "param" and text[0] == ":" and _joins_key(last_kind, last_text,
+                                                               last_end == position):
             kind, text = "punct", ":"
         yield kind, position, text  # type: ignore[misc]
         position += len(text)
@@ -134,8 +217,8 @@ def tokens(sql: str) -> Iterator[tuple[str, int, str]]:
             last_kind, last_text, last_end = kind, text, position  # type: ignore[assignment]
 
 
-def _tokens(sql: str) -> Iterator[tuple[str, str]]:
-    for kind, _start, text in tokens(sql):
+def _tokens(sql: str, dialect: Dialect = SQLITE) -> Iterator[tuple[str, str]]:
+    for kind, _start, text in tokens(sql, dialect):
         yield kind, text
 
 
@@ -161,20 +244,20 @@ def _closed(quoted: str) -> bool:
     return len(quoted) >= 2 and quoted[-1] == closing
 
 
-def named_tokens(sql: str) -> Iterator[tuple[int, int, str]]:
+def named_tokens(sql: str, dialect: Dialect = SQLITE) -> Iterator[tuple[int, int, str]]:
     """(start, end, text) of each named parameter (`:name`, `@name`, `$name`) in `sql`."""
-    for kind, start, text in tokens(sql):
+    for kind, start, text in tokens(sql, dialect):
         if kind == "param" and not text.startswith("?"):
             yield start, start + len(text), text
 
 
-def _analyze_one(text: str) -> Statement | None:
+def _analyze_one(text: str, dialect: Dialect = SQLITE) -> Statement | None:
     """The statement in `text`, or None when it holds only blanks and comments."""
     keyword = ""
     named: list[str] = []
     positional = 0
     head: list[tuple[str, str]] = []  # the first significant tokens, for PRAGMA parsing
-    for kind, value in _tokens(text):
+    for kind, value in _tokens(text, dialect):
         if kind in ("ws", "comment", "semi"):
             continue
         if not keyword and kind == "word":
@@ -216,17 +299,16 @@ def _pragma(words: list[tuple[str, str]]) -> tuple[str, str | None]:
 
 
 @lru_cache(maxsize=512)
-def split(sql: str) -> tuple[Statement, ...]:
+def split(sql: str, dialect: Dialect = SQLITE) -> tuple[Statement, ...]:
     """The statements of `sql`, in order, each analyzed; blank and comment-only pieces dropped.
 
-    A statement sqlnb cannot run (see check_possible) raises a UsageError here.
-
-    A statement ends at a `;` where SQLite's own `sqlite3_complete()` agrees it is complete, so a
-    `;` inside a string, a comment or a CREATE TRIGGER body does not split it.
+    A statement ends at a `;` outside a string, a quoted name or a comment, by `dialect`'s
+    rules; with SQLite's, only where SQLite's own `sqlite3_complete()` agrees it is complete,
+    so a CREATE TRIGGER body does not split it either.
     """
     if "\x00" in sql:
-        raise UsageError("the SQL holds a NUL character (\\x00), which SQLite cannot take in "
-                         "SQL text: remove it, or pass the value as a parameter")
+        raise UsageError("the SQL holds a NUL character (\\x00), which SQL text cannot hold: "
+                         "remove it, or pass the value as a parameter")
     try:
         sql.encode("utf-8")
     except UnicodeEncodeError as error:
@@ -234,23 +316,20 @@ def split(sql: str) -> tuple[Statement, ...]:
                          f"character {error.start}): fix the text") from None
     pieces = []
     start = 0
-    for match in _TOKEN.finditer(sql):
-        end = match.end()
-        if match.lastgroup == "semi" and sqlite3.complete_statement(sql[start:end]):
-            pieces.append(sql[start:end])
-            start = end
+    complete = dialect.sqlite_complete
+    for kind, at, _text in tokens(sql, dialect):
+        if kind == "semi" and (not complete or sqlite3.complete_statement(sql[start:at + 1])):
+            pieces.append(sql[start:at + 1])
+            start = at + 1
     pieces.append(sql[start:])
-    statements = tuple(s for s in map(_analyze_one, pieces) if s is not None)
-    for statement in statements:
-        check_possible(statement)
-    return statements
+    return tuple(s for s in (_analyze_one(piece, dialect) for piece in pieces) if s is not None)
 
 
-def single(sql: str) -> Statement:
+def single(sql: str, dialect: Dialect = SQLITE) -> Statement:
     """The one statement in `sql`, or a UsageError if it holds none or several."""
     if not isinstance(sql, str):
         raise UsageError(f"SQL must be a str, not {type(sql).__name__}")
-    statements = split(sql)
+    statements = split(sql, dialect)
     if not statements:
         raise UsageError("the SQL is empty (only blanks or comments): give a statement to run")
     if len(statements) > 1:
@@ -259,18 +338,6 @@ def single(sql: str) -> Statement:
             "one, or use execute_write_script() for a script"
         )
     return statements[0]
-
-
-def check_possible(statement: Statement) -> None:
-    """Refuse what would break the Database's own connections, saying what to do instead."""
-    if statement.sets_pragma and statement.pragma is not None:
-        name, value = statement.pragma
-        if name.rsplit(".", 1)[-1] == "locking_mode" and (value or "").strip("'\"").lower() == (
-                "exclusive"):
-            raise UsageError(
-                "PRAGMA locking_mode = EXCLUSIVE would lock this Database's own reader "
-                "connections out: use connect(..., threads=0) to work on one connection, or "
-                "BEGIN EXCLUSIVE for one transaction")
 
 
 def check_params(statement: Statement, params: object) -> None:

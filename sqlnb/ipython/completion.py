@@ -113,9 +113,12 @@ class Suggestions:
     choices: tuple[tuple[str, str], ...]
 
 
-def suggest(sql: str, offset: int, catalog: Catalog, quote: str = '"') -> Suggestions | None:
+def suggest(sql: str, offset: int, catalog: Catalog,
+            quote: Callable[[str], str] = lambda name: '"' + name.replace('"', '""') + '"'
+            ) -> Suggestions | None:
     """The completions at `offset` in `sql`; None inside a string or a comment (not SQL's to
-    complete). `quote` is the engine's quote for names (Spark's is a backtick)."""
+    complete). `quote` quotes a name the engine's way (`Database.quote_identifier`: Spark's
+    with backticks)."""
     statement = _statement_at(sql, offset)
     before = [t for t in statement if t[1] < offset]
     fragment, prefix, quoted = "", "", False
@@ -162,9 +165,9 @@ def suggest(sql: str, offset: int, catalog: Catalog, quote: str = '"') -> Sugges
     choices: dict[str, tuple[str, str]] = {}
     for name, kind in names:
         if name.lower().startswith(wanted):
-            text = _quoted(name, quote) if kind in ("column", "table") and (
+            text = quote(name) if kind in ("column", "table") and (
                 quoted or not _plain(name, reserved)) else name
-            choices.setdefault(text if text[:1] == quote else text.lower(), (text, kind))
+            choices.setdefault(text if text != name else text.lower(), (text, kind))
     return Suggestions(fragment, tuple(choices.values()))
 
 
@@ -263,10 +266,6 @@ def _plain(name: str, reserved: set[str] | frozenset[str] = frozenset()) -> bool
     return name.isidentifier() and name.isascii() and name.upper() not in reserved
 
 
-def _quoted(name: str, quote: str) -> str:
-    return quote + name.replace(quote, quote * 2) + quote
-
-
 # -- the IPython side ------------------------------------------------------------------------------
 class Completer:
     """The matcher IPython calls on Tab; `databases(name)` gives the magics' Database (the
@@ -313,8 +312,9 @@ class Completer:
             return Suggestions("", ())
         if spot is not None:
             db = self._database(spot.db)
-            return suggest(spot.sql, spot.offset, catalog,
-                           "`" if db is not None and db.engine == "spark" else '"')
+            if db is None:
+                return suggest(spot.sql, spot.offset, catalog)
+            return suggest(spot.sql, spot.offset, catalog, db.quote_identifier)
         prefix = named.group(named.lastindex or 1)
         if named.re is _TABLE_COMMAND:
             names = list(catalog.tables)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextvars
-import datetime
 import html
 import io
 import keyword
@@ -43,6 +42,7 @@ from IPython.core.magic_arguments import (
 from traitlets import Bool, Float, Int
 
 import sqlnb
+from sqlnb import engine
 from sqlnb.errors import shorten
 
 from .progress import CellProgress, widgets_available
@@ -56,11 +56,6 @@ if TYPE_CHECKING:
 _VALUED = {"--db", "--time-limit"}
 _TOKEN = re.compile(r"\s*(\S+)")
 _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
-#: A URL at the start of a line: its scheme (postgresql, mysql+pymysql, duckdb, sqlite ...), or
-#: the target of a local Spark server (spark:local[2]).
-_URL = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.\-]*)://|\s*(spark):local(?:\[[0-9*]+\])?\s*$")
-#: How the connect line names each engine (`db.engine` is its short name).
-ENGINE_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB", "spark": "Spark"}
 #: SQLite's error for a { or } in SQL: someone expected a template
 _BRACE = re.compile(r'unrecognized token: "[{}]')
 _NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False,
@@ -212,9 +207,9 @@ class SqlNB(Magics):
         %sql sqlite:///path/to/file.db         (open a database and make it current)
 
         `:name` in the SQL binds the Python variable `name` as a parameter (never pasted into
-        the SQL). `VAR <<` also stores the result in the variable VAR. A target opens SQLite
-        (sqlite:///...), DuckDB (duckdb:///...) or Spark (sc://..., spark:local[N]); another
-        database's URL (postgresql://...) is an error.
+        the SQL). `VAR <<` also stores the result in the variable VAR. A target opens its
+        engine's database: SQLite (sqlite:///...), DuckDB (duckdb:///...), Spark (sc://...,
+        spark:local[N]) or an engine a plug-in registered; a URL no engine opens is an error.
         """
         try:
             return self._sql(line, cell)
@@ -228,15 +223,15 @@ class SqlNB(Magics):
         options, target, rest = _split_line(line)
         args = parse_argstring(self.sql, " ".join(options)) if options else _NO_OPTIONS
         sql = rest if cell is None else f"{rest}\n{cell}" if rest.strip() else cell
-        url = _URL.match(rest)
-        if url is not None:
-            scheme = url.group(1) or url.group(2)
-            _check_scheme(scheme)
+        first = rest.split(None, 1)[0] if rest.strip() else ""
+        scheme = engine.scheme_of(first)
+        if scheme is not None:  # a target: a URL, or a form an engine has (spark:local[2])
+            _engine(first)
             if cell is not None or len(rest.split()) > 1:
                 raise IPythonUsageError(
                     f"a {scheme}: target opens a database on a line of its own: run "
-                    f"%sql {rest.split()[0]} first, then the SQL")
-            return self._connect(rest.strip(), name=None, read_only=False)
+                    f"%sql {first} first, then the SQL")
+            return self._connect(first, name=None, read_only=False)
         if target is not None and not (target.isidentifier() and not keyword.iskeyword(target)):
             raise IPythonUsageError(f"{target!r} is not a valid Python variable name for "
                                     "'VAR <<': use letters, digits and _")
@@ -270,7 +265,7 @@ class SqlNB(Magics):
             raise IPythonUsageError("the cell has no SQL (only blanks or comments): "
                                     "write a statement to run")
         total = len(statements)
-        return [(s, self._bind(s, _where(i, total))) for i, s in enumerate(statements)]
+        return [(s, self._bind(db, s, _where(i, total))) for i, s in enumerate(statements)]
 
     def _run_cell(self, db: sqlnb.Database, statements: list[tuple[Statement, Any]],
                   limit: float | None, progress: CellProgress,
@@ -344,8 +339,10 @@ class SqlNB(Magics):
         thread.start()
         return cell
 
-    def _bind(self, statement: Statement, where: str) -> dict[str, Any] | None:
-        """The values of the Python variables the statement names (:name, @name, $name)."""
+    def _bind(self, db: sqlnb.Database, statement: Statement, where: str
+              ) -> dict[str, Any] | None:
+        """The values of the Python variables the statement names (:name, @name, $name), as
+        the Database's engine binds them."""
         if statement.positional:
             raise IPythonUsageError(f"{where} uses '?': in a SQL cell, bind Python variables "
                                     "by name, as :name")
@@ -358,7 +355,10 @@ class SqlNB(Magics):
                 raise IPythonUsageError(
                     f":{name} in {where} names no Python variable: define {name} first, or "
                     "quote the text if it is not a parameter")
-            params[name] = _bindable(name, namespace[name])
+            try:
+                params[name] = db.adapt_parameter(namespace[name], name)
+            except sqlnb.UsageError as error:
+                raise IPythonUsageError(str(error)) from None
         return params
 
     # -- %sqlnb --------------------------------------------------------------------------------
@@ -368,7 +368,10 @@ class SqlNB(Magics):
         """Manage and explore databases.
 
         %sqlnb connect PATH [--as NAME] [--read-only] [--token-env NAME]
-                                                        open a database and make it current
+                            [--option NAME=VALUE]...    open a database and make it current;
+                                                        --option gives an option of its engine
+                                                        (wal=false on SQLite), --token-env the
+                                                        variable that holds its secret
         %sqlnb list                                     the open databases
         %sqlnb use NAME                                 make NAME current (or a Database variable)
         %sqlnb close [NAME]                             close a database (the current one)
@@ -415,12 +418,24 @@ class SqlNB(Magics):
         parser.add_argument("--as", dest="name")
         parser.add_argument("--read-only", action="store_true")
         parser.add_argument("--token-env", metavar="NAME")
+        parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE")
         args = parser.parse_argstring(rest)
-        url = _URL.match(args.path)
-        if url is not None and (url.group(1) or "").lower() != "file":  # SQLite's file: URIs
-            _check_scheme(url.group(1) or url.group(2))
+        backend = _engine(args.path)
+        options = {}
+        for given in args.option:
+            name, equals, value = given.partition("=")
+            if not equals or not name.strip():
+                raise IPythonUsageError(f"--option takes NAME=VALUE (an option of the engine, "
+                                        f"such as wal=false), not {given!r}")
+            options[name.strip()] = value
+        if args.token_env is not None:
+            if backend.secret_env_option is None:
+                raise IPythonUsageError(f"--token-env names the environment variable that "
+                                        f"holds a target's secret, and {backend.title} reads "
+                                        "none from the environment")
+            options[backend.secret_env_option] = args.token_env
         return self._connect(args.path, name=args.name, read_only=args.read_only,
-                             token_env=args.token_env)
+                             options=options)
 
     def _cmd_list(self, rest: str) -> Any:
         import pandas as pd
@@ -639,15 +654,16 @@ class SqlNB(Magics):
 
     # -- databases ------------------------------------------------------------------------------
     def _connect(self, target: str, *, name: str | None, read_only: bool,
-                 token_env: str | None = None) -> None:
-        """Open `target` (a path, or a sqlite://, duckdb:// or sc:// URL: connect() picks the
-        engine). A secret typed into it is shown nowhere, and said once to be in the cell."""
+                 options: dict[str, Any] | None = None) -> None:
+        """Open `target` (a path or a URL: its engine picks by scheme or suffix) with the
+        engine's `options`. A secret typed into it is shown nowhere, and said once to be in
+        the cell."""
         shown = sqlnb.redact(target)
         try:
             with warnings.catch_warnings():  # the magic says it its own way, below
                 warnings.simplefilter("ignore", UserWarning)
                 db = sqlnb.connect(None if target in ("", ":memory:") else target,
-                                   read_only=read_only, token_env=token_env)
+                                   read_only=read_only, **(options or {}))
         except Exception as error:  # whatever the engine says when it cannot open the target
             said = " -- ".join([str(error), *getattr(error, "__notes__", ())])  # what to do
             raise SqlCellError(f"{type(error).__name__}: cannot open {shown!r}: "
@@ -657,9 +673,9 @@ class SqlNB(Magics):
             print("note: this cell holds a secret (the target's token or password), which a "
                   "saved notebook keeps; sqlnb shows it nowhere else. Put it in an environment "
                   "variable instead: %sqlnb connect URL --token-env NAME")
+        backend = engine.engine_named(db.engine)
         if name is None:
-            path = _url_path(target)
-            base = "memory" if path in ("", ":memory:") else Path(path).stem or "db"
+            base = backend.short_name(db.path)
             name, n = base, 1
             while name in self._databases:
                 n += 1
@@ -670,7 +686,7 @@ class SqlNB(Magics):
         self._owned.add(name)
         self._current = name
         self._read_catalog(db)
-        print(f"connected: {name} ({db.path}) on {ENGINE_NAMES.get(db.engine, db.engine)}")
+        print(f"connected: {name} ({db.path}) on {backend.title}")
 
     def _read_catalog(self, db: sqlnb.Database) -> sqlnb.Database:
         """Start reading the names Tab completes from, so the first Tab finds them (on Spark
@@ -835,26 +851,14 @@ def _split_line(line: str) -> tuple[list[str], str | None, str]:
     return options, target, line[pos:]
 
 
-def _url_path(target: str) -> str:
-    """The path of a URL (sqlite:///relative.db -> relative.db, duckdb:////abs.duckdb ->
-    /abs.duckdb, sqlite:// -> ""), or the target itself when it is a path."""
-    if target.startswith("spark:") or target.startswith("sc://"):
-        return "spark"
-    if _URL.match(target) is None:
-        return target
-    path = target.split("://", 1)[1]
-    return path[1:] if path.startswith("/") else path
-
-
-def _check_scheme(scheme: str) -> None:
-    """A UsageError for a URL of a database sqlnb does not open (naming its scheme only, never
-    the rest of the URL, which may hold a password)."""
-    if scheme.lower().split("+", 1)[0] not in ("sqlite", "duckdb", "sc", "spark"):
-        raise IPythonUsageError(
-            f"{scheme}:// is the URL of another database: sqlnb opens SQLite, DuckDB and Spark, "
-            "as %sql sqlite:///path/to/file.db (sqlite:// for memory), %sql "
-            "duckdb:///path/to/file.duckdb (duckdb:// for memory), %sql sc://host:port (Spark "
-            "Connect; spark:local[2] starts a local server) or %sqlnb connect PATH")
+def _engine(target: str) -> type[engine.Backend]:
+    """The engine `target` opens, or the magic's UsageError naming only the scheme of a URL no
+    engine opens (never the rest of it, which may hold a password) and what sqlnb opens."""
+    try:
+        return engine.engine_for(target)
+    except sqlnb.UsageError as error:
+        raise IPythonUsageError(f"{error}: %sql TARGET or %sqlnb connect PATH opens one"
+                                ) from None
 
 
 def _without_credentials(error: Exception) -> Exception:
@@ -878,20 +882,6 @@ def _limit(option: float | None, setting: float | None) -> float | None:
         raise IPythonUsageError(f"--time-limit must be more than 0 seconds, not {value:g} "
                                 "(use inf for no limit)")
     return value
-
-
-def _bindable(name: str, value: Any) -> Any:
-    """A Python value as SQLite can bind it, or a one-line error."""
-    if value is None or isinstance(value, (int, float, str, bytes)):
-        return value
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "ndim", None) == 0:  # numpy scalars
-        return _bindable(name, item())
-    raise IPythonUsageError(
-        f":{name} is a {type(value).__name__}; SQLite binds numbers, text, bytes or None: "
-        "convert it first (one value per parameter)")
 
 
 def _where(index: int, total: int) -> str:
