@@ -154,8 +154,11 @@ def duckdb_file(rows: int) -> Path:
     print(f"building {path.name}: table t with {rows:,} rows ...", flush=True)
     building = path.with_name(path.name + ".building")
     building.unlink(missing_ok=True)
-    con = duckdb.connect(str(building), config={"enable_progress_bar_print": False})
+    # (a plain connect, then SET: DuckDB 2 refuses this setting in connect()'s config, where it
+    # would be global)
+    con = duckdb.connect(str(building))
     try:
+        con.execute("SET enable_progress_bar_print = false")
         con.execute(DUCKDB_TABLE.format(rows=rows))
     finally:
         con.close()
