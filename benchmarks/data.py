@@ -125,11 +125,15 @@ def _remove(path: Path) -> None:
 
 
 
-#: The DuckDB table's columns (10M rows in a full run): BIGINT, BIGINT, UBIGINT, DOUBLE, VARCHAR.
+#: The DuckDB table's columns (10M rows in a full run): BIGINT, BIGINT with NULL in a tenth of
+#: the rows (as SQLite's `d`: sqlnb gives it pandas' Int64), UBIGINT, DOUBLE, VARCHAR.
 DUCKDB_TABLE = (
-    "CREATE TABLE t AS SELECT range AS id, (range * 7919) % 1000003 AS a, hash(range) AS h, "
+    "CREATE TABLE t AS SELECT range AS id, "
+    "CASE WHEN range % 10 <> 3 THEN (range * 7919) % 1000003 END AS a, hash(range) AS h, "
     "range / 3.0 AS b, 'v' || (range % 100000)::VARCHAR AS c FROM range({rows})"
 )
+#: Bump when DUCKDB_TABLE changes: the file's name carries it, so an older file is not reused.
+DUCKDB_VERSION = 2
 
 
 def duckdb_file(rows: int) -> Path:
@@ -137,7 +141,7 @@ def duckdb_file(rows: int) -> Path:
     import duckdb
 
     DATA_DIR.mkdir(exist_ok=True)
-    path = DATA_DIR / f"t-{rows}.duckdb"
+    path = DATA_DIR / f"t-{rows}.v{DUCKDB_VERSION}.duckdb"
     if path.exists():
         try:
             con = duckdb.connect(str(path), read_only=True)
