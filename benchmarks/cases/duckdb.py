@@ -122,6 +122,10 @@ def _memory_notes(table: Table, extras: dict[str, list[dict[str, float]]]) -> li
     notes = [f"DuckDB's buffer cache after the read: {cache:,.0f} MB (each contender holds "
              "it); the frames: " + ", ".join(f"{label} {frame:,.0f} MB"
                                             for label, frame in frames.items())]
+    seconds = {label: median(label, "seconds") for label in extras}
+    notes.append("seconds in those fresh processes (every page new to the process): "
+                 + ", ".join(f"{label} {value:.2f} s" for label, value in seconds.items()
+                             if value is not None))
     ours, theirs = table.median(QUERY), table.median(FETCH_DF)
     if ours is not None and theirs is not None:
         notes.append(f"db.query's peak is its frame + DuckDB's cache + "
