@@ -1,5 +1,8 @@
 """`python -m benchmarks [--quick] [--json PATH] [--only CASE ...]`: run the suite, print a table
-per case with its targets (PASS/MISS), and optionally write every figure as JSON."""
+per case with its targets (PASS/MISS), and optionally write every figure as JSON.
+
+The exit status is 1 when a case crashed or one of its contenders raised (CI runs the suite with
+--quick as a smoke test), 0 otherwise: a target missed or a peer not installed is reported only."""
 
 from __future__ import annotations
 
@@ -58,9 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     targets = [t for r in results for t in r.targets]
     verdicts = {v: sum(t.verdict == v for t in targets) for v in ("PASS", "MISS", "SKIP")}
     crashed = [r.case_id for r in results if r.error]
+    # a contender that raised measured nothing: broken too (a peer not installed is no contender)
+    raised = [f"{r.case_id}: {s.name}" for r in results for t in r.tables for s in t.series
+              if s.error is not None]
     total = time.perf_counter() - started
     print(f"targets: {verdicts['PASS']} PASS, {verdicts['MISS']} MISS, {verdicts['SKIP']} SKIP"
           f"{'; cases that crashed: ' + ', '.join(crashed) if crashed else ''}"
+          f"{'; contenders that raised: ' + ', '.join(raised) if raised else ''}"
           f" -- {total:.0f} s in all")
     if args.json:
         report = {
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         args.json.write_text(json.dumps(report, indent=1) + "\n")
         print(f"wrote {args.json}")
-    return 1 if crashed else 0
+    return 1 if crashed or raised else 0
 
 
 if __name__ == "__main__":

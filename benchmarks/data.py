@@ -125,11 +125,15 @@ def _remove(path: Path) -> None:
 
 
 
-#: The DuckDB table's columns (10M rows in a full run): BIGINT, BIGINT, UBIGINT, DOUBLE, VARCHAR.
+#: The DuckDB table's columns (10M rows in a full run): BIGINT, BIGINT with NULL in a tenth of
+#: the rows (as SQLite's `d`: sqlnb gives it pandas' Int64), UBIGINT, DOUBLE, VARCHAR.
 DUCKDB_TABLE = (
-    "CREATE TABLE t AS SELECT range AS id, (range * 7919) % 1000003 AS a, hash(range) AS h, "
+    "CREATE TABLE t AS SELECT range AS id, "
+    "CASE WHEN range % 10 <> 3 THEN (range * 7919) % 1000003 END AS a, hash(range) AS h, "
     "range / 3.0 AS b, 'v' || (range % 100000)::VARCHAR AS c FROM range({rows})"
 )
+#: Bump when DUCKDB_TABLE changes: the file's name carries it, so an older file is not reused.
+DUCKDB_VERSION = 2
 
 
 def duckdb_file(rows: int) -> Path:
@@ -137,7 +141,7 @@ def duckdb_file(rows: int) -> Path:
     import duckdb
 
     DATA_DIR.mkdir(exist_ok=True)
-    path = DATA_DIR / f"t-{rows}.duckdb"
+    path = DATA_DIR / f"t-{rows}.v{DUCKDB_VERSION}.duckdb"
     if path.exists():
         try:
             con = duckdb.connect(str(path), read_only=True)
@@ -154,8 +158,11 @@ def duckdb_file(rows: int) -> Path:
     print(f"building {path.name}: table t with {rows:,} rows ...", flush=True)
     building = path.with_name(path.name + ".building")
     building.unlink(missing_ok=True)
-    con = duckdb.connect(str(building), config={"enable_progress_bar_print": False})
+    # (a plain connect, then SET: DuckDB 2 refuses this setting in connect()'s config, where it
+    # would be global)
+    con = duckdb.connect(str(building))
     try:
+        con.execute("SET enable_progress_bar_print = false")
         con.execute(DUCKDB_TABLE.format(rows=rows))
     finally:
         con.close()

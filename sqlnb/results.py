@@ -15,6 +15,8 @@ value as it is, in an object column, so no value changes silently.
 from __future__ import annotations
 
 import functools
+import mmap
+import sys
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -150,9 +152,10 @@ class ArrowFrameBuilder:
     the positions of columns that hold integers Arrow carries as DECIMAL(38, 0) or as text
     (DuckDB's HUGEINT, UHUGEINT, BIGNUM): int64 when every value fits, else Python ints.
 
-    Numbers go into a numpy array per column (see _Numbers), DECIMALs too, as floats; text keeps
-    its Arrow buffers (pandas' string dtype is Arrow-backed), copied out of its batch; other types
-    keep their batches and are converted at the end.
+    Numbers go into a numpy array per column (see _Numbers), DECIMALs too, as floats; text into
+    one Arrow large_string array per column (see _Text: pandas' string dtype is Arrow-backed);
+    other types keep their batches' arrays (copied out of a large batch) and are converted at
+    the end.
     """
 
     def __init__(self, columns: Sequence[str], schema: Any = None,
@@ -173,7 +176,7 @@ class ArrowFrameBuilder:
         count = batch.num_rows
         for j, kind in enumerate(self._kinds):  # type: ignore[arg-type]
             column = batch.column(j)
-            if kind == "number":
+            if kind in ("number", "text"):
                 self._values[j].add(column)
             elif kind == "decimal":
                 self._values[j].add(decimal_floats(column))
@@ -181,8 +184,7 @@ class ArrowFrameBuilder:
                 # a copy: an engine may hand the whole batch over as one allocation, which one
                 # kept column would keep alive (its numbers too: 2.5x the frame, measured); a
                 # small batch holds too little to matter, and skips the copy's cost
-                self._values[j].append(_own_copy(column, kind) if count > SMALL_BATCH
-                                       else column)
+                self._values[j].append(_own_copy(column) if count > SMALL_BATCH else column)
         self.rows += count
 
     def _start(self, schema: Any) -> None:
@@ -202,9 +204,11 @@ class ArrowFrameBuilder:
             elif pa.types.is_decimal(kind):
                 self._kinds.append("decimal")
                 self._values.append(_Numbers("float64"))
+            elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                self._kinds.append("text")
+                self._values.append(_Text(kind))
             else:
-                is_text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
-                self._kinds.append("text" if is_text else "other")
+                self._kinds.append("other")
                 self._values.append([])
 
     def frame(self) -> pd.DataFrame:
@@ -218,12 +222,10 @@ class ArrowFrameBuilder:
         arrays = []
         for j, kind in enumerate(self._kinds):  # type: ignore[arg-type]
             values, self._values[j] = self._values[j], None
-            if kind in ("number", "decimal"):
+            if kind in ("number", "decimal", "text"):
                 arrays.append(values.array())
             else:
-                # (the chunks' own type: text was copied as large_string)
-                chunks = pa.chunked_array(values) if values else pa.chunked_array(
-                    [], type=self._types[j])
+                chunks = pa.chunked_array(values, type=self._types[j])
                 arrays.append(_arrow_column(chunks, j in self._whole))
         return _frame(arrays, self.rows, self.columns)
 
@@ -232,10 +234,10 @@ class _Numbers:
     """One column of numbers (and which of them are NULL) from Arrow batches.
 
     Up to VIEW_ROWS rows the batches' own arrays are kept as they come (no copy) and joined at
-    the end, which spares a small result the growing. Past that the column moves into an array
-    of its own, grown as batches come (see _grow), so a large result's batches are let go one
-    by one: 10M rows x 5 columns peaked at 680 MB against 1,005 MB with every batch kept for
-    the end (as `to_arrow_table().to_pandas()` keeps them), at about 1.3x its time.
+    the end, which spares a small result the growing. Past that the column moves into a
+    _Growing array of its own and each batch is copied in as it comes, so a large result's
+    batches are let go one by one (10M rows x 5 columns peaked at 680 MB against 1,005 MB with
+    every batch kept for the end, as `to_arrow_table().to_pandas()` keeps them).
     """
 
     __slots__ = ("dtype", "mask", "masks", "parts", "rows", "values")
@@ -247,8 +249,8 @@ class _Numbers:
         self.rows = 0
         self.parts: list[Any] = []  # the batches' arrays, until the column has its own
         self.masks: list[Any] = []  # their NULLs (None for a batch without)
-        self.values: Any = None  # the column's own array, once it has one
-        self.mask: Any = None  # its NULLs, from the first batch that has one
+        self.values: _Growing | None = None  # the column's own array, once it has one
+        self.mask: _Growing | None = None  # its NULLs, from the first batch that has one
 
     def add(self, column: Any) -> None:
         """Take one batch's column: an Arrow array, or a numpy array (no NULLs, or NaN)."""
@@ -256,49 +258,40 @@ class _Numbers:
 
         if isinstance(column, np.ndarray):  # converted already (a DECIMAL's floats)
             self._take(column, None)
-            return
-        nulls = bool(column.null_count) and self.dtype.kind != "f"  # a float's NULL is NaN
-        if nulls:
-            column, isnull = (column.fill_null(False if self.dtype == bool else 0),
-                              column.is_null().to_numpy(zero_copy_only=False))
-        self._take(column.to_numpy(zero_copy_only=False), isnull if nulls else None)
+        elif not column.null_count or self.dtype.kind == "f":  # a float's NULL is NaN
+            self._take(column.to_numpy(zero_copy_only=False), None)
+        elif self.dtype == bool:  # (packed bits: unpacked by numpy's conversion)
+            self._take(column.fill_null(False).to_numpy(zero_copy_only=False),
+                       column.is_null().to_numpy(zero_copy_only=False))
+        else:  # the values buffer as it is; what it holds under a NULL is zeroed in _take
+            self._take(np.frombuffer(column.buffers()[1], dtype=self.dtype, count=len(column),
+                                     offset=column.offset * self.dtype.itemsize),
+                       column.is_null().to_numpy(zero_copy_only=False))
 
     def _take(self, array: Any, isnull: Any) -> None:
-        import numpy as np
-
-        nulls = isnull is not None
-        start, end = self.rows, self.rows + len(array)
-        self.rows = end
+        count = len(array)
         if self.values is None:
             self.parts.append(array)
-            self.masks.append(isnull if nulls else None)
-            if end > VIEW_ROWS:
+            self.masks.append(isnull)
+            self.rows += count
+            if self.rows > VIEW_ROWS:
                 self._own()
             return
-        self.values = _grow(self.values, end)
-        self.values[start:end] = array
-        if nulls and self.mask is None:
-            self.mask = np.zeros(len(self.values), dtype=bool)
-        if self.mask is not None:
-            self.mask = _grow(self.mask, end)
-            self.mask[start:end] = isnull if nulls else False
+        values = self.values.extend(count)
+        values[:] = array
+        if isnull is not None:
+            values[isnull] = 0
+        del values  # a view of the growing array: let go before it grows
+        self.mask = _add_nulls(self.mask, isnull, self.rows, count)
+        self.rows += count
 
     def _own(self) -> None:
         """Move the batches' arrays into an array of the column's own, with room to grow."""
-        import numpy as np
-
-        self.values = np.empty(self.rows * 9 // 8, dtype=self.dtype)
-        np.concatenate(self.parts, out=self.values[:self.rows])
-        if any(m is not None for m in self.masks):
-            self.mask = np.zeros(len(self.values), dtype=bool)
-            np.concatenate(self._full_masks(), out=self.mask[:self.rows])
-        self.parts, self.masks = [], []
-
-    def _full_masks(self) -> list[Any]:
-        import numpy as np
-
-        return [np.zeros(len(p), dtype=bool) if m is None else m
-                for p, m in zip(self.parts, self.masks)]
+        parts, masks, rows = self.parts, self.masks, self.rows
+        self.parts, self.masks, self.rows = [], [], 0
+        self.values = _Growing(self.dtype, 2 * rows)
+        for part, isnull in zip(parts, masks):
+            self._take(part, isnull)
 
     def array(self) -> Any:
         """The column: a numpy array, or pandas' nullable array where there are NULLs."""
@@ -307,13 +300,14 @@ class _Numbers:
 
         if self.values is None:  # joined (a copy: an Arrow view is read-only)
             values = np.concatenate(self.parts) if self.parts else np.empty(0, self.dtype)
-            mask = (np.concatenate(self._full_masks())
-                    if any(m is not None for m in self.masks) else None)
+            mask = None
+            if any(m is not None for m in self.masks):
+                mask = np.concatenate([np.zeros(len(p), dtype=bool) if m is None else m
+                                       for p, m in zip(self.parts, self.masks)])
+                values[mask] = 0
         else:
-            values, mask = self.values, self.mask
-            values.resize(self.rows, refcheck=False)
-            if mask is not None:
-                mask.resize(self.rows, refcheck=False)
+            values = self.values.array()
+            mask = None if self.mask is None else self.mask.array()
         if mask is None:
             return values
         if values.dtype == bool:
@@ -321,47 +315,245 @@ class _Numbers:
         return pd.arrays.IntegerArray(values, mask)
 
 
-#: A batch of at most this many rows keeps its text columns as they came (see add()).
-SMALL_BATCH = 1024
-#: A column of numbers keeps its batches' arrays up to this many rows (see _Numbers).
-VIEW_ROWS = 1 << 18
-#: From this size on (bytes) a column grows in place (see _grow); glibc maps blocks this big
-#: with mmap, which realloc can grow without a copy.
-LARGE_ARRAY = 64 << 20
+class _Text:
+    """One column of text from Arrow batches (string or large_string), for pandas' string dtype,
+    which holds one large_string array.
+
+    Up to VIEW_ROWS rows the batches' arrays are kept as they come. Past that the characters and
+    the offsets are copied into _Growing arrays of the column's own as batches come: no batch is
+    kept (an engine may export a whole batch as one allocation, which one kept column keeps
+    alive with every number in it: 2.5x the frame, measured), and the column ends as one array
+    rather than a chunk per batch.
+    """
+
+    __slots__ = ("chars", "mask", "offsets", "parts", "rows", "type")
+
+    def __init__(self, kind: Any) -> None:
+        self.type = kind
+        self.rows = 0
+        self.parts: list[Any] = []  # the batches' arrays, until the column has its own
+        self.offsets: _Growing | None = None  # where each value ends in chars (int64)
+        self.chars: _Growing | None = None  # the values' UTF-8 bytes, one after another
+        self.mask: _Growing | None = None  # which values are NULL, from the first NULL on
+
+    def add(self, column: Any) -> None:
+        """Take one batch's column (an Arrow string or large_string array)."""
+        if self.offsets is None:
+            self.parts.append(column)
+            self.rows += len(column)
+            if self.rows > VIEW_ROWS:
+                self._own()
+            return
+        self._copy(column)
+
+    def _own(self) -> None:
+        import numpy as np
+
+        parts, rows = self.parts, self.rows
+        self.parts, self.rows = [], 0
+        self.offsets = _Growing(np.int64, 2 * rows + 1)
+        self.offsets.append(np.zeros(1, dtype=np.int64))
+        self.chars = _Growing(np.uint8, 2 * sum(last - first
+                                                for first, last in map(_text_bounds, parts)))
+        for part in parts:
+            self._copy(part)
+
+    def _copy(self, column: Any) -> None:
+        """Append one batch's values: its characters, and its offsets shifted to where they
+        land in the column's own characters."""
+        import numpy as np
+
+        assert self.offsets is not None and self.chars is not None
+        count = len(column)
+        first, last = _text_bounds(column)
+        if last > first:
+            self.chars.append(np.frombuffer(column.buffers()[2], dtype=np.uint8,
+                                            count=last - first, offset=first))
+        shift = self.chars.size - (last - first) - first  # where the batch's characters went
+        # (an int64 loop: the shift of a late batch may not fit the batch's int32 offsets)
+        np.add(_text_offsets(column)[1:], shift, out=self.offsets.extend(count), dtype=np.int64)
+        isnull = column.is_null().to_numpy(zero_copy_only=False) if column.null_count else None
+        self.mask = _add_nulls(self.mask, isnull, self.rows, count)
+        self.rows += count
+
+    def array(self) -> Any:
+        """The column in pandas' string dtype."""
+        import numpy as np
+        import pyarrow as pa
+
+        if self.offsets is None or self.chars is None:
+            text = pa.chunked_array(self.parts, type=self.type)
+        else:
+            validity, nulls = None, 0
+            if self.mask is not None:
+                isnull = self.mask.array()
+                nulls = int(np.count_nonzero(isnull))
+                validity = pa.py_buffer(np.packbits(~isnull, bitorder="little"))
+            text = pa.LargeStringArray.from_buffers(
+                self.rows, pa.py_buffer(self.offsets.array()), pa.py_buffer(self.chars.array()),
+                validity, nulls)
+        return _string_dtype().__from_arrow__(text)
 
 
-def _own_copy(column: Any, kind: str) -> Any:
-    """An Arrow array with buffers of its own, made by a concatenation (a cast alone may share
-    the characters' buffer); text as large_string, the type pandas' Arrow-backed strings hold.
-    A type Arrow cannot concatenate (a union) is kept as it came."""
+def _text_offsets(column: Any) -> Any:
+    """The offsets of a string or large_string array's values (numpy, a view of its buffer)."""
+    import numpy as np
     import pyarrow as pa
 
-    if kind == "text":
-        column = column.cast(pa.large_string())
+    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    return np.frombuffer(column.buffers()[1], dtype=width, count=len(column) + 1,
+                         offset=column.offset * np.dtype(width).itemsize)
+
+
+def _text_bounds(column: Any) -> tuple[int, int]:
+    """Where a string array's characters start and end in its data buffer."""
+    offsets = _text_offsets(column)
+    return int(offsets[0]), int(offsets[-1])
+
+
+def _add_nulls(mask: _Growing | None, isnull: Any, rows: int, count: int) -> _Growing | None:
+    """A column's NULL mask after a batch of `count` rows (its NULLs `isnull`, or None for
+    none) joins its first `rows`: no mask until a first NULL (then False for the rows before)."""
+    import numpy as np
+
+    if isnull is None:
+        if mask is not None:
+            mask.zeros(count)
+        return mask
+    if mask is None:
+        mask = _Growing(np.bool_, 2 * (rows + count))
+        mask.zeros(rows)
+    mask.append(isnull)
+    return mask
+
+
+class _Growing:
+    """An array of one dtype that grows at its end, for a column whose length is known only
+    once its last batch has come.
+
+    It lives in an anonymous memory map: memory the OS hands out zeroed, and only where it is
+    first written, so room reserved ahead costs nothing (the map doubles when full). On Linux
+    the map grows in place (mremap: no copy, whatever its size) and each region is backed just
+    before it is written (_populate); elsewhere a full map is copied into one twice its size.
+    What this replaced, numpy arrays grown by doubling and past 64 MB by `ndarray.resize` (which
+    zero-fills what it adds), copied a column up to twice more and touched its slack
+    (benchmarks/RESULTS.md, issue 24). Huge pages (madvise) halved the cost of writing into
+    fresh memory on a quiet machine but tripled it after a large free (this virtual machine
+    backs a huge page slowly): not asked for.
+
+    The arrays it gives (`extend`, `array`) are views of the map: a view from `extend` must be
+    let go before the next call, or the map cannot grow (BufferError, never a dangling view).
+    """
+
+    __slots__ = ("_map", "dtype", "size")
+
+    def __init__(self, dtype: Any, capacity: int) -> None:
+        import numpy as np
+
+        self.dtype = np.dtype(dtype)
+        self.size = 0  # items written so far
+        self._map = _anonymous_map(capacity * self.dtype.itemsize)
+
+    def extend(self, count: int) -> Any:
+        """The next `count` items (zeros until written), as a writable numpy view."""
+        import numpy as np
+
+        self._make_room(count)
+        start = self.size * self.dtype.itemsize
+        _populate(self._map, start, count * self.dtype.itemsize)
+        view = np.frombuffer(self._map, dtype=self.dtype, count=count, offset=start)
+        self.size += count
+        return view
+
+    def append(self, values: Any) -> None:
+        """Copy `values` (an array of this dtype) to the end."""
+        self.extend(len(values))[:] = values
+
+    def zeros(self, count: int) -> None:
+        """Add `count` zeros: the map's memory is zero until written, so none is written."""
+        self._make_room(count)
+        self.size += count
+
+    def array(self) -> Any:
+        """The items, as a numpy array on the map (which it keeps alive); the end of growing."""
+        import numpy as np
+
+        nbytes = self.size * self.dtype.itemsize
+        if not nbytes:
+            return np.empty(0, dtype=self.dtype)
+        if _GROWS_IN_PLACE:  # the room left over back to the OS (address space only)
+            self._map.resize(nbytes)
+        return np.frombuffer(self._map, dtype=self.dtype, count=self.size)
+
+    def _make_room(self, count: int) -> None:
+        import numpy as np
+
+        needed = (self.size + count) * self.dtype.itemsize
+        if needed <= len(self._map):
+            return
+        size = max(needed, 2 * len(self._map))
+        if _GROWS_IN_PLACE:
+            self._map.resize(size)
+            return
+        bigger = _anonymous_map(size)
+        used = self.size * self.dtype.itemsize
+        if used:
+            np.frombuffer(bigger, dtype=np.uint8, count=used)[:] = np.frombuffer(
+                self._map, dtype=np.uint8, count=used)
+        self._map.close()
+        self._map = bigger
+
+
+#: The OS can grow a memory map in place (Linux's mremap), see _Growing.
+_GROWS_IN_PLACE = sys.platform.startswith("linux")
+
+
+#: Linux's madvise(MADV_POPULATE_WRITE) (kernel 5.14 on; Python's mmap module has no name for it),
+#: or None: not Linux, or the kernel has refused it.
+_POPULATE_WRITE: int | None = getattr(mmap, "MADV_POPULATE_WRITE", 23) if _GROWS_IN_PLACE else None
+#: Below this many bytes a region is left to fault in page by page.
+POPULATE_BYTES = 64 << 10
+
+
+def _populate(memory: mmap.mmap, start: int, nbytes: int) -> None:
+    """Have the OS back a region about to be written, in one call rather than a page fault per
+    page: the 115,000 faults of a 10M-row frame cost more than writing it (measured: db.query
+    of 10M x 5 took 0.62 s with this against 0.74 s without, the Arrow path 0.68 s)."""
+    global _POPULATE_WRITE
+    if _POPULATE_WRITE is None or nbytes < POPULATE_BYTES:
+        return
+    first = start - start % mmap.PAGESIZE
+    try:
+        memory.madvise(_POPULATE_WRITE, first, start + nbytes - first)
+    except OSError:  # an older kernel: page faults, as anywhere else
+        _POPULATE_WRITE = None
+
+
+def _anonymous_map(nbytes: int) -> mmap.mmap:
+    """Zeroed memory of this process alone, for at least `nbytes` (and a page). Private where
+    the OS has the choice: a shared anonymous map grown in place (Python 3.11 on Linux) is not
+    backed beyond its first size, and a write there is a bus error (seen here)."""
+    size = max(nbytes, mmap.PAGESIZE)
+    if hasattr(mmap, "MAP_PRIVATE"):
+        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return mmap.mmap(-1, size)  # Windows: an unnamed map is the process's own
+
+
+#: A batch of at most this many rows keeps its columns of other types as they came (see add()).
+SMALL_BATCH = 1024
+#: A column of numbers or text keeps its batches' arrays up to this many rows (see _Numbers).
+VIEW_ROWS = 1 << 18
+
+
+def _own_copy(column: Any) -> Any:
+    """An Arrow array with buffers of its own, made by a concatenation (a cast alone may share
+    the batch's buffers). A type Arrow cannot concatenate (a union) is kept as it came."""
+    import pyarrow as pa
+
     try:
         return pa.concat_arrays([column, pa.array([], type=column.type)])
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
         return column
-
-
-def _grow(values: Any, size: int) -> Any:
-    """`values` (a numpy array that owns its memory) with room for `size` items.
-
-    A small array moves to a new one twice its size (numpy's empty memory is not touched until
-    written, and copying a few MB is quick). A large one is resized in place, an eighth more at a
-    time: realloc moves a large block by remapping its pages, with no copy, and only the spare
-    eighth is zero-filled.
-    """
-    import numpy as np
-
-    if len(values) >= size:
-        return values
-    if values.nbytes < LARGE_ARRAY:
-        grown = np.empty(max(size, 2 * len(values)), dtype=values.dtype)
-        grown[:len(values)] = values
-        return grown
-    values.resize(max(size, len(values) * 9 // 8), refcheck=False)
-    return values
 
 
 def _arrow_column(column: Any, whole: bool = False) -> Any:

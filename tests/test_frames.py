@@ -520,23 +520,119 @@ def test_arrow_integers_beyond_a_float_stay_exact():
     assert arrow_to_dataframe(["v"], [batch])["v"][0] == big  # not float64's 2**53
 
 
-def test_arrow_text_is_copied_out_of_its_batch():
-    """An engine may export a whole batch as one allocation, which a kept column would keep
-    alive with every number in it (measured: 2.5x the frame); a cast to large_string alone
-    shares the characters' buffer, so the builder copies."""
-    import duckdb
+def _overlaps(start: int, size: int, ranges: list[tuple[int, int]]) -> bool:
+    return any(start < end and first < start + size for first, end in ranges)
 
-    from sqlnb.results import _own_copy
+
+def test_a_large_arrow_result_keeps_none_of_its_batches():
+    """An engine may export a whole batch as one allocation, which one kept column would keep
+    alive with every number in it (measured: 2.5x the frame): past the first VIEW_ROWS rows no
+    column of the frame, text included, may point into a batch's memory."""
+    import duckdb
+    import pyarrow as pa
+
+    from sqlnb.results import VIEW_ROWS, ArrowFrameBuilder
 
     con = duckdb.connect()
     try:
-        batch = next(iter(con.sql("SELECT range AS x, 'text ' || range AS s FROM range(5000)")
-                          .to_arrow_reader(5000)))
+        reader = con.sql(f"SELECT range AS x, 'text ' || range AS s, range / 2 AS f "
+                         f"FROM range({2 * VIEW_ROWS})").to_arrow_reader(50_000)
+        batches = list(reader)
     finally:
         con.close()
-    original = {b.address for column in batch.columns for b in column.buffers() if b}
-    text = batch.column(1)
-    assert {b.address for b in text.cast("large_string").buffers() if b} & original  # shares
-    copy = _own_copy(text, "text")
-    assert not {b.address for b in copy.buffers() if b} & original
-    assert copy.to_pylist() == text.to_pylist()
+    ranges = [(b.address, b.address + b.size) for batch in batches
+              for column in batch.columns for b in column.buffers() if b]
+    builder = ArrowFrameBuilder(["x", "s", "f"])
+    for batch in batches:
+        builder.add(batch)
+    frame = builder.frame()
+    for name in ("x", "f"):
+        values = frame[name].to_numpy()
+        assert not _overlaps(values.__array_interface__["data"][0], values.nbytes, ranges)
+    text = pa.chunked_array(frame["s"].array._pa_array)
+    assert not any(_overlaps(b.address, b.size, ranges)
+                   for chunk in text.chunks for b in chunk.buffers() if b)
+    assert frame["s"].tolist() == [f"text {i}" for i in range(2 * VIEW_ROWS)]
+    assert frame["x"].tolist() == list(range(2 * VIEW_ROWS))
+
+
+def test_a_duckdb_text_column_whose_last_batch_is_small_comes_back_whole():
+    """A batch of at most 1,024 rows after a large one: the large one's text was copied as
+    large_string and the small one kept as string, and joining them failed (ArrowTypeError)."""
+    from sqlnb.engines.duckdb import BATCH_ROWS
+
+    with sqlnb.connect("duckdb://") as duck:
+        frame = duck.query(f"SELECT 'x' || range AS s FROM range({BATCH_ROWS + 100})")
+    assert frame["s"].dtype == STR
+    assert frame["s"].tolist() == [f"x{i}" for i in range(BATCH_ROWS + 100)]
+
+
+def _big_batches(rows: int, per_batch: int) -> tuple[list, dict[str, list]]:
+    """Arrow batches of `rows` rows in all, each a slice of a larger batch (an offset in every
+    buffer), with numbers, booleans, text of every width, a DECIMAL, and NULLs that first come
+    late; and the values each column must give."""
+    import decimal
+
+    import pyarrow as pa
+
+    late = rows * 3 // 4  # the first NULL of `n`, `b` and `t`
+    expected: dict[str, list] = {
+        "i": list(range(rows)),
+        "n": [None if i >= late and i % 7 == 0 else -i for i in range(rows)],
+        "u": [2**64 - 1 - i for i in range(rows)],
+        "f": [None if i % 5 == 0 else i / 4 for i in range(rows)],
+        "b": [None if i >= late and i % 3 == 0 else i % 2 == 0 for i in range(rows)],
+        "t": [None if i >= late and i % 11 == 0 else "" if i % 13 == 0 else f"\u00e9t\u00e9 {i}"
+              for i in range(rows)],
+        "w": [f"{i:x}" * (i % 4) for i in range(rows)],
+        "d": [None if i % 17 == 0 else decimal.Decimal(i) / 100 for i in range(rows)],
+    }
+    types = {"i": pa.int64(), "n": pa.int64(), "u": pa.uint64(), "f": pa.float64(),
+             "b": pa.bool_(), "t": pa.string(), "w": pa.large_string(),
+             "d": pa.decimal128(12, 2)}
+    batches = []
+    for start in range(0, rows, per_batch):
+        end = min(start + per_batch, rows)
+        padded = {name: [values[start], *values[start:end]]
+                  for name, values in expected.items()}
+        whole = pa.record_batch([pa.array(padded[name], types[name]) for name in expected],
+                                names=list(expected))
+        batches.append(whole.slice(1))
+    return batches, expected
+
+
+@pytest.mark.parametrize("how", ["in place", "by copy", "refused populate"])
+def test_a_large_arrow_result_keeps_every_value_as_its_columns_grow(monkeypatch, how):
+    """Past VIEW_ROWS the columns grow as batches come (in place where the OS can remap memory,
+    else by copying; each region backed before it is written, where the kernel can): every
+    value, NULL and dtype must come through either way."""
+    from sqlnb import results
+
+    if how == "by copy":
+        monkeypatch.setattr(results, "_GROWS_IN_PLACE", False)
+    if how == "refused populate":  # as an older kernel refuses MADV_POPULATE_WRITE
+        monkeypatch.setattr(results, "_POPULATE_WRITE", 9999)
+    rows = results.VIEW_ROWS * 3 + 12_345
+    batches, expected = _big_batches(rows, 40_000)
+    builder = results.ArrowFrameBuilder(list(expected))
+    for batch in batches:
+        builder.add(batch)
+    del batches
+    frame = builder.frame()
+    assert {name: str(dtype) for name, dtype in frame.dtypes.items()} == {
+        "i": "int64", "n": "Int64", "u": "uint64", "f": "float64", "b": "boolean",
+        "t": "str", "w": "str", "d": "float64"}
+    assert frame["i"].tolist() == expected["i"]
+    assert frame["n"].tolist() == [pd.NA if v is None else v for v in expected["n"]]
+    assert frame["u"].tolist() == expected["u"]
+    assert [None if math.isnan(v) else v for v in frame["f"].tolist()] == expected["f"]
+    assert frame["b"].tolist() == [pd.NA if v is None else v for v in expected["b"]]
+    assert [None if isinstance(v, float) else v for v in frame["t"].tolist()] == expected["t"]
+    assert frame["w"].tolist() == expected["w"]
+    assert [None if math.isnan(v) else v for v in frame["d"].tolist()] == [
+        None if v is None else float(v) for v in expected["d"]]
+    # the frame's numbers can be changed, as any DataFrame's
+    frame.loc[0, "i"] = -1
+    assert frame["i"][0] == -1
+    if how == "refused populate":
+        assert results._POPULATE_WRITE is None  # not asked again

@@ -1,7 +1,7 @@
 """[duckdb] sqlnb on DuckDB, against DuckDB's own Python calls and JupySQL, in one run.
 
-On one DuckDB file, `t` of 10M rows x 5 columns (1M under --quick; BIGINT, BIGINT, UBIGINT,
-DOUBLE, VARCHAR):
+On one DuckDB file, `t` of 10M rows x 5 columns (1M under --quick; BIGINT, BIGINT with NULL in a
+tenth of the rows, UBIGINT, DOUBLE, VARCHAR):
 - bulk: `SELECT * FROM t` into a DataFrame: `con.execute(q).fetch_df()`, `con.sql(q)
   .to_arrow_table().to_pandas()` (the time baseline) and `db.query`, interleaved; peak memory
   over the start in a fresh process per sample (children/memory.py, cache cold alike).
@@ -89,18 +89,49 @@ def _bulk_time(duckdb: Any, path: Any, rows: int, repeats: int) -> Table:
 
 
 def _bulk_memory(path: Any, rows: int, repeats: int) -> Table:
-    def in_child(name: str) -> float:
+    extras: dict[str, list[dict[str, float]]] = {FETCH_DF: [], ARROW: [], QUERY: []}
+
+    def in_child(name: str, label: str) -> float:
         reply = run_once("benchmarks.children.memory", f"duckdb {name}", str(path), BULK)
         if reply["rows"] != rows:
             raise RuntimeError(f"{name} returned {reply['rows']} rows, not {rows}")
+        extras[label].append(reply)
         return float(reply["delta_mb"])
 
-    contenders = [Contender(FETCH_DF, lambda: in_child("fetch_df"), "baseline"),
-                  Contender(ARROW, lambda: in_child("arrow")),
-                  Contender(QUERY, lambda: in_child("db.query"))]
-    return Table(f"bulk peak memory over the start, a fresh process per sample (DuckDB's cache "
-                 f"cold in each), {repeats} samples", "MB",
-                 round_robin(contenders, repeats, warmup=0), baseline=FETCH_DF)
+    contenders = [Contender(FETCH_DF, lambda: in_child("fetch_df", FETCH_DF), "baseline"),
+                  Contender(ARROW, lambda: in_child("arrow", ARROW)),
+                  Contender(QUERY, lambda: in_child("db.query", QUERY))]
+    table = Table(f"bulk peak memory over the start, a fresh process per sample (DuckDB's cache "
+                  f"cold in each), {repeats} samples", "MB",
+                  round_robin(contenders, repeats, warmup=0), baseline=FETCH_DF)
+    table.notes += _memory_notes(table, extras)
+    return table
+
+
+def _memory_notes(table: Table, extras: dict[str, list[dict[str, float]]]) -> list[str]:
+    """What the peaks are made of: DuckDB's buffer cache (the table's blocks, read in every
+    contender alike) and each frame's own bytes."""
+    def median(label: str, key: str) -> float | None:
+        values = [reply[key] for reply in extras[label] if key in reply]
+        return statistics.median(values) if values else None
+
+    cache = median(QUERY, "engine_mb")
+    frames = {label: median(label, "frame_mb") for label in extras}
+    if cache is None or any(frame is None for frame in frames.values()):
+        return []
+    notes = [f"DuckDB's buffer cache after the read: {cache:,.0f} MB (each contender holds "
+             "it); the frames: " + ", ".join(f"{label} {frame:,.0f} MB"
+                                            for label, frame in frames.items())]
+    seconds = {label: median(label, "seconds") for label in extras}
+    notes.append("seconds in those fresh processes (every page new to the process): "
+                 + ", ".join(f"{label} {value:.2f} s" for label, value in seconds.items()
+                             if value is not None))
+    ours, theirs = table.median(QUERY), table.median(FETCH_DF)
+    if ours is not None and theirs is not None:
+        notes.append(f"db.query's peak is its frame + DuckDB's cache + "
+                     f"{ours - frames[QUERY] - cache:,.0f} MB; less DuckDB's cache, "
+                     f"{(ours - cache) / (theirs - cache):.3f}x fetch_df's")
+    return notes
 
 
 def _magic(duckdb: Any, path: Any, ctx: Context, notes: list[str]) -> Table:

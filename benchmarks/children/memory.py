@@ -7,7 +7,10 @@ CONTENDER is one of `fetchall`, `read_sql_query`, `db.query`, `adbc` (a SQLite f
 database, runs the query once on 5 rows (imports done, threads started), then measures: the
 resident set size at the start, and its peak while the query runs and its result is held. On
 Linux the kernel's high-water mark is reset first (/proc/self/clear_refs), so the peak is this
-query's; elsewhere it is ru_maxrss, which can only overstate the start. Prints one JSON line.
+query's; elsewhere it is ru_maxrss, which can only overstate the start. Prints one JSON line;
+for DuckDB it also gives the engine's own memory at the end (`engine_mb`, DuckDB's buffer
+cache: the table's blocks it read, the same in every contender) and, where the frame holds no
+Python objects, the frame's own bytes (`frame_mb`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ STATUS = Path("/proc/self/status")
 
 
 def _opener(contender: str, path: str) -> Callable[[str], Any]:
-    """A function running SQL the contender's way and returning its result."""
+    """A function running SQL the contender's way and returning its result (for DuckDB, the
+    connection it runs on: `engine_memory` asks it what DuckDB holds)."""
     if contender == "fetchall":
         import sqlite3
 
@@ -62,13 +66,33 @@ def _opener(contender: str, path: str) -> Callable[[str], Any]:
             import sqlnb
 
             db = sqlnb.connect(path)
+            _engine_memory.append(lambda sql: db.query(sql).iat[0, 0])
             return lambda sql: db.query(sql, time_limit=600)
         con = duckdb.connect(path)
+        _engine_memory.append(lambda sql: con.execute(sql).fetchone()[0])
         if contender == "duckdb fetch_df":
             return lambda sql: con.execute(sql).fetch_df()
         if contender == "duckdb arrow":
             return lambda sql: con.sql(sql).to_arrow_table().to_pandas()
     raise SystemExit(f"unknown contender {contender!r}")
+
+
+#: For a DuckDB contender: a function giving the first value of a query's first row.
+_engine_memory: list[Callable[[str], Any]] = []
+
+
+def _extras(result: Any) -> dict[str, float]:
+    """DuckDB's own memory now, and the frame's own bytes (not for object columns, whose
+    Python values memory_usage would have to visit one by one)."""
+    extras: dict[str, float] = {}
+    if _engine_memory:
+        used = _engine_memory[0]("SELECT sum(memory_usage_bytes) FROM duckdb_memory()")
+        extras["engine_mb"] = int(used) / 2**20
+    dtypes = getattr(result, "dtypes", None)
+    if dtypes is not None and not any(str(dtype) == "object" or getattr(dtype, "storage", "")
+                                      == "python" for dtype in dtypes):
+        extras["frame_mb"] = int(result.memory_usage(index=False).sum()) / 2**20
+    return extras
 
 
 def _kib(field: str) -> int:
@@ -116,7 +140,7 @@ def main(contender: str, path: str, sql: str) -> None:
     print(json.dumps({
         "contender": contender, "rows": len(result), "seconds": seconds, "method": method,
         "start_mb": start_kib / 1024, "peak_mb": peak_kib / 1024,
-        "delta_mb": (peak_kib - start_kib) / 1024,
+        "delta_mb": (peak_kib - start_kib) / 1024, **_extras(result),
     }), flush=True)
 
 

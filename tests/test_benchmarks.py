@@ -1,0 +1,98 @@
+"""The benchmark suite's data builders work on a machine that has never built them (a fresh clone:
+no benchmarks/.data/), with the DuckDB this project installs. `.ci/run` also runs the whole
+suite with --quick as a smoke test; these are the quick, precise half of that."""
+
+from __future__ import annotations
+
+import sqlite3
+import types
+
+import duckdb
+import pytest
+
+from benchmarks import data
+
+
+@pytest.fixture
+def fresh_data_dir(tmp_path, monkeypatch):
+    """benchmarks/.data/ as on a fresh clone: a folder that does not exist yet."""
+    folder = tmp_path / "data"
+    monkeypatch.setattr(data, "DATA_DIR", folder)
+    return folder
+
+
+def test_duckdb_file_builds_on_a_fresh_clone(fresh_data_dir, capsys):
+    path = data.duckdb_file(1000)
+    assert path.parent == fresh_data_dir
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert con.execute("SELECT count(*), count(DISTINCT id), count(a) FROM t").fetchone() == (
+            1000, 1000, 900)  # a tenth of `a` is NULL
+        kinds = [kind.id for kind in con.sql("SELECT * FROM t").types]
+    finally:
+        con.close()
+    assert kinds == ["bigint", "bigint", "ubigint", "double", "varchar"]
+    assert "built" in capsys.readouterr().out
+    # the file is reused, not built again
+    built = path.stat().st_mtime_ns
+    assert data.duckdb_file(1000) == path
+    assert path.stat().st_mtime_ns == built
+    assert "building" not in capsys.readouterr().out
+
+
+def test_sqlite_file_builds_on_a_fresh_clone(fresh_data_dir):
+    path = data.table_file(500)
+    assert path.parent == fresh_data_dir
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT count(*), sum(d IS NULL) > 0 FROM t").fetchone() == (500, 1)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+    assert data.table_file(500) == path
+
+
+def _case(name: str, run):
+    """A stand-in benchmark case module."""
+    return types.SimpleNamespace(ID=name, TITLE=f"the {name} case", run=run)
+
+
+def _measured(contenders):
+    from benchmarks.report import CaseResult, Table
+    from benchmarks.runner import round_robin
+
+    result = CaseResult("fake", "the fake case")
+    result.tables.append(Table("figures", "s", round_robin(contenders, 1, warmup=0)))
+    return result
+
+
+@pytest.mark.parametrize("how", ["the case raises", "a contender raises"])
+def test_the_suite_fails_when_a_case_or_contender_breaks(fresh_data_dir, monkeypatch, capsys,
+                                                         how):
+    """`.ci/run` runs `python -m benchmarks --quick` as a smoke test: a case that crashes, or a
+    contender of it that raises (sqlnb failing under load, say), must fail it; a target missed
+    or a peer not installed must not."""
+    from benchmarks import __main__ as suite
+    from benchmarks.report import compare
+    from benchmarks.runner import Contender
+
+    def broken() -> float:
+        raise RuntimeError("boom")
+
+    def run(ctx):
+        if how == "the case raises":
+            raise RuntimeError("boom")
+        return _measured([Contender("fine", lambda: 1.0), Contender("broken", broken)])
+
+    def slow(ctx):
+        result = _measured([Contender("fine", lambda: 2.0, "baseline")])
+        result.targets.append(compare("fine / fine", 2.0, "<=", 1))  # a MISS
+        return result
+
+    monkeypatch.setattr(suite, "CASES", {"fake": _case("fake", run), "slow": _case("slow", slow)})
+    assert suite.main(["--quick", "--only", "slow"]) == 0  # a MISS alone fails nothing
+    assert suite.main(["--quick", "--only", "fake", "slow"]) == 1
+    out = capsys.readouterr().out
+    assert "boom" in out
+    assert ("cases that crashed: fake" if how == "the case raises"
+            else "contenders that raised: fake: broken") in out
