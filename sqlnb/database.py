@@ -293,11 +293,14 @@ class Database:
         busy_timeout: float | None = None,
         wal: bool = True,
         token_env: str | None = None,
+        password_env: str | None = None,
     ) -> None:
         path = hold(path)  # type: ignore[assignment]  # a secret in it: shown redacted
         self._time_limit = _check_limit(time_limit)
         if token_env is not None:
             path = _with_token(path, token_env)  # type: ignore[assignment]
+        if password_env is not None:
+            path = _with_password(path, password_env)  # type: ignore[assignment]
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                     or threads < 0):
             raise UsageError(f"threads must be a whole number, 0 or more, not {threads!r}")
@@ -331,7 +334,7 @@ class Database:
 
     @property
     def engine(self) -> str:
-        """The engine this Database runs on: "sqlite" or "duckdb"."""
+        """The engine this Database runs on: "sqlite", "duckdb", "spark" or "postgres"."""
         return self._backend.name
 
     @property
@@ -1035,6 +1038,29 @@ def _with_token(target: object, name: str) -> Secret:
     return Secret(f"{base}token={os.environ[name]}")
 
 
+def _with_password(target: object, name: str) -> Secret:
+    """A PostgreSQL target with the password read from the environment variable `name` (as
+    libpq's `password` parameter), held as a Secret (no frame of a traceback shows it)."""
+    shown = str(target) if isinstance(target, (str, Secret)) else ""
+    if not shown.lower().startswith(("postgresql://", "postgres://")):
+        raise UsageError("password_env is for PostgreSQL targets (postgresql://user@host/db): "
+                         "this target takes no password")
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"password_env must name an environment variable, not {name!r}")
+    if "***" in redact(shown):  # a password typed in it (a Secret's text is redacted)
+        raise UsageError("the target has a password already: give it in one place, "
+                         "password_env")
+    if not os.environ.get(name):
+        raise UsageError(f"the environment variable {name} is not set: set it to the password "
+                         "(outside the notebook) before connecting")
+    import urllib.parse
+
+    text = reveal(target)
+    joiner = "&" if "?" in text else "?"  # type: ignore[operator]
+    password = urllib.parse.quote(os.environ[name], safe="")
+    return Secret(f"{text}{joiner}password={password}")
+
+
 def connect(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -1044,8 +1070,10 @@ def connect(
     busy_timeout: float | None = None,
     wal: bool = True,
     token_env: str | None = None,
+    password_env: str | None = None,
 ) -> Database:
-    """Open a SQLite database and return a `Database`.
+    """Open a database (SQLite unless the target names another engine) and return a
+    `Database`.
 
     path: a file (created if missing), a `file:` URI, or None (or ":memory:") for an in-memory
     database shared by every thread of this Database. read_only=True: the Database writes
@@ -1059,15 +1087,20 @@ def connect(
     token_env: for a Spark Connect target, the environment variable that holds its token, so
     no notebook cell holds the secret (a target with a secret typed in it works, and sqlnb
     shows it nowhere, but the cell's source keeps it: sqlnb warns once).
+    password_env: for a PostgreSQL target, the environment variable that holds its password
+    (libpq's own PGPASSWORD, ~/.pgpass and PGSERVICE work without it).
     """
-    if isinstance(path, str) and token_env is None and has_secret(path):
+    if (isinstance(path, str) and token_env is None and password_env is None
+            and has_secret(path)):
         warnings.warn(SECRET_IN_SOURCE, UserWarning, stacklevel=2)
         path = hold(path)  # type: ignore[assignment]  # no frame of a traceback shows it
     return Database(path, read_only=read_only, time_limit=time_limit, threads=threads,
-                    busy_timeout=busy_timeout, wal=wal, token_env=token_env)
+                    busy_timeout=busy_timeout, wal=wal, token_env=token_env,
+                    password_env=password_env)
 
 
 #: What connect() says, once per place, of a target with a secret typed in it.
 SECRET_IN_SOURCE = ("this target holds a secret, which the code that opens it keeps (a saved "
                     "notebook, a history): put it in an environment variable and pass "
-                    "token_env=NAME (sqlnb shows it nowhere)")
+                    "token_env=NAME (Spark) or password_env=NAME (PostgreSQL) (sqlnb shows it "
+                    "nowhere)")

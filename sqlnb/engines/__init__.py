@@ -6,6 +6,7 @@ picks. An engine's module (and its package) is imported only when a target needs
   or .ddb.
 - Spark SQL, through Spark Connect: `sc://host:port` (with Spark Connect's own `/;name=value`
   options), or `spark:local[N]` for a local server that sqlnb starts and stops.
+- PostgreSQL: `postgresql://user@host:port/db?sslmode=...` or `postgres://...` (libpq's URIs).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 #: The forms of target sqlnb accepts, for error messages.
 ACCEPTED = ("a file path or sqlite:///path (SQLite; sqlite:// or None for memory), "
             "duckdb:///path.duckdb or a path ending .duckdb/.ddb (DuckDB; duckdb:// for memory), "
-            "sc://host:port (Spark Connect) or spark:local[N] (a local Spark server)")
+            "sc://host:port (Spark Connect) or spark:local[N] (a local Spark server), "
+            "postgresql://user@host:port/db (PostgreSQL)")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -31,12 +33,12 @@ def engine_of(target: object) -> tuple[str, str | os.PathLike[str] | Secret | No
     """Which engine a target is for, and the target as that engine takes it.
 
     A URL of a database sqlnb does not open is a UsageError naming only its scheme (a URL may
-    hold a password, which must not be echoed). A Spark target holding a secret stays a
-    `Secret`; SQLite and DuckDB take no secrets, so theirs is their text.
+    hold a password, which must not be echoed). A Spark or PostgreSQL target holding a secret
+    stays a `Secret`; SQLite and DuckDB take no secrets, so theirs is their text.
     """
     if isinstance(target, Secret):
         name, _where = engine_of(str(target))  # its redacted text names the engine
-        return (name, target) if name == "spark" else engine_of(target.reveal())
+        return (name, target) if name in ("spark", "postgres") else engine_of(target.reveal())
     if isinstance(target, os.PathLike) and isinstance(os.fspath(target), str):
         suffix = os.fspath(target).lower()
         return ("duckdb" if suffix.endswith((".duckdb", ".ddb")) else "sqlite"), target
@@ -56,6 +58,8 @@ def engine_of(target: object) -> tuple[str, str | os.PathLike[str] | Secret | No
             return "duckdb", path or ":memory:"
         if scheme == "sc":
             return "spark", target
+        if scheme in ("postgresql", "postgres"):
+            return "postgres", target
         raise UsageError(f"sqlnb does not open {scheme}:// databases; it opens {ACCEPTED}")
     if target.lower().endswith((".duckdb", ".ddb")):
         return "duckdb", target
@@ -86,6 +90,16 @@ def open_backend(target: str | os.PathLike[str] | None, *, read_only: bool,
                              ) from None
         return SparkBackend(where if isinstance(where, Secret) else str(where),
                             read_only=read_only)
+    if name == "postgres":
+        try:
+            from .postgres import PostgresBackend
+        except ModuleNotFoundError as error:
+            if not (error.name or "").startswith(("adbc_driver", "pyarrow")):
+                raise
+            raise UsageError("this target is a PostgreSQL server, and ADBC's PostgreSQL driver "
+                             "is not installed: pip install 'sqlnb[postgres]'") from None
+        return PostgresBackend(where if isinstance(where, Secret) else str(where),
+                               read_only=read_only)
     from .sqlite import SQLiteBackend
 
     return SQLiteBackend(where, read_only=read_only, busy_timeout=busy_timeout, wal=wal)

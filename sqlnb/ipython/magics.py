@@ -21,6 +21,7 @@ import math
 import re
 import threading
 import time
+import urllib.parse
 import warnings
 import weakref
 from pathlib import Path
@@ -60,7 +61,8 @@ _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
 #: the target of a local Spark server (spark:local[2]).
 _URL = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.\-]*)://|\s*(spark):local(?:\[[0-9*]+\])?\s*$")
 #: How the connect line names each engine (`db.engine` is its short name).
-ENGINE_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB", "spark": "Spark"}
+ENGINE_NAMES = {"sqlite": "SQLite", "duckdb": "DuckDB", "spark": "Spark",
+                "postgres": "PostgreSQL"}
 #: SQLite's error for a { or } in SQL: someone expected a template
 _BRACE = re.compile(r'unrecognized token: "[{}]')
 _NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False,
@@ -213,8 +215,8 @@ class SqlNB(Magics):
 
         `:name` in the SQL binds the Python variable `name` as a parameter (never pasted into
         the SQL). `VAR <<` also stores the result in the variable VAR. A target opens SQLite
-        (sqlite:///...), DuckDB (duckdb:///...) or Spark (sc://..., spark:local[N]); another
-        database's URL (postgresql://...) is an error.
+        (sqlite:///...), DuckDB (duckdb:///...), Spark (sc://..., spark:local[N]) or PostgreSQL
+        (postgresql://...); another database's URL (mysql://...) is an error.
         """
         try:
             return self._sql(line, cell)
@@ -367,7 +369,7 @@ class SqlNB(Magics):
     def sqlnb(self, line: str) -> Any:
         """Manage and explore databases.
 
-        %sqlnb connect PATH [--as NAME] [--read-only] [--token-env NAME]
+        %sqlnb connect PATH [--as NAME] [--read-only] [--token-env NAME] [--password-env NAME]
                                                         open a database and make it current
         %sqlnb list                                     the open databases
         %sqlnb use NAME                                 make NAME current (or a Database variable)
@@ -415,12 +417,13 @@ class SqlNB(Magics):
         parser.add_argument("--as", dest="name")
         parser.add_argument("--read-only", action="store_true")
         parser.add_argument("--token-env", metavar="NAME")
+        parser.add_argument("--password-env", metavar="NAME")
         args = parser.parse_argstring(rest)
         url = _URL.match(args.path)
         if url is not None and (url.group(1) or "").lower() != "file":  # SQLite's file: URIs
             _check_scheme(url.group(1) or url.group(2))
         return self._connect(args.path, name=args.name, read_only=args.read_only,
-                             token_env=args.token_env)
+                             token_env=args.token_env, password_env=args.password_env)
 
     def _cmd_list(self, rest: str) -> Any:
         import pandas as pd
@@ -639,24 +642,27 @@ class SqlNB(Magics):
 
     # -- databases ------------------------------------------------------------------------------
     def _connect(self, target: str, *, name: str | None, read_only: bool,
-                 token_env: str | None = None) -> None:
-        """Open `target` (a path, or a sqlite://, duckdb:// or sc:// URL: connect() picks the
-        engine). A secret typed into it is shown nowhere, and said once to be in the cell."""
+                 token_env: str | None = None, password_env: str | None = None) -> None:
+        """Open `target` (a path, or a sqlite://, duckdb://, sc:// or postgresql:// URL:
+        connect() picks the engine). A secret typed into it is shown nowhere, and said once to
+        be in the cell."""
         shown = sqlnb.redact(target)
         try:
             with warnings.catch_warnings():  # the magic says it its own way, below
                 warnings.simplefilter("ignore", UserWarning)
                 db = sqlnb.connect(None if target in ("", ":memory:") else target,
-                                   read_only=read_only, token_env=token_env)
+                                   read_only=read_only, token_env=token_env,
+                                   password_env=password_env)
         except Exception as error:  # whatever the engine says when it cannot open the target
             said = " -- ".join([str(error), *getattr(error, "__notes__", ())])  # what to do
             raise SqlCellError(f"{type(error).__name__}: cannot open {shown!r}: "
                                f"{sqlnb.redact(said)}") from None
         if shown != target and shown not in self._secrets_said:
             self._secrets_said.add(shown)
+            option = "--password-env" if db.engine == "postgres" else "--token-env"
             print("note: this cell holds a secret (the target's token or password), which a "
                   "saved notebook keeps; sqlnb shows it nowhere else. Put it in an environment "
-                  "variable instead: %sqlnb connect URL --token-env NAME")
+                  f"variable instead: %sqlnb connect URL {option} NAME")
         if name is None:
             path = _url_path(target)
             base = "memory" if path in ("", ":memory:") else Path(path).stem or "db"
@@ -840,6 +846,8 @@ def _url_path(target: str) -> str:
     /abs.duckdb, sqlite:// -> ""), or the target itself when it is a path."""
     if target.startswith("spark:") or target.startswith("sc://"):
         return "spark"
+    if target.lower().startswith(("postgresql://", "postgres://")):  # its database's name
+        return urllib.parse.urlsplit(target).path.strip("/") or "postgres"
     if _URL.match(target) is None:
         return target
     path = target.split("://", 1)[1]
@@ -849,12 +857,14 @@ def _url_path(target: str) -> str:
 def _check_scheme(scheme: str) -> None:
     """A UsageError for a URL of a database sqlnb does not open (naming its scheme only, never
     the rest of the URL, which may hold a password)."""
-    if scheme.lower().split("+", 1)[0] not in ("sqlite", "duckdb", "sc", "spark"):
+    if scheme.lower().split("+", 1)[0] not in ("sqlite", "duckdb", "sc", "spark", "postgresql",
+                                                "postgres"):
         raise IPythonUsageError(
-            f"{scheme}:// is the URL of another database: sqlnb opens SQLite, DuckDB and Spark, "
-            "as %sql sqlite:///path/to/file.db (sqlite:// for memory), %sql "
+            f"{scheme}:// is the URL of another database: sqlnb opens SQLite, DuckDB, Spark and "
+            "PostgreSQL, as %sql sqlite:///path/to/file.db (sqlite:// for memory), %sql "
             "duckdb:///path/to/file.duckdb (duckdb:// for memory), %sql sc://host:port (Spark "
-            "Connect; spark:local[2] starts a local server) or %sqlnb connect PATH")
+            "Connect; spark:local[2] starts a local server), %sql postgresql://user@host/db or "
+            "%sqlnb connect PATH")
 
 
 def _without_credentials(error: Exception) -> Exception:
