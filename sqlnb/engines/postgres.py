@@ -49,6 +49,12 @@ import adbc_driver_manager
 import adbc_driver_postgresql
 import adbc_driver_postgresql.dbapi as adbc
 
+try:  # the driver's own reader of a result: a stream that fails says its SQLSTATE (pyarrow's
+    # reader, all the public API hands out, raises a bare OSError with libpq's text)
+    from adbc_driver_manager._reader import AdbcRecordBatchReader as _AdbcReader
+except ImportError:  # pragma: no cover (another driver manager: pyarrow's reader)
+    _AdbcReader = None
+
 from .._control import PREVIEW_ROWS
 from .._redact import Secret, redact
 from .._task import Stopped, note
@@ -247,17 +253,36 @@ def _statement(text: str) -> Statement | None:
                                               and _into_at_top(significant))
     if keyword == "SET" and second in ("LOCAL", "TRANSACTION", "CONSTRAINTS"):
         alone = False  # these last as long as the transaction: they run in it
-    statement = Statement(text.strip(), keyword, tuple(named), positional, None,
-                          kind=keyword, writes=writes)
-    # Statement derives these from SQLite's keywords; PostgreSQL's own are set here
-    fields = {"runs_alone": alone,
-              "changes_session": keyword in _DDL or keyword in ("SET", "RESET"),
-              "ends_transaction": keyword in ("COMMIT", "END", "ABORT") or (
-                  keyword == "ROLLBACK" and "TO" not in words[1:4]
-                  and "PREPARED" not in words[1:3])}
-    for name, value in fields.items():
+    return _make(text.strip(), keyword, tuple(named), positional, writes=writes, alone=alone,
+                 changes=keyword in _DDL or keyword in ("SET", "RESET"),
+                 ends=keyword in ("COMMIT", "END", "ABORT") or (
+                     keyword == "ROLLBACK" and "TO" not in words[1:4]
+                     and "PREPARED" not in words[1:3]))
+
+
+def _make(text: str, keyword: str, named: tuple[str, ...], positional: int, *, writes: bool,
+          alone: bool, changes: bool, ends: bool) -> Statement:
+    """A Statement with PostgreSQL's word on where it runs: Statement derives runs_alone,
+    changes_session and ends_transaction from SQLite's keywords, so they are set here."""
+    statement = Statement(text, keyword, named, positional, None, kind=keyword, writes=writes)
+    for name, value in (("runs_alone", alone), ("changes_session", changes),
+                        ("ends_transaction", ends)):
         object.__setattr__(statement, name, value)
     return statement
+
+
+def _on_writer(statement: Statement) -> Statement:
+    """The statement sent to the writer (a read of the session's TEMP objects)."""
+    return _make(statement.text, statement.keyword, statement.named, statement.positional,
+                 writes=True, alone=statement.runs_alone, changes=statement.changes_session,
+                 ends=statement.ends_transaction)
+
+
+@functools.lru_cache(maxsize=512)
+def _names(text: str) -> frozenset[str]:
+    """The names a statement's text uses (unquoted ones lower case, as PostgreSQL folds them)."""
+    return frozenset(value.lower() if kind == "word" else value[1:-1].replace('""', '"')
+                     for kind, _start, value in tokens(text) if kind in ("word", "quoted"))
 
 
 def _into_at_top(significant: list[tuple[str, int, str]]) -> bool:
@@ -356,12 +381,14 @@ def _value(name: str, value: Any) -> Any:
 
 
 def _copies(statement: Statement) -> bool:
-    """Whether a statement streams its rows through COPY (a query that writes nothing)."""
-    return statement.keyword in COPY_KEYWORDS and not statement.surely_writes
+    """Whether a statement is a query, whose rows stream through COPY (the driver runs one
+    that has no columns, SELECT ... INTO, as a plain statement)."""
+    return statement.keyword in COPY_KEYWORDS
 
 
 def _returns_rows(statement: Statement) -> bool:
-    """Whether a statement has rows to return (read through a reader of batches)."""
+    """Whether a statement may return rows (read through a reader of batches); the others run
+    as updates, which say how many rows they changed."""
     return (_copies(statement) or statement.keyword in ROW_KEYWORDS
             or _placeholders(statement.text)[1])
 
@@ -443,13 +470,11 @@ def _setting(statement: Statement) -> str | None:
         return "all" if words[1:2] == ["all"] else None
     if len(words) < 2 or words[1] in ("local", "transaction", "constraints"):
         return None
+    if words[1:3] == ["session", "characteristics"]:  # ... AS TRANSACTION READ WRITE
+        return "default_transaction_read_only"
     name = words[2] if words[1] == "session" and len(words) > 2 else words[1]
-    if name == "session" and words[1:3] == ["session", "characteristics"]:
-        return "default_transaction_read_only"  # SET SESSION CHARACTERISTICS AS TRANSACTION
-    if name in ("time", "names", "schema", "xml"):  # SET TIME ZONE, SET NAMES, SET SCHEMA
-        name = {"time": "timezone", "names": "client_encoding", "schema": "search_path",
-                "xml": "xmloption"}[name]
-    return name
+    return {"time": "timezone", "names": "client_encoding", "schema": "search_path",
+            "xml": "xmloption", "authorization": "session_authorization"}.get(name, name)
 
 
 # -- a link ---------------------------------------------------------------------------------
@@ -619,15 +644,20 @@ class PostgresLink(Link):
         return error
 
     def _batches(self, reader: Any) -> Iterator[Any]:
-        """The reader's batches; a failure as the client's error (pyarrow raises OSError)."""
+        """The reader's batches; a failure as the client's error (pyarrow's reader raises an
+        OSError or ArrowInvalid with libpq's text)."""
+        import pyarrow as pa
+
         iterator = iter(reader)
         while True:
             try:
                 batch = next(iterator)
             except StopIteration:
                 return
-            except OSError as error:
-                raise _stream_error(error) from None
+            except adbc_driver_manager.Error:
+                raise
+            except (OSError, pa.ArrowException) as error:
+                raise _stream_error(error) from None  # type: ignore[arg-type]
             yield batch
 
     def _cursor(self, statement: Statement) -> Any:
@@ -639,7 +669,10 @@ class PostgresLink(Link):
         text, args = bind(statement, params)
         cursor = self._cursor(statement)
         cursor.execute(text, args)
-        return cursor, cursor.fetch_record_batch()
+        if _AdbcReader is None:
+            return cursor, cursor.fetch_record_batch()
+        handle = cursor.fetch_arrow()  # kept until imported: its end releases the stream
+        return cursor, _AdbcReader._import_from_c(handle.address)
 
     def _abandon(self, cursor: Any, reader: Any, finished: bool) -> None:
         """Close a reader; one left part-way is cancelled first (closing it alone would leave
@@ -693,6 +726,9 @@ class PostgresLink(Link):
             rowcount = cursor.rowcount
         if statement.surely_writes:
             self.backend.after(self, statement)
+        if not names:  # a statement without rows after all (SELECT ... INTO)
+            result = Result([], [], -1 if rowcount is None else rowcount, None, statement.text)
+            return result.to_dataframe() if frame else result
         if builder is not None:
             return builder.frame()
         result = Result(names, rows, -1 if _copies(statement) else rowcount, None,
@@ -1015,10 +1051,15 @@ class _CheckedConnection:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._link.conn, name)
 
-    def check(self, sql: Any) -> None:
-        if isinstance(sql, str):
-            for statement in split(sql):
-                self._refuse(statement)
+    def check(self, sql: Any) -> bool:
+        """Look at the SQL first; whether it is a query that may stream through COPY (SHOW,
+        EXPLAIN and the like fail there: their cursor turns the driver's COPY off)."""
+        if not isinstance(sql, str):
+            return True
+        statements = split(sql)
+        for statement in statements:
+            self._refuse(statement)
+        return all(_copies(statement) for statement in statements)
 
     def cursor(self, **kwargs: Any) -> _CheckedCursor:
         return _CheckedCursor(self._link.conn.cursor(**kwargs), self)
@@ -1078,13 +1119,18 @@ class _CheckedCursor:
     def __exit__(self, *exc: object) -> None:
         self._cursor.close()
 
+    def _prepare(self, sql: Any) -> None:
+        copies = self._connection.check(sql)
+        option = adbc_driver_postgresql.StatementOptions.USE_COPY.value
+        self._cursor.adbc_statement.set_options(**{option: "true" if copies else "false"})
+
     def execute(self, sql: Any, parameters: Any = None) -> _CheckedCursor:
-        self._connection.check(sql)
+        self._prepare(sql)
         self._cursor.execute(sql, parameters)
         return self
 
     def executemany(self, sql: Any, parameters: Any) -> None:
-        self._connection.check(sql)
+        self._prepare(sql)
         self._cursor.executemany(sql, parameters)
 
 
@@ -1106,10 +1152,7 @@ class _RefuseTransactionControl:
 def _refuse_leaving_read_only(name: str) -> Callable[[Statement], None]:
     """For execute_fn: no statement that would make its read-only session write."""
     def refuse(statement: Statement) -> None:
-        leaves = statement.keyword in TRANSACTION_KEYWORDS or (
-            statement.keyword in ("SET", "RESET", "DISCARD")
-            and _setting(statement) in (*_READ_WRITE_SETTINGS, "all"))
-        if leaves or "set_config" in statement.text.lower():
+        if statement.keyword in TRANSACTION_KEYWORDS or _leaves_read_only(statement):
             raise UsageError(f"{name} was given a read-only connection (execute_fn), and "
                              f"{shorten(statement.text, 40)!r} could make it write: write "
                              "with execute_write_fn")
@@ -1196,10 +1239,14 @@ class PostgresBackend(Backend):
     # -- SQL -----------------------------------------------------------------------------------
     def statements(self, sql: str) -> tuple[Statement, ...]:
         statements = split(sql)
+        temp = self.session.temp
+        if temp:  # a read naming a TEMP table goes to the writer, whose session has it (on a
+            # reader the name would fail, or worse, find a table of the same name it shadows)
+            statements = tuple(_on_writer(s) if not s.surely_writes and not _names(s.text)
+                               .isdisjoint(temp) else s for s in statements)
         if self.read_only:
             for statement in statements:
-                if statement.keyword in ("SET", "RESET", "DISCARD", "BEGIN", "START") and (
-                        _leaves_read_only(statement)):
+                if _leaves_read_only(statement):
                     raise UsageError(
                         f"this Database is read-only (read_only=True), and "
                         f"{shorten(statement.text, 40)!r} would let its sessions write: it is "
@@ -1353,11 +1400,16 @@ _TEXT_TYPES = ("SELECT t.oid::bigint, t.typtype = 'e' OR coalesce(p.prosrc IN ('
 
 
 def _leaves_read_only(statement: Statement) -> bool:
-    """Whether a statement would let a read-only session write (see research section 4)."""
-    if statement.keyword in ("BEGIN", "START"):
-        words = [t[2].upper() for t in _significant(statement.text) if t[0] == "word"]
-        return "WRITE" in words
-    return _setting(statement) in (*_READ_WRITE_SETTINGS, "all")
+    """Whether a statement would let a read-only session write (research section 4): BEGIN or
+    SET TRANSACTION ... READ WRITE, a setting of read-only-ness (or all of them), set_config()."""
+    words = [t[2].upper() for t in _significant(statement.text) if t[0] == "word"]
+    if "WRITE" in words and statement.keyword in ("BEGIN", "START", "SET"):
+        return True
+    if "SET_CONFIG" in words:  # set_config('default_transaction_read_only', 'off', ...)
+        text = statement.text.lower()
+        return any(name in text for name in _READ_WRITE_SETTINGS)
+    return statement.keyword in ("SET", "RESET", "DISCARD") and _setting(statement) in (
+        *_READ_WRITE_SETTINGS, "all")
 
 
 def _connect_message(text: str, server: str) -> str:

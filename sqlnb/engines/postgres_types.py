@@ -294,10 +294,6 @@ class Plan:
         """The schema of the frame's batches (types a result without rows by)."""
         return self.for_frame(_empty_batch(schema)).schema if self.needed else schema
 
-    def for_frame_column(self, j: int, column: Any) -> Any:
-        mapping = self.maps[j]
-        return column if mapping is None else mapping.to_arrow(column)
-
     def rows(self, columns: Sequence[Any]) -> list[tuple]:
         """Rows of Python values (numeric as Decimal, uuid as text...) from a batch's columns."""
         values = [python_values(column) if m is None else m.to_python(column)
@@ -308,7 +304,7 @@ class Plan:
 def _empty_batch(schema: Any) -> Any:
     import pyarrow as pa
 
-    return pa.RecordBatch.from_arrays([pa.array([], type=field.type) for field in schema],
+    return pa.RecordBatch.from_arrays([pa.nulls(0, field.type) for field in schema],
                                       schema=schema)
 
 
