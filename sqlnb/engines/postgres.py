@@ -107,8 +107,7 @@ _ALONE_OBJECTS = frozenset({"DATABASE", "TABLESPACE", "SYSTEM", "SUBSCRIPTION"})
 _DDL = frozenset({"CREATE", "DROP", "ALTER", "DISCARD", "COMMIT", "END", "ROLLBACK", "ABORT",
                   "IMPORT", "SECURITY", "COMMENT", "GRANT", "REVOKE", "REFRESH", "TRUNCATE"})
 #: Settings whose replay on a reader would let it write: never replayed there.
-_READ_WRITE_SETTINGS = frozenset({"default_transaction_read_only", "transaction_read_only",
-                                  "session_authorization", "role"})
+_READ_WRITE_SETTINGS = frozenset({"default_transaction_read_only", "transaction_read_only"})
 #: The driver's transaction states (PQtransactionStatus) that mean a transaction is open.
 _IN_TRANSACTION = frozenset({"intrans", "inerror", "active"})
 
