@@ -24,12 +24,14 @@ import warnings
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
 
 import sqlnb
 from sqlnb.engines import postgres
 
 from .helpers import WAIT, sqlnb_threads, wait_for, wait_running
 from .test_engines import ENGINES, pg_database
+from .test_secrets import SECRETS
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -491,6 +493,30 @@ def test_a_wrong_password_from_the_environment_stays_out_of_a_verbose_traceback(
     assert "password authentication failed" in text
     _clean(text, secret)
     _clean(text, pg_server.password)
+
+
+@settings(max_examples=15, deadline=None)
+@given(secret=SECRETS)
+def test_a_password_is_never_echoed_by_a_failing_connect(secret):
+    """Random passwords (some URL-escaped) in targets that fail: a closed port, and the test
+    server refusing them; neither the error, nor its notes, nor a warning, nor a log record
+    holds the password."""
+    from .test_secrets import _Records
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for target in (f"postgresql://analyst:{secret}@127.0.0.1:{port}/shop",
+                   f"postgres://127.0.0.1:{port}/shop?user=analyst&password={secret}"):
+        with (_Records() as records, pytest.raises(Exception) as error,
+              pytest.warns(UserWarning, match="holds a secret.*password_env") as warned):
+            sqlnb.connect(target)
+        for form in (secret, urllib.parse.unquote(secret)):
+            assert form not in str(error.value) and form not in repr(error.value.args)
+            assert form not in " ".join(getattr(error.value, "__notes__", []))
+            assert not any(form in str(w.message) for w in warned)
+            assert not any(form in text for text in records.texts)
+    assert sqlnb_threads() == set()
 
 
 # -- exploring -----------------------------------------------------------------------------------
