@@ -388,6 +388,7 @@ def own_server(pg_bindir):
 def test_a_server_that_goes_away_mid_query_fails_it_and_the_database_recovers(own_server):
     with sqlnb.connect(own_server.url, threads=1) as db:
         db.write("CREATE TABLE t (x int)")
+        db.write("CHECKPOINT")  # (the test server commits asynchronously: a crash loses that)
         handle = db.submit(FOREVER, time_limit=math.inf)
         wait_running(handle)
         own_server.stop_server("immediate")
