@@ -373,6 +373,17 @@ class Backend(ABC):
             return item()
         return value
 
+    def float_sql(self, expression: str) -> str:
+        """`expression` cast to the engine's 64-bit float (PostgreSQL calls it DOUBLE
+        PRECISION)."""
+        return f"CAST({expression} AS DOUBLE)"
+
+    def orderable(self, declared: str) -> bool:
+        """Whether values of a column of this declared type have a min, a max and a distinct
+        count in the engine (a profile shows NULL for them otherwise; PostgreSQL has no min of
+        a boolean, no equality for json)."""
+        return True
+
     def mean_sql(self, column: str, declared: str) -> str | None:
         """The aggregate giving a column's mean in a profile (name quoted), or None when its
         declared type is not a number's."""
