@@ -40,7 +40,9 @@ from . import tiny_engine
 from .helpers import WAIT, sqlnb_threads, wait_for, wait_running
 
 #: Per engine: a file name, a read that never ends on its own, a write that never ends, rows
-#: 1 to 25,000 in a column x, and the types of text and of a 64-bit float.
+#: 1 to 25,000 in a column x, the types of text and of a 64-bit float, and where they differ:
+#: its scheme (a path does not pick it), the quote of names, dates bound as text, the most
+#: columns a table may have (else sqlnb's cap) and the module a kernel must import (a plug-in).
 ENGINES = {
     "sqlite": dict(
         file="t.db",
@@ -50,7 +52,7 @@ ENGINES = {
                       "SELECT x + 1 FROM c) SELECT x FROM c",
         rows="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 25000) "
              "SELECT x FROM c",
-        text="VARCHAR", double="DOUBLE", dates_as_text=True),
+        text="VARCHAR", double="DOUBLE", dates_as_text=True, columns=2000),
     "duckdb": dict(
         file="t.duckdb",
         forever="SELECT sum(hash(range)) FROM range(1000000000000000)",
@@ -70,7 +72,7 @@ ENGINES = {
         forever_write="INSERT INTO t (x) SELECT g FROM generate_series(1, 1000) g UNION ALL "
                       "SELECT 0 FROM pg_sleep(100000)",
         rows="SELECT x FROM generate_series(1, 25000) x",
-        text="TEXT", double="DOUBLE PRECISION"),
+        text="TEXT", double="DOUBLE PRECISION", columns=1600),
     # a plug-in over Python's sqlite3 (tests/tiny_engine.py), opened by its own scheme
     tiny_engine.TinyBackend.name: dict(
         file="t.db",
@@ -613,9 +615,9 @@ def test_the_magics_open_each_engine_from_its_url(shell, engine, tmp_path, capsy
         with sqlnb.connect(url) as setup:
             setup.write(f"CREATE DATABASE {namespace}")
         shell.run_line_magic("sql", pg_database(url, namespace))
-        said = capsys.readouterr().out
+        said = capsys.readouterr().out.splitlines()[-1]  # after the note on the password
         assert said.startswith(f"connected: {namespace} (postgresql://sqlnb:***@")
-        assert said.endswith(f"/{namespace}) on PostgreSQL\n")
+        assert said.endswith(f"/{namespace}) on PostgreSQL")
     else:  # a URL of the engine's scheme ("%sql tiny:///..." for the plug-in)
         scheme = ENGINES[engine].get("scheme", engine)
         shell.run_line_magic("sql", f"{scheme}:///{tmp_path / ENGINES[engine]['file']}")

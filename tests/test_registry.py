@@ -135,8 +135,12 @@ def test_sqlnb_connect_passes_an_engines_options(shell, tmp_path, capsys):
         shell.run_line_magic("sqlnb", f"connect {tmp_path / 'o.duckdb'} --option wal=false")
     with pytest.raises(IPythonUsageError, match="NAME=VALUE"):
         shell.run_line_magic("sqlnb", f"connect {tmp_path / 'p.db'} --option wal")
-    with pytest.raises(IPythonUsageError, match="SQLite reads none from the environment"):
-        shell.run_line_magic("sqlnb", f"connect {tmp_path / 'p.db'} --token-env HOME")
+    for flag in ("--secret-env", "--token-env", "--password-env"):
+        with pytest.raises(IPythonUsageError, match="SQLite reads none from the environment"):
+            shell.run_line_magic("sqlnb", f"connect {tmp_path / 'p.db'} {flag} HOME")
+    with pytest.raises(IPythonUsageError, match="give the variable once"):
+        shell.run_line_magic("sqlnb", "connect postgresql://me@h/db --secret-env A "
+                                      "--password-env B")
 
 
 def test_the_magics_name_a_connection_as_its_engine_says(shell, tmp_path, capsys, fake):

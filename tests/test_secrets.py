@@ -131,7 +131,8 @@ def test_a_typed_token_works_says_once_that_the_cell_holds_it_and_is_shown_nowhe
         second = capsys.readouterr().out
         listing = shell.run_line_magic("sqlnb", "list")
         frame = shell.run_line_magic("sql", "SELECT 42 AS answer")
-    assert "holds a secret" in first and "--token-env" in first  # said once, in one line
+    assert "holds a secret" in first and "--secret-env NAME" in first  # said once, in one line,
+    assert "token_env=NAME" in first  # with the engine's own option for the Python API
     assert "holds a secret" not in second
     assert frame["answer"][0] == 42
     for produced in (first, second, listing.to_string(), repr(listing), caplog.text):
@@ -142,10 +143,11 @@ def test_a_typed_token_works_says_once_that_the_cell_holds_it_and_is_shown_nowhe
 def test_the_token_comes_from_the_environment(shell, capsys, spark_url, monkeypatch):
     base, token = spark_url.rsplit("/;token=", 1)
     monkeypatch.setenv("SQLNB_CLUSTER_TOKEN", urllib.parse.unquote(token))
-    shell.run_line_magic("sqlnb", f"connect {base} --token-env SQLNB_CLUSTER_TOKEN --as cluster")
-    out = capsys.readouterr().out
-    assert "holds a secret" not in out and token not in out
-    assert shell.run_line_magic("sql", "SELECT 1 AS one")["one"][0] == 1
+    for flag in ("--secret-env", "--token-env"):  # the neutral name, and Spark's (the first)
+        shell.run_line_magic("sqlnb", f"connect {base} {flag} SQLNB_CLUSTER_TOKEN --as cluster")
+        out = capsys.readouterr().out
+        assert "holds a secret" not in out and token not in out
+        assert shell.run_line_magic("sql", "SELECT 1 AS one")["one"][0] == 1
     with sqlnb.connect(base, token_env="SQLNB_CLUSTER_TOKEN") as db:  # the Python API too
         assert db.query("SELECT 2 AS two")["two"][0] == 2
         assert token not in db.path and token not in repr(db)

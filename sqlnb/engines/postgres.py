@@ -1,4 +1,6 @@
-"""PostgreSQL behind the engine interface, through ADBC's libpq driver (Arrow results).
+"""PostgreSQL behind the engine interface, through ADBC's libpq driver (Arrow results): one file
+written against `sqlnb.engine` (docs/ENGINES.md takes it as the worked example of a server
+engine), with `postgres_types.py` for PostgreSQL's types in Arrow.
 
 Measured facts this follows (docs/research-postgres.md; its section 8 is the list):
 - The client is `adbc-driver-postgresql` (libpq inside): a result-returning statement streams as
@@ -24,8 +26,13 @@ Measured facts this follows (docs/research-postgres.md; its section 8 is the lis
   (else the next statement would first drain the rest of it). `statement_timeout` is a backstop
   only: the time limit plus BACKSTOP seconds, never looser than the server's or role's own.
 - Targets are libpq's URIs (`postgresql://` or `postgres://`, with libpq's parameters); libpq
-  reads PGPASSWORD, ~/.pgpass and PGSERVICE itself. A target without `connect_timeout` gets one
+  reads PGPASSWORD, ~/.pgpass and PGSERVICE itself, and the `password_env` option names another
+  variable (added as libpq's `password=` parameter). A target without `connect_timeout` gets one
   (libpq waits forever otherwise), and TCP keepalives, so that a dead network path ends a query.
+- SQL is cut by sqltext's POSTGRES dialect (dollar quotes, E'' strings, nested comments, `;` in
+  brackets or a BEGIN ATOMIC body) and classified here by PostgreSQL's rules (`split`): each
+  Statement is made with this engine's word on where it runs (`runs_alone`, `changes_session`,
+  `ends_transaction`). `:name` (a dict) and `?` (a sequence) are bound as PostgreSQL's `$n`.
 - A server that goes away fails the statement at once ("server closed the connection"); the link
   then opens a new connection for its next statement (the old session's TEMP tables and settings
   are gone with it, and so is a transaction the user had open: TransactionRolledBack).
@@ -34,6 +41,7 @@ Measured facts this follows (docs/research-postgres.md; its section 8 is the lis
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -42,33 +50,55 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import adbc_driver_manager
 import adbc_driver_postgresql
 import adbc_driver_postgresql.dbapi as adbc
 
-try:  # the driver's own reader of a result: a stream that fails says its SQLSTATE (pyarrow's
-    # reader, all the public API hands out, raises a bare OSError with libpq's text)
+# The driver manager's own reader of a result stream (a private module: no public call hands
+# it out; `Cursor.fetch_record_batch()` gives pyarrow's reader, whose failure mid-stream is a
+# bare OSError holding libpq's text, without the SQLSTATE that says "cancelled" or "lost").
+# Without it (another version of the driver manager) results still stream through pyarrow's
+# reader, and its errors are read from libpq's text (_stream_error); tests/test_postgres.py
+# says when the name has gone.
+try:
     from adbc_driver_manager._reader import AdbcRecordBatchReader as _AdbcReader
-except ImportError:  # pragma: no cover (another driver manager: pyarrow's reader)
+except ImportError:  # pragma: no cover (a driver manager without it: pyarrow's reader)
     _AdbcReader = None
 
-from .._control import PREVIEW_ROWS
-from .._redact import Secret, redact
-from .._task import Stopped, note
-from ..errors import UsageError, annotate, shorten
-from ..results import ArrowFrameBuilder, Catalog, Result, arrow_to_dataframe, rows_to_dataframe
-from . import postgres_types, sqltext
-from .base import Backend, Link
-from .sqltext import Statement, split_name
+from ..engine import (
+    POSTGRES,
+    PREVIEW_ROWS,
+    ArrowFrameBuilder,
+    Backend,
+    Catalog,
+    Link,
+    Option,
+    Result,
+    Secret,
+    Statement,
+    Stopped,
+    UsageError,
+    annotate,
+    arrow_to_dataframe,
+    note,
+    redact,
+    reveal,
+    rows_to_dataframe,
+    shorten,
+    split_name,
+    tokens,
+)
+from ..engine import split as split_text
+from .postgres_types import plan as type_plan
 
 if TYPE_CHECKING:
-    from .._control import Control
-    from .._task import Task
+    from ..engine import Control, Task
 
 log = logging.getLogger("sqlnb")
+
 
 #: The batch size the driver aims at (bytes): small enough for the first rows to show in tens
 #: of milliseconds (the driver's default, 16 MB, took 200-270 ms), large enough to be as fast.
@@ -114,11 +144,6 @@ _IN_TRANSACTION = frozenset({"intrans", "inerror", "active"})
 
 # -- targets --------------------------------------------------------------------------------
 
-def is_target(text: str) -> bool:
-    """True for a PostgreSQL target (postgresql:// or postgres://)."""
-    return text.lower().startswith(("postgresql://", "postgres://"))
-
-
 def client_uri(target: str) -> str:
     """The target as the client takes it: libpq's URI with DEFAULTS added where it says none."""
     base, _hash, _fragment = target.partition("#")
@@ -136,152 +161,58 @@ def server_of(target: str) -> str:
     parts = urllib.parse.urlsplit(redact(target))
     try:
         port = parts.port
-    except ValueError:
-        port = None
+    except ValueError:  # libpq's lists of hosts (h1:5432,h2:5433): named as they are
+        return parts.netloc.rsplit("@", 1)[-1] or "localhost:5432"
     host = parts.hostname or dict(urllib.parse.parse_qsl(parts.query)).get("host") or "localhost"
     return f"{host}:{port or 5432}"
 
 
 # -- the SQL text: statements and parameters ------------------------------------------------
 
-# One token at a time, PostgreSQL's way (see sqltext.tokens for the kinds): nested /* */
-# comments, E'' strings with backslash escapes, $tag$ dollar quotes, [ ] as brackets (array
-# subscripts, not quoted names), :: casts, $1 parameters.
-_TOKEN = re.compile(
-    r"""
-      (?P<ws>\s+)
-    | (?P<comment>--[^\n]*(?:\n|$))
-    | (?P<open>/\*)
-    | (?P<string>[eE]'(?:[^'\\]|\\.|'')*(?:'|$)|(?:[uU]&|[bBxXnN])?'(?:[^']|'')*(?:'|$))
-    | (?P<dollar>\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$)
-    | (?P<quoted>(?:[uU]&)?"(?:[^"]|"")*(?:"|$))
-    | (?P<cast>::)
-    | (?P<param>\?|\$\d+|:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)
-    | (?P<word>[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*)
-    | (?P<number>\d[\w.]*|\.\d[\w]*)
-    | (?P<semi>;)
-    | (?P<punct>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-
-
-def tokens(sql: str) -> Iterator[tuple[str, int, str]]:
-    """Each token of `sql` as (kind, start, text), as sqltext.tokens gives them, by PostgreSQL's
-    rules. A `:name` right after a word, a number or a closing bracket is an array slice's
-    bound (`a[lo:hi]`), not a parameter."""
-    position, end = 0, len(sql)
-    last = ("", "", -1)  # kind, text, end of the last token that is not a blank
-    while position < end:
-        match = _TOKEN.match(sql, position)
-        kind, text = match.lastgroup, match.group()  # type: ignore[union-attr]
-        if kind == "open":  # a comment, nested as PostgreSQL nests them
-            depth, i = 1, position + 2
-            while depth and i < end:
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-            kind, text = "comment", sql[position:i]
-        elif kind == "dollar":  # $tag$ ... $tag$
-            close = sql.find(text, position + len(text))
-            kind, text = "string", sql[position:(end if close < 0 else close + len(text))]
-        elif kind == "param" and text[0] == ":" and last[2] == position and (
-                last[0] in ("word", "number", "quoted") or last[1] in (")", "]")):
-            kind, text = "punct", ":"
-        yield kind, position, text  # type: ignore[misc]
-        position += len(text)
-        if kind not in ("ws", "comment"):
-            last = (kind, text, position)  # type: ignore[assignment]
-
-
 def _significant(text: str) -> list[tuple[str, int, str]]:
-    return [t for t in tokens(text) if t[0] not in ("ws", "comment")]
+    return [t for t in tokens(text, POSTGRES) if t[0] not in ("ws", "comment")]
 
 
-def _pieces(sql: str) -> list[str]:
-    """`sql` cut at the `;` that end statements: outside strings, comments and brackets, and
-    outside the BEGIN ATOMIC ... END body of a CREATE FUNCTION or PROCEDURE (as psql cuts)."""
-    pieces, start, depth, block = [], 0, 0, 0
-    words: list[str] = []  # the statement's first words
-    for kind, at, text in tokens(sql):
-        if kind == "word":
-            word = text.upper()
-            words.append(word)
-            routine = (words[0] == "CREATE" and ("FUNCTION" in words[:6]
-                                                 or "PROCEDURE" in words[:6]))
-            if routine and word in ("BEGIN", "CASE"):
-                block += 1
-            elif routine and word == "END" and block:
-                block -= 1
-        elif text in ("(", "["):
-            depth += 1
-        elif text in (")", "]") and depth:
-            depth -= 1
-        elif kind == "semi" and not depth and not block:
-            pieces.append(sql[start:at + 1])
-            start, words = at + 1, []
-    pieces.append(sql[start:])
-    return pieces
+@functools.lru_cache(maxsize=512)
+def split(sql: str) -> tuple[Statement, ...]:
+    """The statements of `sql`, in order (blank and comment-only pieces dropped): cut by
+    sqltext's POSTGRES dialect, each made with PostgreSQL's word on where it runs."""
+    return tuple(_classified(statement) for statement in split_text(sql, POSTGRES))
 
 
-def _statement(text: str) -> Statement | None:
-    """One statement as sqlnb's control plane sees it, classified by PostgreSQL's rules."""
-    significant = _significant(text)
-    if not significant:
-        return None
+def _classified(statement: Statement) -> Statement:
+    """The statement with PostgreSQL's rules for where it runs (sqltext's Statement works them
+    out from SQLite's keywords): what runs alone, what writes, what changes the session, what
+    ends a transaction. Its parameters are the `:name`s (a `@` is PostgreSQL's operator, `$1`
+    its own parameter) and the `?`s."""
+    significant = _significant(statement.text)
     words = [t[2].upper() for t in significant if t[0] == "word"]
-    keyword = words[0] if significant[0][0] == "word" else ""
-    named: list[str] = []
-    positional = 0
-    for kind, _start, value in significant:
-        if kind == "param":
-            if value == "?":
-                positional += 1
-            elif value[0] == ":" and value[1:] not in named:
-                named.append(value[1:])
+    keyword = statement.keyword
     second = words[1] if len(words) > 1 else ""
     alone = keyword in ALONE_KEYWORDS or (keyword, second) == ("PREPARE", "TRANSACTION") or (
         keyword in ("CREATE", "DROP", "ALTER", "REINDEX")
         and (second in _ALONE_OBJECTS or "CONCURRENTLY" in words[:5]))
+    if keyword == "SET" and second in ("LOCAL", "TRANSACTION", "CONSTRAINTS"):
+        alone = False  # these last as long as the transaction: they run in it
     # SELECT ... INTO makes a table, and a WITH whose statement writes (WITH ... INSERT INTO)
     # writes: both go to the writer, and neither can stream through COPY
     writes = keyword not in READ_KEYWORDS or (keyword in ("SELECT", "WITH")
                                               and _into_at_top(significant))
-    if keyword == "SET" and second in ("LOCAL", "TRANSACTION", "CONSTRAINTS"):
-        alone = False  # these last as long as the transaction: they run in it
-    return _make(text.strip(), keyword, tuple(named), positional, writes=writes, alone=alone,
-                 changes=keyword in _DDL or keyword in ("SET", "RESET"),
-                 ends=keyword in ("COMMIT", "END", "ABORT") or (
-                     keyword == "ROLLBACK" and "TO" not in words[1:4]
-                     and "PREPARED" not in words[1:3]))
-
-
-def _make(text: str, keyword: str, named: tuple[str, ...], positional: int, *, writes: bool,
-          alone: bool, changes: bool, ends: bool) -> Statement:
-    """A Statement with PostgreSQL's word on where it runs: Statement derives runs_alone,
-    changes_session and ends_transaction from SQLite's keywords, so they are set here."""
-    statement = Statement(text, keyword, named, positional, None, kind=keyword, writes=writes)
-    for name, value in (("runs_alone", alone), ("changes_session", changes),
-                        ("ends_transaction", ends)):
-        object.__setattr__(statement, name, value)
-    return statement
-
-
-def _on_writer(statement: Statement) -> Statement:
-    """The statement sent to the writer (a read of the session's TEMP objects)."""
-    return _make(statement.text, statement.keyword, statement.named, statement.positional,
-                 writes=True, alone=statement.runs_alone, changes=statement.changes_session,
-                 ends=statement.ends_transaction)
+    named = tuple(dict.fromkeys(text[1:] for kind, _start, text in significant
+                                if kind == "param" and text[0] == ":"))
+    return dataclasses.replace(
+        statement, named=named, kind=keyword, writes=writes, runs_alone=alone,
+        changes_session=keyword in _DDL or keyword in ("SET", "RESET"),
+        ends_transaction=keyword in ("COMMIT", "END", "ABORT") or (
+            keyword == "ROLLBACK" and "TO" not in words[1:4] and "PREPARED" not in words[1:3]))
 
 
 @functools.lru_cache(maxsize=512)
 def _names(text: str) -> frozenset[str]:
     """The names a statement's text uses (unquoted ones lower case, as PostgreSQL folds them)."""
     return frozenset(value.lower() if kind == "word" else value[1:-1].replace('""', '"')
-                     for kind, _start, value in tokens(text) if kind in ("word", "quoted"))
+                     for kind, _start, value in tokens(text, POSTGRES)
+                     if kind in ("word", "quoted"))
 
 
 def _into_at_top(significant: list[tuple[str, int, str]]) -> bool:
@@ -298,26 +229,12 @@ def _into_at_top(significant: list[tuple[str, int, str]]) -> bool:
 
 
 @functools.lru_cache(maxsize=512)
-def split(sql: str) -> tuple[Statement, ...]:
-    """The statements of `sql`, in order, cut and classified by PostgreSQL's rules (blank and
-    comment-only pieces dropped)."""
-    if "\x00" in sql:
-        raise UsageError("the SQL holds a NUL character (\\x00), which PostgreSQL cannot take "
-                         "in SQL text: remove it, or pass the value as a parameter")
-    try:
-        sql.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise UsageError(f"the SQL holds text that is not valid Unicode ({error.reason} at "
-                         f"character {error.start}): fix the text") from None
-    return tuple(s for s in map(_statement, _pieces(sql)) if s is not None)
-
-
-@functools.lru_cache(maxsize=512)
 def _placeholders(text: str) -> tuple[tuple[tuple[int, int, str], ...], bool]:
-    """The parameter tokens of a statement (start, end, text), and whether it has RETURNING."""
+    """sqlnb's placeholders in a statement, `:name` and `?` (start, end, text), and whether it
+    has RETURNING."""
     found, returning = [], False
-    for kind, start, value in tokens(text):
-        if kind == "param":
+    for kind, start, value in tokens(text, POSTGRES):
+        if kind == "param" and value[0] in ":?":
             found.append((start, start + len(value), value))
         elif kind == "word" and value.upper() == "RETURNING":
             returning = True
@@ -350,7 +267,7 @@ def bind(statement: Statement, params: Any) -> tuple[str, list[Any] | None]:
             pieces += [text[last:start], f"${order.index(name) + 1}"]
             last = end
         pieces.append(text[last:])
-        return "".join(pieces), [_value(name, params[name]) for name in order]
+        return "".join(pieces), [bound(params[name], f":{name}") for name in order]
     values = list(params)
     marks = [(start, end) for start, end, token in found if token == "?"]
     if marks:
@@ -363,16 +280,17 @@ def bind(statement: Statement, params: Any) -> tuple[str, list[Any] | None]:
             last = end
         pieces.append(text[last:])
         text = "".join(pieces)
-    return text, [_value(str(i + 1), v) for i, v in enumerate(values)]
+    return text, [bound(v, f"parameter {i + 1}") for i, v in enumerate(values)]
 
 
-def _value(name: str, value: Any) -> Any:
-    """A parameter's value as the driver binds it (a UsageError for one it cannot)."""
-    if isinstance(value, (dict, list, tuple, set)) and not isinstance(value, str):
+def bound(value: Any, name: str) -> Any:
+    """A parameter's value as the driver binds it (a date stays a date, a Decimal a numeric),
+    or a UsageError naming the parameter (`name`: ":d" or "parameter 2") for one it cannot."""
+    if isinstance(value, (dict, list, tuple, set)):
         kind = type(value).__name__
-        raise UsageError(f"parameter {name} is a {kind}, which sqlnb does not bind on "
-                         "PostgreSQL: pass json.dumps(value) and cast it in the SQL "
-                         "(:p::jsonb), or pass each value as a parameter of its own")
+        raise UsageError(f"{name} is a {kind}, which sqlnb does not bind on PostgreSQL: pass "
+                         "json.dumps(value) and cast it in the SQL (:p::jsonb), or pass each "
+                         "value as a parameter of its own")
     item = getattr(value, "item", None)
     if callable(item) and getattr(value, "ndim", None) == 0:  # numpy scalars
         return item()
@@ -480,6 +398,10 @@ def _setting(statement: Statement) -> str | None:
 
 class PostgresLink(Link):
     """One connection of a Database (a reader's, the writer's, or an isolated one)."""
+
+    #: SAVEPOINT, RELEASE and ROLLBACK TO: the writer isolates each write of a group after a
+    #: failure, and a write stopped inside the user's transaction is undone alone
+    savepoints = True
 
     __slots__ = ("__weakref__", "_copy", "_lock", "_plain", "_running", "_sent", "_serial",
                  "_statement_cursor", "backend", "base_timeout", "broken",
@@ -703,7 +625,7 @@ class PostgresLink(Link):
             try:
                 schema = reader.schema
                 names = list(schema.names)
-                plan = postgres_types.plan(schema, self.backend.is_text_type)
+                plan = type_plan(schema, self.backend.is_text_type)
                 builder = ArrowFrameBuilder(names, plan.schema(schema)) if frame else None
                 rows: list[tuple] = []
                 for batch in self._batches(reader):
@@ -744,7 +666,7 @@ class PostgresLink(Link):
             try:
                 schema = reader.schema
                 names = list(schema.names)
-                plan = postgres_types.plan(schema, self.backend.is_text_type)
+                plan = type_plan(schema, self.backend.is_text_type)
                 shown = plan.schema(schema)
                 pending: list[Any] = []
                 held = 0
@@ -1171,12 +1093,53 @@ class PostgresBackend(Backend):
     """PostgreSQL's side of one Database: a server, a connection per link."""
 
     name = "postgres"
+    title = "PostgreSQL"
+    schemes = ("postgresql", "postgres")  # libpq's URIs
+    example = "postgresql://user@host:5432/db or postgres://..."
+    extra = "postgres"
+    options = (Option("password_env", None, "the environment variable that holds the password "
+                      "(libpq's own PGPASSWORD, ~/.pgpass and PGSERVICE need no naming)", str),)
+    secret_env_option = "password_env"
+    #: ADBC's errors (DB-API's classes: OperationalError, ProgrammingError ...), with
+    #: PostgreSQL's `.sqlstate`; sqlnb's own errors get no bases of them (errors.flavour): no
+    #: code written before sqlnb ran on PostgreSQL expects them to be ADBC's
     error_types = (adbc_driver_manager.Error,)
+    dialect = POSTGRES
+
+    @classmethod
+    def parse_target(cls, target: Any) -> Any:
+        """libpq's URI as it is (libpq reads its parameters), a Secret staying one; SQLAlchemy's
+        form of it (`postgresql+psycopg://...`, what JupySQL is given) without the `+driver`."""
+        text = reveal(target)
+        scheme, sep, rest = text.partition("://")  # type: ignore[union-attr]
+        if "+" in scheme:
+            text = f"{scheme.split('+', 1)[0]}{sep}{rest}"
+            return Secret(text) if isinstance(target, Secret) else text
+        return target if isinstance(target, Secret) else str(target)
+
+    @classmethod
+    def short_name(cls, label: str) -> str:
+        """The database's name (the URI's path, or its `dbname=`), else "postgres"."""
+        parts = urllib.parse.urlsplit(label)
+        name = urllib.parse.unquote(parts.path.strip("/")) or dict(
+            urllib.parse.parse_qsl(parts.query)).get("dbname", "")
+        return name or "postgres"
+
+    @classmethod
+    def with_secret(cls, target: Any, secret: str) -> Secret:
+        """The password as libpq's `password` parameter of the URI."""
+        if "***" in str(target):  # a Secret's text is redacted: a password typed in it
+            raise UsageError("the target has a password already: give it in one place, "
+                             "password_env")
+        text = reveal(target)
+        base, hash_, fragment = text.partition("#")  # type: ignore[union-attr]
+        joiner = "&" if "?" in base else "?"
+        password = urllib.parse.quote(secret, safe="")
+        return Secret(f"{base}{joiner}password={password}{hash_}{fragment}")
 
     def __init__(self, target: str | Secret, *, read_only: bool) -> None:
         #: the client's URI (held as a Secret: no frame of a traceback shows a password)
-        self._uri = Secret(client_uri(target.reveal() if isinstance(target, Secret)
-                                      else str(target)))
+        self._uri = Secret(client_uri(reveal(target)))  # type: ignore[arg-type]
         self.label = redact(str(target))
         self.server = server_of(str(target))
         self.read_only = read_only
@@ -1241,8 +1204,9 @@ class PostgresBackend(Backend):
         temp = self.session.temp
         if temp:  # a read naming a TEMP table goes to the writer, whose session has it (on a
             # reader the name would fail, or worse, find a table of the same name it shadows)
-            statements = tuple(_on_writer(s) if not s.surely_writes and not _names(s.text)
-                               .isdisjoint(temp) else s for s in statements)
+            statements = tuple(dataclasses.replace(s, writes=True) if not s.surely_writes
+                               and not _names(s.text).isdisjoint(temp) else s
+                               for s in statements)
         if self.read_only:
             for statement in statements:
                 if _leaves_read_only(statement):
@@ -1252,8 +1216,10 @@ class PostgresBackend(Backend):
                         "refused (a read-only role on the server is the real guard)")
         return statements
 
-    def check_params(self, statement: Statement, params: object) -> None:
-        sqltext.check_params(statement, params)
+    def adapt_parameter(self, value: Any, name: str) -> Any:
+        """What the driver binds: a date stays a date, a Decimal a numeric, numpy scalars
+        become Python values; a dict, list, tuple or set is a UsageError (json.dumps it)."""
+        return bound(value, f":{name}")
 
     def quartiles_sql(self, table: str, column: str) -> str:
         x = f"CAST({column} AS DOUBLE PRECISION)"
@@ -1361,8 +1327,8 @@ class PostgresBackend(Backend):
                     settings = []
                 settings = [s for s in settings if s[0] != name]
                 settings.append((name, statement))
-            self.session = replace(self.session, version=self.session.version + 1,
-                                   settings=tuple(settings))
+            self.session = dataclasses.replace(
+                self.session, version=self.session.version + 1, settings=tuple(settings))
 
     def _refresh(self, link: PostgresLink, keyword: str) -> None:
         """After DDL: the session's TEMP objects, and the text-like types, read again."""
@@ -1371,8 +1337,8 @@ class PostgresBackend(Backend):
             "AND relkind IN ('r', 'v', 'm', 'p', 'f')"))
         if temp != self.session.temp:
             with self._session_lock:
-                self.session = replace(self.session, version=self.session.version + 1,
-                                       temp=temp)
+                self.session = dataclasses.replace(
+                    self.session, version=self.session.version + 1, temp=temp)
         if keyword in ("CREATE", "ALTER", "DROP"):
             self._types_seen = frozenset()  # a new type is looked up when it comes
 

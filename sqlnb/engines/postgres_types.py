@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._arrow_types import python_values
+from ..engine import python_values
 
 __all__ = ["Plan", "plan"]
 
