@@ -30,7 +30,7 @@ from ._import import checked_encoding, import_work, source_format
 from ._redact import Secret, hold
 from ._task import Stopped, Task, settle
 from .engines import engine_for, open_backend
-from .engines.sqltext import split_name
+from .engines.sqltext import split_name, tokens
 from .errors import (
     BackgroundWriteError,
     Error,
@@ -399,6 +399,16 @@ class Database:
         if not isinstance(name, str):
             raise UsageError(f"a name to quote must be a str, not {type(name).__name__}")
         return self._backend.quote_identifier(name)
+
+    def tokens(self, sql: str) -> Iterator[tuple[str, int, str]]:
+        """The tokens of `sql` as this Database's engine reads its SQL (its strings, quoted
+        names and comments: `$$it's$$` and `E'it\\'s'` on PostgreSQL and DuckDB, `'it\\'s'`
+        on Spark), each (kind, start, text), end to end; kind is "ws", "comment", "string",
+        "quoted" (a quoted name), "word", "number", "param", "cast", "semi" or "punct". For
+        tools that read SQL as the engine will (sqlnb's completion reads a cell with it)."""
+        if not isinstance(sql, str):
+            raise UsageError(f"SQL must be a str, not {type(sql).__name__}")
+        return tokens(sql, self._backend.dialect)
 
     def adapt_parameter(self, value: Any, name: str = "?") -> Any:
         """A Python value from elsewhere as this Database's engine binds it, or a UsageError

@@ -42,7 +42,8 @@ from .helpers import WAIT, sqlnb_threads, wait_for, wait_running
 #: Per engine: a file name, a read that never ends on its own, a write that never ends, rows
 #: 1 to 25,000 in a column x, the types of text and of a 64-bit float, and where they differ:
 #: its scheme (a path does not pick it), the quote of names, dates bound as text, the most
-#: columns a table may have (else sqlnb's cap) and the module a kernel must import (a plug-in).
+#: columns a table may have (else sqlnb's cap) and the module a kernel must import (a plug-in);
+#: strings written the engine's own ways that hold a quote.
 ENGINES = {
     "sqlite": dict(
         file="t.db",
@@ -52,19 +53,20 @@ ENGINES = {
                       "SELECT x + 1 FROM c) SELECT x FROM c",
         rows="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 25000) "
              "SELECT x FROM c",
-        text="VARCHAR", double="DOUBLE", dates_as_text=True, columns=2000),
+        text="VARCHAR", double="DOUBLE", dates_as_text=True, columns=2000,
+        strings=["'it''s'"]),
     "duckdb": dict(
         file="t.duckdb",
         forever="SELECT sum(hash(range)) FROM range(1000000000000000)",
         forever_write="INSERT INTO t (x) SELECT range FROM range(1000000000000000)",
         rows="SELECT range AS x FROM range(1, 25001)",
-        text="VARCHAR", double="DOUBLE"),
+        text="VARCHAR", double="DOUBLE", strings=["$$it's$$", "E'it\\'s'"]),
     "spark": dict(
         file=None,
         forever="SELECT count(*) FROM range(0, 1000000000000000, 1, 16)",
         forever_write="INSERT INTO t SELECT id, 'x' FROM range(0, 1000000000000000, 1, 16)",
         rows="SELECT id AS x FROM range(1, 25001, 1, 1)",
-        text="STRING", double="DOUBLE", quote="`"),
+        text="STRING", double="DOUBLE", quote="`", strings=["'it\\'s'", '"it\\"s"']),
     "postgres": dict(  # (a set-returning function in FROM is materialised first: small ones)
         file=None,
         forever="SELECT count(*) FROM generate_series(1, 10000) a, generate_series(1, 10000) b, "
@@ -72,7 +74,8 @@ ENGINES = {
         forever_write="INSERT INTO t (x) SELECT g FROM generate_series(1, 1000) g UNION ALL "
                       "SELECT 0 FROM pg_sleep(100000)",
         rows="SELECT x FROM generate_series(1, 25000) x",
-        text="TEXT", double="DOUBLE PRECISION", columns=1600),
+        text="TEXT", double="DOUBLE PRECISION", columns=1600,
+        strings=["$$it's$$", "$q$it's$q$", "E'it\\'s'"]),
     # a plug-in over Python's sqlite3 (tests/tiny_engine.py), opened by its own scheme
     tiny_engine.TinyBackend.name: dict(
         file="t.db",
@@ -84,7 +87,7 @@ ENGINES = {
         rows="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 25000) "
              "SELECT x FROM c",
         text="VARCHAR", double="DOUBLE", quote="`", dates_as_text=True,
-        module="tests.tiny_engine"),
+        module="tests.tiny_engine", strings=["'it''s'"]),
 }
 #: The engines with transactions.
 TRANSACTIONAL = ["duckdb", "postgres", "sqlite"]
@@ -268,6 +271,18 @@ def test_an_engine_error_keeps_its_type_and_names_the_sql(edb):
     assert "no_such_table" in str(error.value)
     assert error.value.sql == "SELECT * FROM no_such_table"
     assert edb.query("SELECT 1 AS one")["one"][0] == 1
+
+
+def test_completion_reads_a_cell_by_the_engines_rules(edb, engine):
+    """Issue 20: completion lexes a cell as the Database's engine does (Database.tokens), so a
+    `$$it's$$` or `E'it\\'s'` (PostgreSQL, DuckDB) or `'it\\'s'` (Spark) is one string, and the
+    cursor after it is in SQL, not in a string that never closed."""
+    completer = Completer(lambda name: edb)
+    for string in ENGINES[engine]["strings"]:
+        cell = f"%%sql\nSELECT {string} AS quoted, x FROM t WHERE x"
+        found = completer.complete(cell, len(cell))
+        assert found is not None, f"{string}: taken for a string that never closed"
+        assert ("x", "column") in found.choices, string
 
 
 def test_names_are_quoted_the_engines_way(edb, engine):
