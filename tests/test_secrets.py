@@ -106,7 +106,9 @@ def test_a_server_nobody_answers_at_never_echoes_the_token(secret):
     ("sqlnb", "connect sc://localhost:{port}/;token={s}"),
     ("sqlnb", "connect sc://localhost:{port}/;token={s} --as cluster"),
     ("sql", "sc://localhost:{port}/;token={s}"),
-    ("sql", "postgresql://analyst:{s}@localhost:{port}/shop"),
+    ("sql", "postgresql://analyst:{s}@localhost:{port}/shop"),  # PostgreSQL, a closed port
+    ("sqlnb", "connect postgres://analyst@localhost:{port}/shop?password={s}"),
+    ("sql", "mysql://analyst:{s}@localhost:{port}/shop"),  # a scheme no engine opens
     ("sqlnb", "connect sc://localhost:{port} --token-env SQLNB_TEST_SECRET"),
 ])
 def test_the_magics_never_echo_a_secret(shell, capsys, caplog, line, monkeypatch):
@@ -244,6 +246,8 @@ def _chain(error: BaseException | None) -> list[BaseException]:
     "sqlnb.connect(f'sc://localhost:{port}/;token={{os.environ[\"SQLNB_TEST_SECRET\"]}}')",
     "sqlnb.connect(f'sc://me:{{os.environ[\"SQLNB_TEST_SECRET\"]}}@localhost:{port}/')",
     "sqlnb.connect(f'postgresql://me:{{os.environ[\"SQLNB_TEST_SECRET\"]}}@localhost:{port}/db')",
+    "sqlnb.connect('postgresql://me@localhost:{port}/db', password_env='SQLNB_TEST_SECRET')",
+    "sqlnb.connect(f'mysql://me:{{os.environ[\"SQLNB_TEST_SECRET\"]}}@localhost:{port}/db')",
 ])
 def test_a_verbose_traceback_of_a_failing_connect_shows_no_secret(shell, capsys, monkeypatch,
                                                                   cell):
@@ -254,9 +258,10 @@ def test_a_verbose_traceback_of_a_failing_connect_shows_no_secret(shell, capsys,
     monkeypatch.setenv("SQLNB_TEST_SECRET", secret)
     shell.run_cell("import os, sqlnb")
     code = cell.format(port=_free_port())
-    with pytest.warns(UserWarning) if "token_env" not in code else contextlib.nullcontext():
+    typed = "_env=" not in code  # a secret typed into the target (not token_env, password_env)
+    with pytest.warns(UserWarning) if typed else contextlib.nullcontext():
         text = _verbose(shell, capsys, code)
-    if "token_env" not in code:  # the cell's own frame is the cell's: IPython shows its
+    if typed:  # the cell's own frame is the cell's: IPython shows its
         text = text[text.index(sqlnb.__file__.rsplit("/", 1)[0]):]  # os.environ; then sqlnb's
     _clean(text, secret)
     shell.run_cell("import sys\n_sqlnb_error = sys.last_value")  # and the exception itself
