@@ -248,7 +248,8 @@ class Backend(ABC):
     #: its own connect options (the common ones, read_only, time_limit, threads, are sqlnb's)
     options: ClassVar[tuple[Option, ...]] = ()
     #: the option (one of `options`) that names an environment variable holding the secret a
-    #: target needs (Spark's token_env; `%sqlnb connect --token-env NAME` passes it), or None
+    #: target needs (Spark's token_env, PostgreSQL's password_env; `%sqlnb connect
+    #: --secret-env NAME` passes it), or None
     secret_env_option: ClassVar[str | None] = None
     #: the target as it may be shown (no credential), for `Database.path`
     label: str
@@ -374,8 +375,8 @@ class Backend(ABC):
         return value
 
     def float_sql(self, expression: str) -> str:
-        """`expression` cast to the engine's 64-bit float (PostgreSQL calls it DOUBLE
-        PRECISION)."""
+        """`expression` cast to the engine's 64-bit float, as exploring's SQL needs it (a box
+        plot's whiskers); PostgreSQL calls it DOUBLE PRECISION."""
         return f"CAST({expression} AS DOUBLE)"
 
     def orderable(self, declared: str) -> bool:

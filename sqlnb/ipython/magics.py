@@ -209,7 +209,8 @@ class SqlNB(Magics):
         `:name` in the SQL binds the Python variable `name` as a parameter (never pasted into
         the SQL). `VAR <<` also stores the result in the variable VAR. A target opens its
         engine's database: SQLite (sqlite:///...), DuckDB (duckdb:///...), Spark (sc://...,
-        spark:local[N]) or an engine a plug-in registered; a URL no engine opens is an error.
+        spark:local[N]), PostgreSQL (postgresql://...) or an engine a plug-in registered; a
+        URL no engine opens is an error.
         """
         try:
             return self._sql(line, cell)
