@@ -1263,7 +1263,7 @@ class PostgresBackend(Backend):
         return bool(self.session.temp)
 
     def prepare_reader(self, link: Link) -> None:
-        pass  # the link brings itself up to date before its statement (PostgresLink._ready)
+        pass  # the link brings itself up to date before its statement (PostgresLink.ready)
 
     def replay(self, link: PostgresLink) -> None:
         """Give a reader the session's settings (then its read-only guard again, which a
