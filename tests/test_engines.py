@@ -280,9 +280,20 @@ def test_completion_reads_a_cell_by_the_engines_rules(edb, engine):
     completer = Completer(lambda name: edb)
     for string in ENGINES[engine]["strings"]:
         cell = f"%%sql\nSELECT {string} AS quoted, x FROM t WHERE x"
-        found = completer.complete(cell, len(cell))
+        found = _completed(completer, cell)
         assert found is not None, f"{string}: taken for a string that never closed"
         assert ("x", "column") in found.choices, string
+
+
+def _completed(completer: Completer, cell: str) -> object:
+    """What Tab at the end of `cell` offers once the catalog is read: None at once inside a
+    string; else no names until the catalog comes (a Tab waits half a second for it, and Spark
+    takes longer), then the names."""
+    def settled() -> tuple[object] | None:
+        found = completer.complete(cell, len(cell))
+        return (found,) if found is None or found.choices else None
+
+    return wait_for(settled, "the catalog read")[0]
 
 
 def test_names_are_quoted_the_engines_way(edb, engine):
