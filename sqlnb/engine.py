@@ -23,7 +23,8 @@ Names here:
 - results: `Result`, `SmallFrame` (a small result the caller's thread builds), `Catalog`, the
   frame builders (`rows_to_dataframe`, `FrameBuilder`, `arrow_to_dataframe`,
   `ArrowFrameBuilder`, `arrow_rows`, and `python_values`, one Arrow column as Python values,
-  for an engine that maps some of its columns itself);
+  for an engine that maps some of its columns itself); `rechunk`, Arrow batches regrouped into
+  chunks of a given number of rows (for `Link.chunks`);
 - SQL text: `Statement`, the dialects (`Dialect`, `SQLITE`, `POSTGRES`, `SPARK`), `split`,
   `single`, `tokens`, `named_tokens`, `split_name`, `check_params`, `TRANSACTION_KEYWORDS`;
 - secrets: `Secret`, `redact`, `reveal`, `has_secret`;
@@ -60,6 +61,7 @@ from .results import (
     FrameBuilder,
     Result,
     arrow_to_dataframe,
+    rechunk,
     rows_to_dataframe,
 )
 
@@ -96,6 +98,7 @@ __all__ = [
     "note",
     "options",
     "python_values",
+    "rechunk",
     "redact",
     "register",
     "reveal",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import mmap
 import sys
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
@@ -136,6 +136,31 @@ def arrow_to_dataframe(columns: Sequence[str], batches: list[Any], schema: Any =
     for batch in batches:
         builder.add(batch)
     return builder.frame()
+
+
+def rechunk(batches: Iterable[Any], rows: int) -> Iterator[list[Any]]:
+    """Arrow record batches regrouped into lists of exactly `rows` rows (the last list may hold
+    fewer), slicing a batch where a chunk ends: what `Link.stream` yields, one DataFrame a list."""
+    pending: list[Any] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            chunk, need = [], rows
+            while need:
+                first = pending[0]
+                if first.num_rows <= need:
+                    chunk.append(pending.pop(0))
+                    need -= first.num_rows
+                else:
+                    chunk.append(first.slice(0, need))
+                    pending[0] = first.slice(need)
+                    need = 0
+            held -= rows
+            yield chunk
+    if held:
+        yield pending
 
 
 class ArrowFrameBuilder:

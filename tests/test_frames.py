@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sqlnb
-from sqlnb.results import Result, rows_to_dataframe
+from sqlnb.results import Result, rechunk, rows_to_dataframe
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=20)
@@ -636,3 +636,18 @@ def test_a_large_arrow_result_keeps_every_value_as_its_columns_grow(monkeypatch,
     assert frame["i"][0] == -1
     if how == "refused populate":
         assert results._POPULATE_WRITE is None  # not asked again
+
+
+@given(sizes=st.lists(st.integers(0, 9), max_size=12), rows=st.integers(1, 7))
+def test_rechunk_gives_chunks_of_exactly_the_rows_asked_and_keeps_the_order(sizes, rows):
+    """Link.chunks regroups an engine's Arrow batches: every chunk but the last holds exactly
+    `rows` rows, the last at most that, and the values come out whole and in order."""
+    import pyarrow as pa
+    values = iter(range(sum(sizes)))
+    batches = [pa.record_batch({"v": [next(values) for _ in range(n)]}) for n in sizes]
+    chunks = list(rechunk(iter(batches), rows))
+    counts = [sum(batch.num_rows for batch in chunk) for chunk in chunks]
+    assert all(count == rows for count in counts[:-1])
+    assert not counts or 0 < counts[-1] <= rows
+    out = [v for chunk in chunks for batch in chunk for v in batch.column(0).to_pylist()]
+    assert out == list(range(sum(sizes)))

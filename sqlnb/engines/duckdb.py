@@ -55,6 +55,7 @@ from ..engine import (
     check_params,
     named_tokens,
     note,
+    rechunk,
     rows_to_dataframe,
     shorten,
     single,
@@ -283,18 +284,9 @@ class DuckDBLink(Link):
         names = list(relation.columns)
         reader = relation.to_arrow_reader(min(chunk_rows, BATCH_ROWS))
         try:
-            pending: list[Any] = []
-            held = 0
-            for batch in reader:
-                pending.append(batch)
-                held += batch.num_rows
-                while held >= chunk_rows:
-                    chunk, pending, held = _take(pending, chunk_rows)
-                    control.rows += chunk_rows
-                    yield arrow_to_dataframe(names, chunk, reader.schema, whole)
-            if held:
-                control.rows += held
-                yield arrow_to_dataframe(names, pending, reader.schema, whole)
+            for chunk in rechunk(reader, chunk_rows):
+                control.rows += sum(batch.num_rows for batch in chunk)
+                yield arrow_to_dataframe(names, chunk, reader.schema, whole)
         finally:
             reader.close()
 
@@ -465,21 +457,6 @@ class DuckDBLink(Link):
         with contextlib.suppress(duckdb.Error):
             self.cursor.close()
 
-
-def _take(batches: list[Any], rows: int) -> tuple[list[Any], list[Any], int]:
-    """The first `rows` rows of `batches` (as batches), the rest, and how many rows are left."""
-    taken, rest, need = [], [], rows
-    for batch in batches:
-        if need <= 0:
-            rest.append(batch)
-        elif batch.num_rows <= need:
-            taken.append(batch)
-            need -= batch.num_rows
-        else:
-            taken.append(batch.slice(0, need))
-            rest.append(batch.slice(need))
-            need = 0
-    return taken, rest, sum(b.num_rows for b in rest)
 
 
 def _is_interrupt(error: BaseException) -> bool:

@@ -84,6 +84,7 @@ from ..engine import (
     annotate,
     arrow_to_dataframe,
     note,
+    rechunk,
     redact,
     reveal,
     rows_to_dataframe,
@@ -663,24 +664,21 @@ class PostgresLink(Link):
         with self._statement(self._cursor(statement)):
             cursor, reader = self._stream(statement, params)
             finished = False
+
+            def batches() -> Iterator[Any]:
+                nonlocal finished
+                for batch in self._batches(reader):
+                    yield plan.for_frame(batch)
+                finished = True  # read to its end: closing it needs no cancel
+
             try:
                 schema = reader.schema
                 names = list(schema.names)
                 plan = type_plan(schema, self.backend.is_text_type)
                 shown = plan.schema(schema)
-                pending: list[Any] = []
-                held = 0
-                for batch in self._batches(reader):
-                    pending.append(plan.for_frame(batch))
-                    held += batch.num_rows
-                    while held >= chunk_rows:
-                        chunk, pending, held = _take(pending, chunk_rows)
-                        control.rows += chunk_rows
-                        yield arrow_to_dataframe(names, chunk, shown)
-                finished = True
-                if held:
-                    control.rows += held
-                    yield arrow_to_dataframe(names, pending, shown)
+                for chunk in rechunk(batches(), chunk_rows):
+                    control.rows += sum(batch.num_rows for batch in chunk)
+                    yield arrow_to_dataframe(names, chunk, shown)
             except adbc_driver_manager.Error:
                 finished = True
                 raise
@@ -934,21 +932,6 @@ class PostgresLink(Link):
 _EXPLAINED = ("Index Name", "Join Type", "Strategy", "Hash Cond", "Merge Cond", "Index Cond",
               "Recheck Cond", "Filter", "Group Key", "Sort Key")
 
-
-def _take(batches: list[Any], rows: int) -> tuple[list[Any], list[Any], int]:
-    """The first `rows` rows of `batches` (as batches), the rest, and how many rows are left."""
-    taken, rest, need = [], [], rows
-    for batch in batches:
-        if need <= 0:
-            rest.append(batch)
-        elif batch.num_rows <= need:
-            taken.append(batch)
-            need -= batch.num_rows
-        else:
-            taken.append(batch.slice(0, need))
-            rest.append(batch.slice(need))
-            need = 0
-    return taken, rest, sum(b.num_rows for b in rest)
 
 
 def _quote(name: str) -> str:
