@@ -19,7 +19,7 @@ Names here:
   preview of first rows: `PREVIEW_ROWS`), `Task` (what `translate` and `reroute` are given);
 - outcomes: `Stopped` (what `Link.translate` returns for an interrupt the control asked for),
   `note` (a note added once), `annotate` (names the SQL on an engine's error), `UsageError`,
-  `shorten`;
+  `ended_transaction` (a write function ended the transaction it runs in), `shorten`;
 - results: `Result`, `SmallFrame` (a small result the caller's thread builds), `Catalog`, the
   frame builders (`rows_to_dataframe`, `FrameBuilder`, `arrow_to_dataframe`,
   `ArrowFrameBuilder`, `arrow_rows`, and `python_values`, one Arrow column as Python values,
@@ -54,7 +54,7 @@ from .engines.sqltext import (
     split_name,
     tokens,
 )
-from .errors import UsageError, annotate, shorten
+from .errors import UsageError, annotate, ended_transaction, shorten
 from .results import (
     ArrowFrameBuilder,
     Catalog,
@@ -91,6 +91,7 @@ __all__ = [
     "arrow_to_dataframe",
     "check_params",
     "check_seconds",
+    "ended_transaction",
     "engine_for",
     "engine_named",
     "has_secret",

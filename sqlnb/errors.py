@@ -138,6 +138,17 @@ def annotate(error: BaseException, sql: str) -> BaseException:
     return error
 
 
+def ended_transaction(name: str, operation: str, nested: str = "") -> UsageError:
+    """The error for a write function `name` that tried to `operation` (COMMIT, ROLLBACK, ...)
+    the transaction execute_write_fn runs it in; `nested` names the engine's way to undo a
+    block alone, where it has one (SQLite's `with conn:`)."""
+    alone = f"use {nested} for a block that is undone alone, " if nested else ""
+    return UsageError(
+        f"{name} tried to {operation} the transaction execute_write_fn runs it in; nothing was "
+        f"committed and the transaction was rolled back. Let fn return to commit (or raise to "
+        f"roll back), {alone}or pass transaction=False to manage transactions yourself")
+
+
 # -- an engine's bases for sqlnb's errors ----------------------------------------------------
 
 _flavours: dict[tuple[type, tuple[type, ...]], type] = {}

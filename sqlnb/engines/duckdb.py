@@ -53,6 +53,7 @@ from ..engine import (
     arrow_rows,
     arrow_to_dataframe,
     check_params,
+    ended_transaction,
     named_tokens,
     note,
     rechunk,
@@ -323,7 +324,7 @@ class DuckDBLink(Link):
         finally:
             _drop_result(self.cursor)
         if refuse.tried is not None:  # fn caught the error: the transaction is still refused
-            raise _ended_transaction(name, refuse.tried)
+            raise ended_transaction(name, refuse.tried)
         return value
 
     def tables(self) -> Any:
@@ -587,7 +588,7 @@ class _RefuseTransactionControl:
         if statement.keyword in TRANSACTION_KEYWORDS and statement.keyword not in (
                 "SAVEPOINT", "RELEASE"):
             self.tried = statement.keyword
-            raise _ended_transaction(self.name, statement.keyword)
+            raise ended_transaction(self.name, statement.keyword)
 
 
 def _refuse_writes(name: str) -> Callable[[Statement], None]:
@@ -599,12 +600,6 @@ def _refuse_writes(name: str) -> Callable[[Statement], None]:
                              "execute_write_fn")
     return refuse
 
-
-def _ended_transaction(name: str, operation: str) -> UsageError:
-    return UsageError(
-        f"{name} tried to {operation} the transaction execute_write_fn runs it in; nothing was "
-        "committed and the transaction was rolled back. Let fn return to commit (or raise to "
-        "roll back), or pass transaction=False to manage transactions yourself")
 
 
 # -- the backend ----------------------------------------------------------------------------

@@ -83,6 +83,7 @@ from ..engine import (
     UsageError,
     annotate,
     arrow_to_dataframe,
+    ended_transaction,
     note,
     rechunk,
     redact,
@@ -715,7 +716,7 @@ class PostgresLink(Link):
         with self._statement(self._plain):  # a cancel reaches what fn runs on the connection
             value = fn(_CheckedConnection(self, refuse, name))
         if guarded and getattr(refuse, "tried", None) is not None:
-            raise _ended_transaction(name, refuse.tried)  # type: ignore[attr-defined]
+            raise ended_transaction(name, refuse.tried)  # type: ignore[attr-defined]
         return value
 
     def tables(self) -> Any:
@@ -1050,7 +1051,7 @@ class _RefuseTransactionControl:
                 "SAVEPOINT", "RELEASE") and not (statement.keyword == "ROLLBACK"
                                                  and not statement.ends_transaction):
             self.tried = statement.keyword
-            raise _ended_transaction(self.name, statement.keyword)
+            raise ended_transaction(self.name, statement.keyword)
 
 
 def _refuse_leaving_read_only(name: str) -> Callable[[Statement], None]:
@@ -1062,12 +1063,6 @@ def _refuse_leaving_read_only(name: str) -> Callable[[Statement], None]:
                              "with execute_write_fn")
     return refuse
 
-
-def _ended_transaction(name: str, operation: str) -> UsageError:
-    return UsageError(
-        f"{name} tried to {operation} the transaction execute_write_fn runs it in; nothing was "
-        "committed and the transaction was rolled back. Let fn return to commit (or raise to "
-        "roll back), or pass transaction=False to manage transactions yourself")
 
 
 # -- the backend ----------------------------------------------------------------------------

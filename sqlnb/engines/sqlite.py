@@ -49,6 +49,7 @@ from ..engine import (
     annotate,
     check_params,
     check_seconds,
+    ended_transaction,
     note,
     options,
     rows_to_dataframe,
@@ -649,21 +650,14 @@ def call_in_transaction(fn: Callable[[Any], Any], conn: sqlite3.Connection, name
         value = fn(conn)
     except BaseException as error:
         if tried:
-            raise _ended_transaction(name, tried[0]) from error
+            raise ended_transaction(name, tried[0], "`with conn:`") from error
         raise
     finally:
         conn.set_authorizer(authorizer)
     if tried:
-        raise _ended_transaction(name, tried[0])
+        raise ended_transaction(name, tried[0], "`with conn:`")
     return value
 
-
-def _ended_transaction(name: str, operation: str) -> UsageError:
-    return UsageError(
-        f"{name} tried to {operation} the transaction execute_write_fn runs it in; nothing was "
-        "committed and the transaction was rolled back. Let fn return to commit (or raise to "
-        "roll back), use `with conn:` for a block that is undone alone, or pass "
-        "transaction=False to manage transactions yourself")
 
 
 # -- the backend ----------------------------------------------------------------------------
