@@ -645,7 +645,7 @@ def test_insert_df_and_an_import_go_through_copy_in_one_transaction(pdb, tmp_pat
 
 # -- types: against psycopg ---------------------------------------------------------------------
 
-from .test_types_differential import Case, assert_same, same  # noqa: E402
+from .test_types_differential import Case, assert_agrees, same  # noqa: E402
 
 
 def _money(text: str) -> decimal.Decimal:
@@ -750,15 +750,8 @@ def typed(pg_url):
 @pytest.mark.parametrize("case", POSTGRES_CASES, ids=lambda case: case.name)
 def test_postgres_values_agree_with_psycopg(typed, case):
     db, raw = typed
-    sql = case.sql()
-    client = [v for (v,) in raw.execute(case.sql(case.raw_as)).fetchall()]
-    rows = [v for (v,) in db.submit(sql).result().rows]
-    assert_same(rows, [None if v is None else case.row(v) for v in client], "Result rows")
-    frame = db.query(sql)
-    assert str(frame["v"].dtype) == case.dtype
-    assert_same(frame["v"].tolist(), [None if v is None else case.frame(v) for v in client],
-                "DataFrame")
-    empty = db.query(f"SELECT * FROM ({sql}) q WHERE false")  # no rows: the same dtype
+    assert_agrees(db, raw, case)
+    empty = db.query(f"SELECT * FROM ({case.sql()}) q WHERE false")  # no rows: the same dtype
     if case.dtype not in ("object", "Int32", "boolean"):  # (those are for columns with NULLs)
         assert str(empty["v"].dtype) == case.dtype
 

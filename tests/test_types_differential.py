@@ -66,6 +66,20 @@ def assert_same(got: list[Any], expected: list[Any], what: str) -> None:
     assert not wrong, f"{what}: (row, sqlnb, expected) {wrong[:5]}"
 
 
+def assert_agrees(db: Any, raw: Any, case: Case) -> Any:
+    """sqlnb's rows and DataFrame column for `case` against what the engine's own client
+    (`raw`, with a DB-API execute) gives; the DataFrame, for more checks."""
+    sql = case.sql()
+    client = [v for (v,) in raw.execute(case.sql(case.raw_as)).fetchall()]
+    rows = [v for (v,) in db.submit(sql).result().rows]
+    assert_same(rows, [None if v is None else case.row(v) for v in client], "Result rows")
+    frame = db.query(sql)
+    assert str(frame["v"].dtype) == case.dtype
+    assert_same(frame["v"].tolist(), [None if v is None else case.frame(v) for v in client],
+                "DataFrame")
+    return frame
+
+
 def keep(value: Any) -> Any:
     return value
 
@@ -226,14 +240,7 @@ def duck(tmp_path_factory):
 @pytest.mark.parametrize("case", DUCKDB_CASES, ids=lambda case: case.name)
 def test_duckdb_values_agree_with_the_duckdb_client(duck, case):
     db, raw = duck
-    sql = case.sql()
-    client = [v for (v,) in raw.execute(case.sql(case.raw_as)).fetchall()]
-    rows = [v for (v,) in db.submit(sql).result().rows]
-    assert_same(rows, [None if v is None else case.row(v) for v in client], "Result rows")
-    frame = db.query(sql)
-    assert str(frame["v"].dtype) == case.dtype
-    assert_same(frame["v"].tolist(), [None if v is None else case.frame(v) for v in client],
-                "DataFrame")
+    assert_agrees(db, raw, case)
 
 
 @pytest.mark.parametrize("case", [c for c in DUCKDB_CASES if c.dtype != "object"],
