@@ -30,24 +30,6 @@ def _javas() -> set[int]:
     return {p.pid for p in me.children(recursive=True) if "java" in p.name()}
 
 
-def test_a_local_server_is_sqlnbs_own_and_leaves_nothing_behind():
-    before = _javas()
-    db = sqlnb.connect("spark:local[1]")
-    try:
-        started = _javas() - before
-        assert started, "a JVM runs the local server"
-        assert db.engine == "spark"
-        assert db.path.startswith("spark:local[1] (sc://localhost:")
-        assert "token" not in db.path and "token" not in repr(db)
-        db.write("CREATE TABLE local_birds (name STRING) USING parquet")
-        db.write("INSERT INTO local_birds VALUES ('wren')")
-        assert db.query("SELECT name FROM local_birds")["name"].tolist() == ["wren"]
-    finally:
-        db.close()
-    assert not any(psutil.pid_exists(pid) for pid in started), "its JVM is gone"
-    assert sqlnb_threads() == set()
-
-
 def test_a_server_nobody_answers_at_is_a_clear_error_at_once():
     import socket
 
@@ -216,7 +198,9 @@ def test_a_local_server_that_cannot_start_says_why(monkeypatch):
     assert sqlnb_threads() == set()
 
 
-def test_the_magics_start_and_stop_a_local_server(capsys):
+def test_a_local_server_from_the_magics_is_sqlnbs_own_and_leaves_nothing_behind(capsys):
+    """`%sql spark:local[1]` starts a JVM of sqlnb's own (one test: each start costs ~30 s);
+    its token is never shown; `%sqlnb close` stops it and leaves no thread."""
     from IPython.core.interactiveshell import InteractiveShell
 
     before = _javas()
@@ -224,11 +208,19 @@ def test_the_magics_start_and_stop_a_local_server(capsys):
     shell.run_line_magic("load_ext", "sqlnb")
     try:
         shell.run_line_magic("sql", "spark:local[1]")
-        assert "connected: spark (spark:local[1] (sc://localhost:" in capsys.readouterr().out
+        shown = capsys.readouterr().out
+        assert "connected: spark (spark:local[1] (sc://localhost:" in shown
+        assert "token" not in shown
+        started = _javas() - before
+        assert started, "a JVM runs the local server"
+        shell.run_line_magic("sql", "CREATE TABLE local_birds (name STRING) USING parquet")
+        shell.run_line_magic("sql", "INSERT INTO local_birds VALUES ('wren')")
+        assert shell.run_line_magic("sql", "SELECT name FROM local_birds")["name"].tolist() == [
+            "wren"]
         assert shell.run_line_magic("sql", "SELECT 6 * 7 AS answer")["answer"][0] == 42
-        assert _javas() - before
         shell.run_line_magic("sqlnb", "close spark")
-        assert _javas() - before == set()  # closing the database stopped its server
+        assert not any(psutil.pid_exists(pid) for pid in started), "closing stopped its JVM"
     finally:
         shell.run_line_magic("unload_ext", "sqlnb")
         InteractiveShell.clear_instance()
+    assert sqlnb_threads() == set()
