@@ -1,0 +1,252 @@
+"""The documentation build's own steps (an MkDocs hook file: mkdocs.yml names it).
+
+- The magics' reference: `<!-- sqlnb:magics -->` on a page becomes the reference of `%%sql`,
+  `%sql` and every `%sqlnb` command, generated from the magics' own argument definitions
+  (`SqlNB.sql.parser`, `magics.COMMAND_PARSERS`) and usage (`SqlNB.sqlnb.__doc__`);
+  `<!-- sqlnb:settings -->` becomes the table of `%config SqlNB.<name>` settings, from the traits.
+- Checks that fail the strict build (each a warning): a magic argument without a help, a
+  `%sqlnb` command without a usage line, and a page that names a magic option that does not
+  exist (`%sqlnb import ... --encodings`, or a stray `--no-progres`).
+
+tests/test_site.py imports this file to test the same functions without a build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from mkdocs.structure.files import Files
+
+#: under "mkdocs.", so that a warning fails `mkdocs build --strict`
+log = logging.getLogger("mkdocs.plugins.sqlnb_docs")
+
+MAGICS_MARK = "<!-- sqlnb:magics -->"
+SETTINGS_MARK = "<!-- sqlnb:settings -->"
+
+#: options of other tools that pages name in backticks (the comparison, the test commands):
+#: not the magics', so not checked against them
+OTHER_TOOLS_OPTIONS = {
+    "--persist": "JupySQL's and ipython-sql's %sql",
+    "--append": "JupySQL's %sql",
+    "--only": "python -m benchmarks",
+    "--quick": "python -m benchmarks",
+    "--download-only": "python -m benchmarks.data",
+    "--url": "python -m benchmarks",
+    "--paths": "python -m benchmarks",
+    "--strict": "mkdocs build",
+    "--nbval": "pytest (nbval)",
+}
+
+
+# -- what the magics define ---------------------------------------------------------------------
+
+def _magics() -> Any:
+    from sqlnb.ipython import magics
+
+    return magics
+
+
+def sql_parser() -> argparse.ArgumentParser:
+    """`%%sql` / `%sql`'s parser (IPython's magic_arguments keeps it on the function)."""
+    return _magics().SqlNB.sql.parser
+
+
+def command_parsers() -> dict[str, argparse.ArgumentParser | None]:
+    """Every `%sqlnb` command (a `_cmd_NAME` method), with its parser when it takes options."""
+    magics = _magics()
+    names = [name[len("_cmd_"):] for name in vars(magics.SqlNB) if name.startswith("_cmd_")]
+    return {name: magics.COMMAND_PARSERS[name]() if name in magics.COMMAND_PARSERS else None
+            for name in names}
+
+
+def options_of(parser: argparse.ArgumentParser | None) -> set[str]:
+    if parser is None:
+        return set()
+    return {option for action in parser._actions for option in action.option_strings
+            if option.startswith("--") and option != "--help"}
+
+
+def arguments(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The parser's arguments and options, without --help."""
+    return [action for action in parser._actions if not isinstance(action, argparse._HelpAction)]
+
+
+def _help(action: argparse.Action) -> str:
+    return (action.help or "").replace("%%", "%")
+
+
+def command_usage() -> dict[str, tuple[list[str], str]]:
+    """Each `%sqlnb` command's usage lines and description, read from `SqlNB.sqlnb.__doc__`
+    (the text `%sqlnb?` shows)."""
+    doc = _magics().SqlNB.sqlnb.__doc__ or ""
+    entries: dict[str, tuple[list[str], list[str]]] = {}
+    current: tuple[list[str], list[str]] | None = None
+    for line in doc.splitlines():
+        text = line.strip()
+        if not text:
+            continue
+        parts = re.split(r"\s{2,}", text)
+        if text.startswith("%sqlnb "):
+            command = text.split()[1]
+            current = entries.setdefault(command, ([], []))
+            current[0].append(parts[0])
+            current[1].extend(parts[1:])
+        elif current is not None:
+            if parts[0].startswith(("[", "--")):
+                current[0][-1] += " " + parts[0]
+                current[1].extend(parts[1:])
+            else:
+                current[1].extend(parts)
+    return {name: (usage, " ".join(words)) for name, (usage, words) in entries.items()}
+
+
+# -- the generated reference ---------------------------------------------------------------------
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:
+    rows = ["| argument | what it does |", "|---|---|"]
+    for action in arguments(parser):
+        if action.option_strings:
+            name = ", ".join(action.option_strings)
+            if action.nargs != 0:
+                name += f" {action.metavar or action.dest.upper()}"
+        else:
+            name = action.metavar or action.dest.upper()
+        said = _help(action)
+        if action.choices:
+            said += f" (one of: {', '.join(map(str, action.choices))})"
+        if action.default not in (None, False, [], argparse.SUPPRESS) and action.option_strings:
+            said += f"; default {action.default}"
+        if isinstance(action, argparse._AppendAction):
+            said += "; may be given more than once"
+        rows.append(f"| `{_cell(name)}` | {_cell(said)} |")
+    return rows
+
+
+def magics_reference() -> str:
+    """The reference of `%%sql`, `%sql` and the `%sqlnb` commands, as Markdown."""
+    magics = _magics()
+    doc = (magics.SqlNB.sql.__doc__ or "").strip().split("\n")
+    out = ["## `%%sql` and `%sql`", "", doc[0], "", "```text"]
+    out += [line.strip() for line in doc[1:] if line.strip().startswith(("%", "["))]
+    out += ["```", ""]
+    out += [" ".join(line.strip() for line in doc if line.strip()
+                     and not line.strip().startswith(("%", "[")))[len(doc[0]):].strip(), ""]
+    out += _argument_rows(sql_parser()) + [""]
+    usage = command_usage()
+    out += ["## `%sqlnb`", "", (magics.SqlNB.sqlnb.__doc__ or "").strip().split("\n")[0], ""]
+    for name, parser in command_parsers().items():
+        lines, said = usage.get(name, ([f"%sqlnb {name}"], ""))
+        out += [f"### `%sqlnb {name}`", "", "```text", *lines, "```", "", said, ""]
+        if parser is not None:
+            out += _argument_rows(parser) + [""]
+    return "\n".join(out)
+
+
+def settings_reference() -> str:
+    """The `%config SqlNB.<name>` settings, their defaults and help, as a Markdown table."""
+    traits = _magics().SqlNB.class_own_traits(config=True)
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    for name in sorted(traits):
+        trait = traits[name]
+        rows.append(f"| `{name}` | `{trait.default_value!r}` | {_cell(trait.help)} |")
+    return "\n".join(rows)
+
+
+# -- checks ---------------------------------------------------------------------------------------
+
+def undocumented_arguments() -> list[str]:
+    """Magic arguments without a help text, and `%sqlnb` commands without a usage line."""
+    missing = [f"%sql {option}" for action in arguments(sql_parser()) if not action.help
+               for option in action.option_strings or [action.dest]]
+    usage = command_usage()
+    for name, parser in command_parsers().items():
+        if name not in usage:
+            missing.append(f"%sqlnb {name} (no usage line in SqlNB.sqlnb's docstring)")
+        if parser is not None:
+            missing += [f"%sqlnb {name} {(action.option_strings or [action.dest])[0]}"
+                        for action in arguments(parser) if not action.help]
+    return missing
+
+
+_SPAN = re.compile(r"``?([^`\n]+?)``?")
+_FENCE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1", re.M | re.S)
+_OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+_MAGIC = re.compile(r"(%%?sql(?:nb)?)\b(?:\s+(\w+))?")
+
+
+def unknown_options(markdown: str) -> list[str]:
+    """The magic options a page names that no magic has: in a code span or a code block, an
+    option on a line after `%%sql`/`%sql` must be theirs, after `%sqlnb CMD` that command's, and
+    a code span that is an option alone (`--no-progress`) any magic's (or another tool's that
+    OTHER_TOOLS_OPTIONS names). Other command lines (pip, pytest ...) are not looked at."""
+    sql = options_of(sql_parser())
+    commands = {name: options_of(parser) for name, parser in command_parsers().items()}
+    every = sql.union(*commands.values())
+    texts = [match.group(2) for match in _FENCE.finditer(markdown)]
+    texts += [match.group(1) for match in _SPAN.finditer(_FENCE.sub("", markdown))]
+    wrong = []
+    for text in texts:
+        for line in text.splitlines():
+            magic = _MAGIC.search(line)
+            if magic is None and not line.startswith("--"):
+                continue  # another tool's command line (pip, pytest, initdb ...)
+            for option in _OPTION.findall(line):
+                if magic is None or option in OTHER_TOOLS_OPTIONS:
+                    known = every | OTHER_TOOLS_OPTIONS.keys()
+                    where = "any magic"
+                elif magic.group(1) == "%sqlnb":
+                    command = magic.group(2) or ""
+                    known = commands.get(command, set())
+                    where = f"%sqlnb {command}"
+                else:
+                    known, where = sql, magic.group(1)
+                if option not in known:
+                    wrong.append(f"{option} is no option of {where} (in: {line.strip()})")
+    return wrong
+
+
+# -- the hooks -------------------------------------------------------------------------------------
+
+def on_pre_build(config: Any) -> None:
+    for missing in undocumented_arguments():
+        log.warning("a magic argument without documentation: %s", missing)
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+    markdown = markdown.replace(MAGICS_MARK, magics_reference())
+    markdown = markdown.replace(SETTINGS_MARK, settings_reference())
+    for wrong in unknown_options(markdown):
+        log.warning("%s: %s", page.file.src_uri, wrong)
+    return markdown
+
+
+_NOTEBOOK_LINK = re.compile(r'href="([\w.-]+)\.ipynb(#[^"]*)?"')
+
+
+def on_post_page(output: str, page: Any, config: Any) -> str:
+    """A tutorial's link to another tutorial (`02-....ipynb`, which works in JupyterLab) points
+    at that tutorial's page; one to a notebook that is not a page fails the strict build."""
+    if not page.file.src_uri.startswith("tutorials/"):
+        return output
+    pages = {Path(uri).stem for uri in _documentation_pages(config) if uri.endswith(".ipynb")}
+
+    def to_page(match: re.Match[str]) -> str:
+        name, anchor = match.group(1), match.group(2) or ""
+        if name not in pages:
+            log.warning("%s: a link to %s.ipynb, which is no tutorial", page.file.src_uri, name)
+        return f'href="../{name}/{anchor}"'
+
+    return _NOTEBOOK_LINK.sub(to_page, output)
+
+
+def _documentation_pages(config: Any) -> list[str]:
+    docs = Path(config["docs_dir"])
+    return [path.relative_to(docs).as_posix() for path in (docs / "tutorials").glob("*.ipynb")]
