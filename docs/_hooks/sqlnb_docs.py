@@ -139,14 +139,14 @@ def magics_reference() -> str:
     out += ["```", ""]
     out += [" ".join(line.strip() for line in doc if line.strip()
                      and not line.strip().startswith(("%", "[")))[len(doc[0]):].strip(), ""]
-    out += _argument_rows(sql_parser()) + [""]
+    out += [*_argument_rows(sql_parser()), ""]
     usage = command_usage()
     out += ["## `%sqlnb`", "", (magics.SqlNB.sqlnb.__doc__ or "").strip().split("\n")[0], ""]
     for name, parser in command_parsers().items():
         lines, said = usage.get(name, ([f"%sqlnb {name}"], ""))
         out += [f"### `%sqlnb {name}`", "", "```text", *lines, "```", "", said, ""]
         if parser is not None:
-            out += _argument_rows(parser) + [""]
+            out += [*_argument_rows(parser), ""]
     return "\n".join(out)
 
 
@@ -195,10 +195,14 @@ def unknown_options(markdown: str) -> list[str]:
     wrong = []
     for text in texts:
         for line in text.splitlines():
-            magic = _MAGIC.search(line)
-            if magic is None and not line.startswith("--"):
+            magics = list(_MAGIC.finditer(line))
+            if not magics and not line.startswith("--"):
                 continue  # another tool's command line (pip, pytest, initdb ...)
-            for option in _OPTION.findall(line):
+            for found in _OPTION.finditer(line):
+                option = found.group()
+                # the option belongs to the nearest magic before it on the line
+                before = [magic for magic in magics if magic.start() < found.start()]
+                magic = before[-1] if before else None
                 if magic is None or option in OTHER_TOOLS_OPTIONS:
                     known = every | OTHER_TOOLS_OPTIONS.keys()
                     where = "any magic"
