@@ -1,5 +1,7 @@
-"""The README documents every public name, every Database call, every magic option, every
-%sqlnb command and every setting (so the docs cannot fall behind the code unnoticed)."""
+"""The documentation (the README and the site's pages in docs/) names every public name, every
+Database call, every magic option, every %sqlnb command and every setting, in its hand-written
+pages, so that the docs cannot fall behind the code unnoticed (the site's generated reference
+lists them all anyway: tests/test_site.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,11 @@ import pytest
 import sqlnb
 from sqlnb.ipython.magics import SqlNB
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+#: the README and every page of the site, as one text
+README = "\n".join(path.read_text() for path in [ROOT / "README.md",
+                                                   *sorted((ROOT / "docs").rglob("*.md"))]
+                   if "tutorials" not in path.parts)
 
 
 @pytest.mark.parametrize("name", [n for n in sqlnb.__all__ if not n.startswith("__")])

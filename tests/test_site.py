@@ -45,6 +45,8 @@ def test_site_builds_in_strict_mode(tmp_path):
     # the tutorials, rendered with their stored outputs (a result table), linked to each other
     quick_start = (site / "tutorials" / "01-quick-start" / "index.html").read_text()
     assert "<table" in quick_start and 'href="../02-exploring-a-real-database/"' in quick_start
+    spark = (site / "tutorials" / "07-a-cluster-spark-sql" / "index.html").read_text()
+    assert 'href="../../engines/spark/"' in spark  # ../docs/engines/spark.md in the notebook
     assert len(list((site / "tutorials").glob("*/index.html"))) == len(
         list((ROOT / "notebooks").glob("*.ipynb")))
     # the magics' reference, generated from their parsers; the API's, from the docstrings

@@ -233,11 +233,14 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
 
 
 _NOTEBOOK_LINK = re.compile(r'href="([\w.-]+)\.ipynb(#[^"]*)?"')
+#: a tutorial's link to a page of the site, as it works in JupyterLab and on GitHub
+_DOCS_LINK = re.compile(r'href="\.\./docs/([\w/.-]+)\.md(#[^"]*)?"')
 
 
 def on_post_page(output: str, page: Any, config: Any) -> str:
-    """A tutorial's link to another tutorial (`02-....ipynb`, which works in JupyterLab) points
-    at that tutorial's page; one to a notebook that is not a page fails the strict build."""
+    """A tutorial's link to another tutorial (`02-....ipynb`, as it works in JupyterLab) points
+    at that tutorial's page, and one to a page of the site (`../docs/engines/duckdb.md`) at that
+    page; a link to a notebook or a page that is not there fails the strict build."""
     if not page.file.src_uri.startswith("tutorials/"):
         return output
     pages = {Path(uri).stem for uri in _documentation_pages(config) if uri.endswith(".ipynb")}
@@ -248,6 +251,13 @@ def on_post_page(output: str, page: Any, config: Any) -> str:
             log.warning("%s: a link to %s.ipynb, which is no tutorial", page.file.src_uri, name)
         return f'href="../{name}/{anchor}"'
 
+    def to_docs_page(match: re.Match[str]) -> str:
+        path, anchor = match.group(1), match.group(2) or ""
+        if not (Path(config["docs_dir"]) / f"{path}.md").is_file():
+            log.warning("%s: a link to docs/%s.md, which is no page", page.file.src_uri, path)
+        return f'href="../../{path}/{anchor}"'
+
+    output = _DOCS_LINK.sub(to_docs_page, output)
     return _NOTEBOOK_LINK.sub(to_page, output)
 
 
