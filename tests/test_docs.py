@@ -55,3 +55,38 @@ def test_sqlnb_command_in_readme_and_help(command):
 def test_setting_in_readme(setting):
     assert f"`{setting}`" in README, setting
     assert SqlNB.class_traits()[setting].help
+
+
+def test_lab_extra_brings_what_the_tutorials_use():
+    """`pip install -e '.[lab]'` (the README's command for the tutorials) installs every module
+    a tutorial imports and every engine client it connects with."""
+    import json
+    import sys
+    from importlib.metadata import packages_distributions
+
+    from packaging.requirements import Requirement
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: pytest's own dependency
+        import tomli as tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lab = {Requirement(text).name.lower() for text in
+           project["dependencies"] + project["optional-dependencies"]["lab"]}
+    needed = {}
+    distributions = packages_distributions()
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+        for module in re.findall(r"^\s*(?:import|from)\s+(\w+)", code, re.M):
+            if module not in sys.stdlib_module_names and module != "sqlnb":
+                for name in distributions.get(module, [module]):
+                    needed[name.lower()] = notebook.name
+        for target, client in (("duckdb:", "duckdb"), ("spark:", "pyspark"),
+                               ("sc://", "pyspark")):
+            if target in code:
+                needed[client] = notebook.name
+    assert needed, "the tutorials import something"
+    missing = {name: where for name, where in needed.items() if name not in lab}
+    assert not missing, f"not in the lab extra (pyproject.toml): {missing}"
