@@ -82,28 +82,43 @@ def _help(action: argparse.Action) -> str:
     return (action.help or "").replace("%%", "%")
 
 
+def _split_doc(doc: str) -> tuple[str, list[str], str]:
+    """A magic's docstring as its summary line, its usage block (the lines after the summary
+    up to the first blank line) and the prose after it."""
+    import inspect
+
+    lines = inspect.cleandoc(doc).split("\n")
+    summary, rest = lines[0], lines[1:]
+    while rest and not rest[0].strip():
+        rest.pop(0)
+    usage = []
+    while rest and rest[0].strip():
+        usage.append(rest.pop(0).rstrip())
+    return summary, usage, " ".join(" ".join(rest).split())
+
+
 def command_usage() -> dict[str, tuple[list[str], str]]:
     """Each `%sqlnb` command's usage lines and description, read from `SqlNB.sqlnb.__doc__`
-    (the text `%sqlnb?` shows)."""
-    doc = _magics().SqlNB.sqlnb.__doc__ or ""
+    (the text `%sqlnb?` shows): a line that starts `%sqlnb CMD` starts a command, its usage up
+    to a gap of two spaces and its description after it; a line indented to the description
+    column continues the description, one indented less the usage."""
+    _, block, _ = _split_doc(_magics().SqlNB.sqlnb.__doc__ or "")
+    columns = [found.start(1) for line in block if line.startswith("%sqlnb ")
+               for found in [re.search(r"\S\s{2,}(\S)", line)] if found]
+    column = max(set(columns), key=columns.count)
     entries: dict[str, tuple[list[str], list[str]]] = {}
     current: tuple[list[str], list[str]] | None = None
-    for line in doc.splitlines():
-        text = line.strip()
-        if not text:
-            continue
-        parts = re.split(r"\s{2,}", text)
-        if text.startswith("%sqlnb "):
-            command = text.split()[1]
-            current = entries.setdefault(command, ([], []))
-            current[0].append(parts[0])
-            current[1].extend(parts[1:])
-        elif current is not None:
-            if parts[0].startswith(("[", "--")):
-                current[0][-1] += " " + parts[0]
-                current[1].extend(parts[1:])
-            else:
-                current[1].extend(parts)
+    for line in block:
+        indent, usage, said = re.match(r"(\s*)(.*?)(?:\s{2,}(.*))?$", line).groups("")
+        if len(indent) >= column:  # a description's next line
+            usage, said = "", line.strip()
+        if line.startswith("%sqlnb "):
+            current = entries.setdefault(line.split()[1], ([], []))
+            current[0].append(usage)
+        elif current is not None and usage:
+            current[0][-1] += " " + usage
+        if current is not None and said:
+            current[1].append(said)
     return {name: (usage, " ".join(words)) for name, (usage, words) in entries.items()}
 
 
@@ -116,15 +131,15 @@ def _cell(text: str) -> str:
 def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:
     rows = ["| argument | what it does |", "|---|---|"]
     for action in arguments(parser):
+        value = action.metavar or ("|".join(map(str, action.choices)) if action.choices
+                                   else action.dest.upper())
         if action.option_strings:
             name = ", ".join(action.option_strings)
             if action.nargs != 0:
-                name += f" {action.metavar or action.dest.upper()}"
+                name += f" {value}"
         else:
-            name = action.metavar or action.dest.upper()
+            name = value
         said = _help(action)
-        if action.choices:
-            said += f" (one of: {', '.join(map(str, action.choices))})"
         if action.default not in (None, False, [], argparse.SUPPRESS) and action.option_strings:
             said += f"; default {action.default}"
         if isinstance(action, argparse._AppendAction):
@@ -136,15 +151,13 @@ def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:
 def magics_reference() -> str:
     """The reference of `%%sql`, `%sql` and the `%sqlnb` commands, as Markdown."""
     magics = _magics()
-    doc = (magics.SqlNB.sql.__doc__ or "").strip().split("\n")
-    out = ["## `%%sql` and `%sql`", "", doc[0], "", "```text"]
-    out += [line.strip() for line in doc[1:] if line.strip().startswith(("%", "["))]
-    out += ["```", ""]
-    out += [" ".join(line.strip() for line in doc if line.strip()
-                     and not line.strip().startswith(("%", "[")))[len(doc[0]):].strip(), ""]
+    # the parser keeps the docstring as written; IPython puts the argparse usage before it
+    summary, usage_lines, prose = _split_doc(sql_parser().description or "")
+    out = ["## `%%sql` and `%sql`", "", summary, "", "```text", *usage_lines, "```", "", prose,
+           ""]
     out += [*_argument_rows(sql_parser()), ""]
     usage = command_usage()
-    out += ["## `%sqlnb`", "", (magics.SqlNB.sqlnb.__doc__ or "").strip().split("\n")[0], ""]
+    out += ["## `%sqlnb`", "", _split_doc(magics.SqlNB.sqlnb.__doc__ or "")[0], ""]
     for name, parser in command_parsers().items():
         lines, said = usage.get(name, ([f"%sqlnb {name}"], ""))
         out += [f"### `%sqlnb {name}`", "", "```text", *lines, "```", "", said, ""]
@@ -166,7 +179,8 @@ def settings_reference() -> str:
 # -- checks ---------------------------------------------------------------------------------------
 
 def undocumented_arguments() -> list[str]:
-    """Magic arguments without a help text, and `%sqlnb` commands without a usage line."""
+    """Magic arguments without a help text, `%sqlnb` commands without a usage line, and
+    options missing from their command's usage line."""
     missing = [f"%sql {option}" for action in arguments(sql_parser()) if not action.help
                for option in action.option_strings or [action.dest]]
     usage = command_usage()
@@ -176,6 +190,11 @@ def undocumented_arguments() -> list[str]:
         if parser is not None:
             missing += [f"%sqlnb {name} {(action.option_strings or [action.dest])[0]}"
                         for action in arguments(parser) if not action.help]
+            lines, description = usage.get(name, ([], ""))
+            said = " ".join([*lines, description])
+            missing += [f"%sqlnb {name} {option} (not in its usage line in SqlNB.sqlnb's "
+                        "docstring, which %sqlnb? shows)" for option in sorted(options_of(parser))
+                        if name in usage and option not in said]
     return missing
 
 

@@ -380,9 +380,10 @@ class SqlNB(Magics):
         %sqlnb close [NAME]                             close a database (the current one)
         %sqlnb tables                                   tables and views, with tables' row counts
         %sqlnb schema TABLE                             a table's columns and keys
-        %sqlnb profile TABLE [--top N]                  per column: type, count, nulls, distinct,
+        %sqlnb profile TABLE [--top N] [--time-limit SECONDS]
+                                                        per column: type, count, nulls, distinct,
                                                         min, max, mean, most frequent values
-        %sqlnb plot hist|bar|box TABLE COLUMN [--bins N] [--top N]
+        %sqlnb plot hist|bar|box TABLE COLUMN [--bins N] [--top N] [--time-limit SECONDS]
                                                         a plot whose numbers the engine computes
         %sqlnb explain SQL                              the engine's plan for the statement
         %sqlnb import SOURCE TABLE [--if-exists fail|append|replace] [--format csv|parquet]
