@@ -90,3 +90,16 @@ def test_lab_extra_brings_what_the_tutorials_use():
     assert needed, "the tutorials import something"
     missing = {name: where for name, where in needed.items() if name not in lab}
     assert not missing, f"not in the lab extra (pyproject.toml): {missing}"
+
+
+def test_test_extra_builds_the_site():
+    """The test extra (what CI installs) has every package of the docs extra, since
+    tests/test_site.py builds the site."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: pytest's own dependency
+        import tomli as tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert extras["docs"] and set(extras["docs"]) <= set(extras["test"])
