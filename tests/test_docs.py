@@ -103,3 +103,17 @@ def test_test_extra_builds_the_site():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]
     assert extras["docs"] and set(extras["docs"]) <= set(extras["test"])
+
+
+def test_readme_set_up_commands():
+    """The README's set-up commands, which a newcomer copies and .ci/run repeats: the demo, the
+    tutorials in JupyterLab (the lab extra), and the tests (CI's own command)."""
+    readme = (ROOT / "README.md").read_text()
+    venv = "python3 -m venv .venv && . .venv/bin/activate && "
+    assert f"{venv}pip install -e . && python -m sqlnb\n" in readme
+    assert (f"{venv}pip install -e '.[lab]' && jupyter lab notebooks/01-quick-start.ipynb\n"
+            in readme)
+    assert f"{venv}pip install -e '.[test]' && python -m pytest\n" in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "pip install --quiet -e '.[test]'" in ci and "\npython -m pytest\n" in ci
+    assert "pip install -e '.[docs]' && mkdocs serve" in readme  # how to preview the site
