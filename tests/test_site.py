@@ -133,6 +133,22 @@ def test_a_magic_argument_without_help_fails(monkeypatch):
     assert len(missing) == 2
 
 
+def test_a_command_parsing_options_of_its_own_fails(monkeypatch):
+    from IPython.core.magic_arguments import MagicArgumentParser
+
+    from sqlnb.ipython import magics
+
+    def _cmd_sample(self, rest: str) -> None:
+        parser = MagicArgumentParser(prog="%sqlnb sample")
+        parser.add_argument("--rows", help="how many")
+        parser.parse_argstring(rest)
+
+    monkeypatch.setattr(magics.SqlNB, "_cmd_sample", _cmd_sample, raising=False)
+    missing = _hooks().undocumented_arguments()
+    assert any(line.startswith("%sqlnb sample parses options of its own") for line in missing)
+    assert any(line.startswith("%sqlnb sample (no usage line") for line in missing)
+
+
 def test_every_command_and_option_is_in_the_reference():
     hooks = _hooks()
     reference = hooks.magics_reference()

@@ -14,6 +14,7 @@ tests/test_site.py imports this file to test the same functions without a build.
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import re
 from pathlib import Path
@@ -85,8 +86,6 @@ def _help(action: argparse.Action) -> str:
 def _split_doc(doc: str) -> tuple[str, list[str], str]:
     """A magic's docstring as its summary line, its usage block (the lines after the summary
     up to the first blank line) and the prose after it."""
-    import inspect
-
     lines = inspect.cleandoc(doc).split("\n")
     summary, rest = lines[0], lines[1:]
     while rest and not rest[0].strip():
@@ -179,12 +178,18 @@ def settings_reference() -> str:
 # -- checks ---------------------------------------------------------------------------------------
 
 def undocumented_arguments() -> list[str]:
-    """Magic arguments without a help text, `%sqlnb` commands without a usage line, and
-    options missing from their command's usage line."""
+    """Magic arguments without a help text, `%sqlnb` commands without a usage line, options
+    missing from their command's usage line, and a command that parses options with a parser
+    of its own, which the reference cannot see."""
     missing = [f"%sql {option}" for action in arguments(sql_parser()) if not action.help
                for option in action.option_strings or [action.dest]]
     usage = command_usage()
+    magics = _magics()
     for name, parser in command_parsers().items():
+        source = inspect.getsource(getattr(magics.SqlNB, f"_cmd_{name}"))
+        if parser is None and ("add_argument(" in source or "ArgumentParser(" in source):
+            missing.append(f"%sqlnb {name} parses options of its own: build its parser in a "
+                           "function of magics.COMMAND_PARSERS, with a help for each")
         if name not in usage:
             missing.append(f"%sqlnb {name} (no usage line in SqlNB.sqlnb's docstring)")
         if parser is not None:
