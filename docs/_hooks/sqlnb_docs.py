@@ -215,7 +215,12 @@ def unknown_options(markdown: str) -> list[str]:
     a code span that is an option alone (`--no-progress`) any magic's (or another tool's that
     OTHER_TOOLS_OPTIONS names). Other command lines (pip, pytest ...) are not looked at."""
     sql = options_of(sql_parser())
-    commands = {name: options_of(parser) for name, parser in command_parsers().items()}
+    usage = command_usage()
+    # a command that takes no parser's options may still read some itself: those its usage
+    # line names
+    commands = {name: options_of(parser) if parser is not None else
+                set(_OPTION.findall(" ".join(usage.get(name, ([], ""))[0])))
+                for name, parser in command_parsers().items()}
     every = sql.union(*commands.values())
     texts = [match.group(2) for match in _FENCE.finditer(markdown)]
     texts += [match.group(1) for match in _SPAN.finditer(_FENCE.sub("", markdown))]
