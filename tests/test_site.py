@@ -184,7 +184,9 @@ def _pages() -> list[Path]:
 def examples(text: str) -> list[tuple[str, bool]]:
     """A page's code examples in order, each with whether it runs on SQLite here: a `python` or
     `sql` block, or a block whose first line is a magic (`%...`). Shell commands are no example;
-    a block right after `<!-- not run: REASON -->` is not run."""
+    a block right after `<!-- not run: REASON -->` is not run. A block inside an HTML comment
+    (`<!--` on the line before it, `-->` after it) is run but not shown: the set-up a page's
+    examples need (a table, a file) without cluttering the page."""
     found = []
     for match in _BLOCK.finditer(text):
         kind, code = match.group(1), match.group(2)
@@ -225,6 +227,8 @@ def test_examples_are_found():
     assert examples("<!-- not run: no such file -->\n```\n%sqlnb import a.csv t\n```\n") == [
         ("%sqlnb import a.csv t\n", False)]
     assert examples("```\npip install sqlnb\n```\n") == []
+    hidden = "<!--\n```python\nimport pandas as pd\n```\n-->\n```python\npd.DataFrame()\n```\n"
+    assert examples(hidden) == [("import pandas as pd\n", True), ("pd.DataFrame()\n", True)]
 
 
 # -- troubleshooting -------------------------------------------------------------------------------
