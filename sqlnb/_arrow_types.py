@@ -2,7 +2,7 @@
 
 The engines that speak Arrow (DuckDB, Spark) hand results over as Arrow record batches; numbers
 and text go through results.ArrowFrameBuilder's fast paths, everything else through here. The
-mapping is the one the README's type tables document; what it holds to:
+mapping is the one the type tables of docs/engines/ document; what it holds to:
 
 - No value changes silently. A DECIMAL is the float64 nearest to it (Arrow's own cast to double
   is off by one unit in the last place for many values); an integer never becomes a float (DuckDB's

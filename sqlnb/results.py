@@ -171,7 +171,7 @@ class ArrowFrameBuilder:
     pandas' nullable dtypes (Int64, boolean) rather than float64, which could round a large
     integer; text is pandas' string dtype. A DECIMAL is the nearest float64; DATE and TIMESTAMP
     are datetime64 (with the time zone, if any); LIST, STRUCT and MAP are lists and dicts; the
-    rest, and what no pandas dtype holds, as _arrow_types maps it (the README's type tables).
+    rest, and what no pandas dtype holds, as _arrow_types maps it (docs/engines/' type tables).
 
     `schema` (the result's Arrow schema) types the columns of a result without rows; `whole` are
     the positions of columns that hold integers Arrow carries as DECIMAL(38, 0) or as text

@@ -673,7 +673,7 @@ def _frame_decimal(value: decimal.Decimal) -> float:
 
 
 #: PostgreSQL's types: psycopg's value (or, with raw_as, PostgreSQL's own text of the value)
-#: mapped as the README's PostgreSQL type table says.
+#: mapped as the PostgreSQL type table of docs/engines/postgresql.md says.
 POSTGRES_CASES = [
     Case("smallint", ["1::smallint", "(-32768)::smallint"], "int16"),
     Case("integer_with_null", ["1", "NULL", "(-2147483648)::int"], "Int32"),

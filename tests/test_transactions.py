@@ -165,7 +165,7 @@ def test_with_conn_is_all_or_nothing_ddl_included(db, tmp_path, isolated):
                      "SELECT count(*) FROM sqlite_master WHERE name = 'made'") == [(0,)]
 
     # the same block on a plain sqlite3 connection (its default, legacy transaction control)
-    # keeps the table: the difference the README names
+    # keeps the table: the difference docs/guide/writes.md names
     plain = sqlite3.connect(tmp_path / "plain.db")
     with pytest.raises(ValueError, match="boom"):
         half(plain)

@@ -4,7 +4,7 @@ Edge values (NULLs, DECIMAL of several precisions and scales, HUGEINT, UBIGINT, 
 timestamps with infinity and time zones, intervals, lists with NULLs, structs, maps, unions,
 enums, blobs, 0-row results) go through sqlnb and through the engine's own client: duckdb's
 `fetchall()` (and `df()` where it is right), pyspark's `collect()` and `toPandas()`, sqlite3's
-`fetchall()`. Each pair must agree under the mapping the README's type tables document: a
+`fetchall()`. Each pair must agree under the mapping the type tables of docs/engines/ document: a
 `Result`'s rows are the client's Python values, a DataFrame's columns take the documented dtype,
 and where sqlnb decided otherwise than the client (a DECIMAL is the nearest float, an interval
 with months is a DateOffset, ...) the test says so in the case's mapping.

@@ -1,5 +1,6 @@
 """PostgreSQL's types as ADBC's driver hands them over in Arrow, made what sqlnb's frames and rows
-hold (the README's PostgreSQL type table; docs/research-postgres.md section 3 measured the driver).
+hold (the type table of docs/engines/postgresql.md; docs/research-postgres.md section 3
+measured the driver).
 
 The driver decodes PostgreSQL's binary COPY format itself for the common types (integers, floats,
 text, bytea, bool, date, time, timestamp, timestamptz in UTC, interval as month_day_nano, arrays

@@ -380,9 +380,10 @@ class SqlNB(Magics):
         %sqlnb close [NAME]                             close a database (the current one)
         %sqlnb tables                                   tables and views, with tables' row counts
         %sqlnb schema TABLE                             a table's columns and keys
-        %sqlnb profile TABLE [--top N]                  per column: type, count, nulls, distinct,
+        %sqlnb profile TABLE [--top N] [--time-limit SECONDS]
+                                                        per column: type, count, nulls, distinct,
                                                         min, max, mean, most frequent values
-        %sqlnb plot hist|bar|box TABLE COLUMN [--bins N] [--top N]
+        %sqlnb plot hist|bar|box TABLE COLUMN [--bins N] [--top N] [--time-limit SECONDS]
                                                         a plot whose numbers the engine computes
         %sqlnb explain SQL                              the engine's plan for the statement
         %sqlnb import SOURCE TABLE [--if-exists fail|append|replace] [--format csv|parquet]
@@ -416,17 +417,7 @@ class SqlNB(Magics):
         return handler(rest)
 
     def _cmd_connect(self, rest: str) -> Any:
-        parser = MagicArgumentParser(prog="%sqlnb connect")
-        parser.add_argument("path")
-        parser.add_argument("--as", dest="name")
-        parser.add_argument("--read-only", action="store_true")
-        # one flag for the variable that holds the target's secret, whatever the engine calls
-        # it (Spark's token_env, PostgreSQL's password_env: Backend.secret_env_option); the
-        # other two names read better for a token or a password, and say the same
-        for flag in _SECRET_FLAGS:
-            parser.add_argument(flag, metavar="NAME", dest=flag[2:].replace("-", "_"))
-        parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE")
-        args = parser.parse_argstring(rest)
+        args = connect_parser().parse_argstring(rest)
         backend = _engine(args.path)
         options = {}
         for given in args.option:
@@ -524,11 +515,7 @@ class SqlNB(Magics):
         return self._explore(lambda db: db.schema(table))
 
     def _cmd_profile(self, rest: str) -> Any:
-        parser = MagicArgumentParser(prog="%sqlnb profile")
-        parser.add_argument("table")
-        parser.add_argument("--top", type=int, default=3)
-        parser.add_argument("--time-limit", type=float)
-        args = parser.parse_argstring(rest)
+        args = profile_parser().parse_argstring(rest)
         args.table = _unquoted(args.table)
         frame = self._long(lambda db: db.profile(args.table, top=args.top, block=False,
                                                  time_limit=self._cell_limit(args.time_limit)),
@@ -547,14 +534,7 @@ class SqlNB(Magics):
             raise IPythonUsageError("%sqlnb plot draws with matplotlib, which is not installed: "
                                     "pip install 'sqlnb[plot]' (or matplotlib)") from None
 
-        parser = MagicArgumentParser(prog="%sqlnb plot")
-        parser.add_argument("kind", choices=plot.KINDS)
-        parser.add_argument("table")
-        parser.add_argument("column")
-        parser.add_argument("--bins", type=int, default=20)
-        parser.add_argument("--top", type=int, default=20)
-        parser.add_argument("--time-limit", type=float)
-        args = parser.parse_argstring(rest)
+        args = plot_parser().parse_argstring(rest)
         args.table, args.column = _unquoted(args.table), _unquoted(args.column)
         data = self._long(lambda db: plot.fetch(
             db, args.kind, args.table, args.column, bins=args.bins, top=args.top,
@@ -568,18 +548,7 @@ class SqlNB(Magics):
         self.shell.user_ns["_sqlnb_plot"] = data
 
     def _cmd_import(self, rest: str) -> Any:
-        parser = MagicArgumentParser(prog="%sqlnb import")
-        parser.add_argument("source", help="a DataFrame variable, or a CSV or Parquet file")
-        parser.add_argument("table")
-        parser.add_argument("--if-exists", choices=("fail", "append", "replace"),
-                            default="fail")
-        parser.add_argument("--format", choices=("csv", "parquet"))
-        parser.add_argument("--encoding", metavar="NAME",
-                            help="a CSV file's codec, e.g. latin-1 (default: UTF-8)")
-        parser.add_argument("--time-limit", type=float, metavar="SECONDS",
-                            help="stop the import after this many seconds (default: no limit; "
-                                 "Cancel and Stop always work)")
-        args = parser.parse_argstring(rest)
+        args = import_parser().parse_argstring(rest)
         args.source, args.table = _unquoted(args.source, '"\''), _unquoted(args.table)
         source = self.shell.user_ns.get(args.source, args.source) \
             if args.source.isidentifier() else args.source
@@ -864,6 +833,92 @@ def _split_line(line: str) -> tuple[list[str], str | None, str]:
 #: The flags of %sqlnb connect that name the variable holding the target's secret (the first is
 #: the neutral one; the others, for a token or a password, are the same flag).
 _SECRET_FLAGS = ("--secret-env", "--token-env", "--password-env")
+
+
+# -- the %sqlnb commands' arguments ------------------------------------------------------------
+# Each command that takes options parses them with one of these; the documentation's reference
+# of the magics is generated from them (and from SqlNB.sql.parser), so every argument has a help.
+
+def connect_parser() -> MagicArgumentParser:
+    """`%sqlnb connect`'s arguments."""
+    parser = MagicArgumentParser(prog="%sqlnb connect")
+    parser.add_argument("path", metavar="TARGET",
+                        help="a path or URL: a SQLite file, a DuckDB file (.duckdb, .ddb, "
+                             "duckdb://), sc://host:port or spark:local[N] (Spark), "
+                             "postgresql://user@host/db (PostgreSQL)")
+    parser.add_argument("--as", dest="name", metavar="NAME",
+                        help="the name it is known by in %%sqlnb list, use and close, and "
+                             "%%sql --db (default: from the target)")
+    parser.add_argument("--read-only", action="store_true",
+                        help="open it so that nothing can be written (sqlnb.connect's "
+                             "read_only=True)")
+    # one flag for the variable that holds the target's secret, whatever the engine calls it
+    # (Spark's token_env, PostgreSQL's password_env: Backend.secret_env_option); the other two
+    # names read better for a token or a password, and say the same
+    for flag in _SECRET_FLAGS:
+        said = ("the environment variable that holds the target's secret (Spark's token, "
+                "PostgreSQL's password)") if flag == _SECRET_FLAGS[0] else \
+            f"the same as {_SECRET_FLAGS[0]}"
+        parser.add_argument(flag, metavar="NAME", dest=flag[2:].replace("-", "_"), help=said)
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="an option of the engine (wal=false on SQLite), once per option")
+    return parser
+
+
+def profile_parser() -> MagicArgumentParser:
+    """`%sqlnb profile`'s arguments."""
+    parser = MagicArgumentParser(prog="%sqlnb profile")
+    parser.add_argument("table", metavar="TABLE", help="the table or view (quoted if it has a "
+                                                       "space)")
+    parser.add_argument("--top", type=int, default=3, metavar="N",
+                        help="how many of each column's most frequent values to show")
+    parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+                        help="stop after this many seconds (default: %%config SqlNB.time_limit)")
+    return parser
+
+
+def plot_parser() -> MagicArgumentParser:
+    """`%sqlnb plot`'s arguments."""
+    from sqlnb import plot
+
+    parser = MagicArgumentParser(prog="%sqlnb plot")
+    parser.add_argument("kind", choices=plot.KINDS,
+                        help="hist (a histogram), bar (the most frequent values) or box (a box "
+                             "plot)")
+    parser.add_argument("table", metavar="TABLE", help="the table or view")
+    parser.add_argument("column", metavar="COLUMN", help="the column drawn")
+    parser.add_argument("--bins", type=int, default=20, metavar="N",
+                        help="a histogram's bins")
+    parser.add_argument("--top", type=int, default=20, metavar="N",
+                        help="a bar chart's values (the most frequent)")
+    parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+                        help="stop after this many seconds (default: %%config SqlNB.time_limit)")
+    return parser
+
+
+def import_parser() -> MagicArgumentParser:
+    """`%sqlnb import`'s arguments."""
+    parser = MagicArgumentParser(prog="%sqlnb import")
+    parser.add_argument("source", metavar="SOURCE",
+                        help="a DataFrame variable, or a CSV or Parquet file")
+    parser.add_argument("table", metavar="TABLE", help="the table it goes into")
+    parser.add_argument("--if-exists", choices=("fail", "append", "replace"), default="fail",
+                        help="when the table exists: fail (the default), append its rows, or "
+                             "replace it")
+    parser.add_argument("--format", choices=("csv", "parquet"),
+                        help="the file's format (default: from its suffix)")
+    parser.add_argument("--encoding", metavar="NAME",
+                        help="a CSV file's codec, e.g. latin-1 (default: UTF-8)")
+    parser.add_argument("--time-limit", type=float, metavar="SECONDS",
+                        help="stop the import after this many seconds (default: no limit; "
+                             "Cancel and Stop always work)")
+    return parser
+
+
+#: The %sqlnb commands that take options, and their parsers (the others take a name, a
+#: statement or nothing; SqlNB.sqlnb's docstring gives every command's usage).
+COMMAND_PARSERS = {"connect": connect_parser, "profile": profile_parser, "plot": plot_parser,
+                   "import": import_parser}
 
 
 def _secret_note(backend: type[engine.Backend]) -> str:
