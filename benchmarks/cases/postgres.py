@@ -9,11 +9,14 @@ numeric(12,2), text, timestamptz, int with NULL in a tenth of the rows):
   where psycopg2 is missing): what JupySQL users get. Interleaved, in this process.
 - magic: a one-row lookup (`WHERE id = 4242`): ADBC's `cur.fetch_df()` (the bare client,
   baseline), `db.query`, sqlnb's `%sql` on that Database, and JupySQL's `%sql` (autopandas, on
-  the same SQLAlchemy URL) in a child process, sampled in turn.
+  the SQLAlchemy URL of read_sql) in a child process, sampled in turn.
 - stop: from `cancel()` to QueryCancelled in the caller, for a long aggregate and for a bulk
-  SELECT being fetched, 0.2 s in; and from a SIGINT (the kernel's Stop) to the end
-  of JupySQL's `%sql` (its KeyboardInterrupt, in a child process) and of sqlnb's `%sql` (its
-  one-line "cancelled" error, in this process), on the same long aggregate.
+  SELECT being fetched, 0.2 s in; and from a SIGINT (the kernel's Stop) to the end of sqlnb's
+  `%sql` (its one-line "cancelled" error, in this process) and of JupySQL's (its
+  KeyboardInterrupt, in a child process; on psycopg2 and on psycopg 3), on the same long
+  aggregate. A query JupySQL's Stop leaves running (psycopg2 waits in libpq, deaf to the
+  signal) is cancelled by the child 5 s after the signal (2 s under --quick), and the table
+  says how often that happened.
 Targets: db.query <= 1.1x the Arrow path's time and <= 0.3x read_sql's; the magic <= 1.3x the
 bare client; cancel median <= 50 ms (the slower kind). JupySQL's figures are reported.
 Without PostgreSQL's server programs (or ADBC's driver) the case says so and measures nothing.
@@ -22,6 +25,7 @@ Without PostgreSQL's server programs (or ADBC's driver) the case says so and mea
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import signal
@@ -44,7 +48,6 @@ TITLE = "PostgreSQL: bulk into a DataFrame, the magic, cancel and Stop"
 LOOKUP = "SELECT * FROM t WHERE id = 4242"
 ARROW, QUERY = "fetch_arrow_table().to_pandas()", "db.query"
 BARE, MAGIC = "cur.fetch_df()", "sqlnb %sql"
-JUPYSQL = "JupySQL %sql (fresh session)"
 #: the environment variable holding the throwaway server's password for sqlnb (password_env)
 PASSWORD_ENV = "SQLNB_BENCH_PG_PASSWORD"
 #: seconds into a query when it is cancelled or stopped
@@ -80,12 +83,16 @@ def run(ctx: Context) -> CaseResult:
         engine = _sqlalchemy(server, result.notes)
         if engine is not None:
             stack.callback(engine.dispose)
-        jupysql = _jupysql(engine, result.notes)
-        if jupysql is not None:
-            stack.enter_context(jupysql)
+        # JupySQL on each driver: psycopg2 (SQLAlchemy's postgresql://) and psycopg 3
+        jupysqls = {}
+        for driver in ("psycopg2", "psycopg"):
+            child = _jupysql(server, driver, result.notes)
+            if child is not None:
+                jupysqls[driver] = stack.enter_context(child)
         bulk = _bulk(db, con, engine, rows, ctx.pick(5, 3))
-        magic = _magic(db, con, jupysql, ctx)
-        stops = _stops(db, jupysql, ctx.pick(7, 3), ctx.pick(5.0, 2.0))
+        jupysql_name = f"JupySQL %sql on {_driver(engine)} (fresh session)"
+        magic = _magic(db, con, jupysqls.get(_driver(engine)), jupysql_name, ctx)
+        stops = _stops(db, jupysqls, ctx.pick(7, 3), ctx.pick(5.0, 2.0))
     result.tables += [bulk, magic, stops]
     slowest = max((stops.median(n) or math.inf) for n in ("cancel(), an aggregate",
                                                          "cancel(), a bulk fetch"))
@@ -97,16 +104,20 @@ def run(ctx: Context) -> CaseResult:
         compare("cancel -> QueryCancelled, median (the slower kind)", slowest, "<=", 50,
                 unit="ms"),
     ]
-    jupysql_lookup = magic.ratio(JUPYSQL, MAGIC)
+    jupysql_lookup = magic.ratio(jupysql_name, MAGIC)
     if jupysql_lookup is not None:
         result.notes.append(f"JupySQL's %sql takes {jupysql_lookup:.2f}x sqlnb's %sql on the "
                             "one-row lookup (reported, no target)")
     return result
 
 
+def _driver(engine: Any) -> str:
+    """The DB-API driver under the SQLAlchemy engine (psycopg2 or psycopg)."""
+    return engine.dialect.driver if engine is not None else "psycopg2"
+
+
 def _read_sql_name(engine: Any) -> str:
-    driver = engine.dialect.driver if engine is not None else "psycopg2"
-    return f"read_sql (SQLAlchemy + {driver})"
+    return f"read_sql (SQLAlchemy + {_driver(engine)})"
 
 
 def _sqlalchemy(server: Any, notes: list[str]) -> Any:
@@ -116,35 +127,38 @@ def _sqlalchemy(server: Any, notes: list[str]) -> Any:
         return None
     import sqlalchemy
 
-    for driver, module in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
+    for driver in ("psycopg2", "psycopg"):
         try:
-            __import__(module)
+            __import__(driver)
         except ImportError:
             continue
-        url = server.url.replace("postgresql://", f"postgresql+{driver}://", 1)
-        return sqlalchemy.create_engine(url)
+        return sqlalchemy.create_engine(_sqlalchemy_url(server, driver))
     notes.append("neither psycopg2 nor psycopg is installed: read_sql and JupySQL are skipped "
                  "(pip install -e '.[bench]')")
     return None
 
 
-def _jupysql(engine: Any, notes: list[str]) -> Child | None:
-    """A fresh JupySQL session on the server in a child process, or None with a note."""
-    if engine is None:
-        return None
+def _sqlalchemy_url(server: Any, driver: str) -> str:
+    return server.url.replace("postgresql://", f"postgresql+{driver}://", 1)
+
+
+def _jupysql(server: Any, driver: str, notes: list[str]) -> Child | None:
+    """A fresh JupySQL session on the server through `driver` in a child process, or None
+    with a note."""
     try:
         import sql  # noqa: F401  (JupySQL's package)
+        import sqlalchemy  # noqa: F401
+        __import__(driver)
     except ImportError as error:
-        notes.append(f"JupySQL is not installed ({error}): its contenders are skipped "
-                     "(pip install -e '.[bench]')")
+        notes.append(f"JupySQL, SQLAlchemy or {driver} is not installed ({error}): JupySQL on "
+                     f"{driver} is skipped (pip install -e '.[bench]')")
         return None
-    url = engine.url.render_as_string(hide_password=False)
-    child = Child("benchmarks.children.jupysql", url, LOOKUP)
+    child = Child("benchmarks.children.jupysql", _sqlalchemy_url(server, driver), LOOKUP)
     try:
         child.request({"calls": 1})
     except ChildError as error:
         child.close()
-        notes.append(f"JupySQL did not start, its contenders are skipped: {error}")
+        notes.append(f"JupySQL on {driver} did not start, its contenders are skipped: {error}")
         return None
     return child
 
@@ -169,7 +183,8 @@ def _bulk(db: sqlnb.Database, con: Any, engine: Any, rows: int, repeats: int) ->
                  "s", round_robin(contenders, repeats), baseline=ARROW)
 
 
-def _magic(db: sqlnb.Database, con: Any, jupysql: Child | None, ctx: Context) -> Table:
+def _magic(db: sqlnb.Database, con: Any, jupysql: Child | None, jupysql_name: str,
+           ctx: Context) -> Table:
     from IPython.core.interactiveshell import InteractiveShell
 
     calls, repeats = ctx.pick(200, 50), ctx.pick(9, 3)
@@ -192,7 +207,7 @@ def _magic(db: sqlnb.Database, con: Any, jupysql: Child | None, ctx: Context) ->
                 lambda _i: shell.run_line_magic("sql", LOOKUP), calls)),
         ]
         if jupysql is not None:
-            contenders.append(Contender(JUPYSQL, lambda: float(
+            contenders.append(Contender(jupysql_name, lambda: float(
                 jupysql.request({"calls": jupysql_calls})["us_per_call"])))
         table = Table(f"{LOOKUP}, {calls} calls per sample ({jupysql_calls} for JupySQL), "
                       f"{repeats} samples", "us/call", round_robin(contenders, repeats),
@@ -203,7 +218,8 @@ def _magic(db: sqlnb.Database, con: Any, jupysql: Child | None, ctx: Context) ->
         sqlnb.unload_ipython_extension(shell)
 
 
-def _stops(db: sqlnb.Database, jupysql: Child | None, repeats: int, give_up: float) -> Table:
+def _stops(db: sqlnb.Database, jupysqls: dict[str, Child], repeats: int,
+           give_up: float) -> Table:
     """Milliseconds from a cancel() or a Stop (SIGINT), AFTER s into a query, to its error; a
     query JupySQL's Stop leaves running is cancelled `give_up` s after the SIGINT."""
     from IPython.core.interactiveshell import InteractiveShell
@@ -221,19 +237,23 @@ def _stops(db: sqlnb.Database, jupysql: Child | None, repeats: int, give_up: flo
             Contender("cancel(), a bulk fetch", lambda: cancelled(STREAMING, True)),
             Contender("Stop, sqlnb %sql", lambda: _stop_magic(shell, db)),
         ]
-        outcomes: list[bool] = []
-        if jupysql is not None:
-            contenders.append(Contender("Stop, JupySQL %sql",
-                                        lambda: _stop_jupysql(jupysql, outcomes, give_up)))
+        outcomes: dict[str, list[bool]] = {}
+        for driver, child in jupysqls.items():
+            name = f"Stop, JupySQL %sql on {driver}"
+            outcomes[name] = []
+            contenders.append(Contender(name, functools.partial(
+                _stop_jupysql, child, outcomes[name], give_up)))
         table = Table(f"cancel() -> QueryCancelled and Stop (SIGINT) -> KeyboardInterrupt, "
                       f"{AFTER:g} s in, {repeats} samples", "ms",
                       round_robin(contenders, repeats, warmup=0))
     finally:
         sqlnb.unload_ipython_extension(shell)
-    if outcomes:
-        table.notes.append(f"JupySQL's Stop ended the query itself in {sum(outcomes)} of "
-                           f"{len(outcomes)} samples; in the others the query ran on until a "
-                           f"cancel request sent {give_up:g} s after the SIGINT ended it")
+    for name, ended in outcomes.items():
+        if ended:
+            rest = (f"; in the others the query ran on until a cancel request sent {give_up:g} s "
+                    "after the SIGINT ended it" if not all(ended) else "")
+            table.notes.append(f"{name}: the Stop ended the query in {sum(ended)} of "
+                               f"{len(ended)} samples{rest}")
     left = _still_running(db)
     table.notes.append(f"queries of t still active on the server afterwards: {left}")
     return table
