@@ -10,13 +10,15 @@ numeric(12,2), text, timestamptz, int with NULL in a tenth of the rows):
 - magic: a one-row lookup (`WHERE id = 4242`): ADBC's `cur.fetch_df()` (the bare client,
   baseline), `db.query`, sqlnb's `%sql` on that Database, and JupySQL's `%sql` (autopandas, on
   the SQLAlchemy URL of read_sql) in a child process, sampled in turn.
-- stop: from `cancel()` to QueryCancelled in the caller, for a long aggregate and for a bulk
-  SELECT being fetched, 0.2 s in; and from a SIGINT (the kernel's Stop) to the end of sqlnb's
-  `%sql` (its one-line "cancelled" error, in this process) and of JupySQL's (its
-  KeyboardInterrupt, in a child process; on psycopg2 and on psycopg 3), on the same long
-  aggregate. A query JupySQL's Stop leaves running (psycopg2 waits in libpq, deaf to the
-  signal) is cancelled by the child 5 s after the signal (2 s under --quick), and the table
-  says how often that happened.
+- stop: from `cancel()` to QueryCancelled in the caller, for a long aggregate (a nested loop
+  PostgreSQL runs with two parallel workers on the 1M-row table) and for a bulk SELECT being
+  fetched, 0.2 s in; the aggregate again on a Database whose sessions plan no parallel
+  workers (a diagnosis: the server's time to stop its workers, apart); and from a SIGINT
+  (the kernel's Stop) to the end of sqlnb's `%sql` (its one-line "cancelled" error, in this
+  process) and of JupySQL's (its KeyboardInterrupt, in a child process; on psycopg2 and on
+  psycopg 3), on the same long aggregate. A query JupySQL's Stop leaves running (psycopg2
+  waits in libpq, deaf to the signal) is cancelled by the child 5 s after the signal (2 s
+  under --quick), and the table says how often that happened.
 Targets: db.query <= 1.1x the Arrow path's time and <= 0.3x read_sql's; the magic <= 1.3x the
 bare client; cancel median <= 50 ms (the slower kind). JupySQL's figures are reported.
 Without PostgreSQL's server programs (or ADBC's driver) the case says so and measures nothing.
@@ -46,6 +48,7 @@ from ..subproc import ROOT, Child, ChildError
 ID = "postgres"
 TITLE = "PostgreSQL: bulk into a DataFrame, the magic, cancel and Stop"
 LOOKUP = "SELECT * FROM t WHERE id = 4242"
+SERIAL = "cancel(), the aggregate without parallel workers"
 ARROW, QUERY = "fetch_arrow_table().to_pandas()", "db.query"
 BARE, MAGIC = "cur.fetch_df()", "sqlnb %sql"
 #: the environment variable holding the throwaway server's password for sqlnb (password_env)
@@ -92,7 +95,12 @@ def run(ctx: Context) -> CaseResult:
         bulk = _bulk(db, con, engine, rows, ctx.pick(5, 3))
         jupysql_name = f"JupySQL %sql on {_driver(engine)} (fresh session)"
         magic = _magic(db, con, jupysqls.get(_driver(engine)), jupysql_name, ctx)
-        stops = _stops(db, jupysqls, ctx.pick(7, 3), ctx.pick(5.0, 2.0))
+        # the same aggregate without PostgreSQL's parallel workers (libpq's `options`), to
+        # tell the cancel's own cost from the time the server takes to stop its workers
+        serial = sqlnb.connect(f"{target}?options=-c%20max_parallel_workers_per_gather%3D0",
+                               password_env=PASSWORD_ENV, time_limit=600)
+        stack.callback(serial.close)
+        stops = _stops(db, serial, jupysqls, ctx.pick(7, 3), ctx.pick(5.0, 2.0))
     result.tables += [bulk, magic, stops]
     slowest = max((stops.median(n) or math.inf) for n in ("cancel(), an aggregate",
                                                          "cancel(), a bulk fetch"))
@@ -218,14 +226,14 @@ def _magic(db: sqlnb.Database, con: Any, jupysql: Child | None, jupysql_name: st
         sqlnb.unload_ipython_extension(shell)
 
 
-def _stops(db: sqlnb.Database, jupysqls: dict[str, Child], repeats: int,
-           give_up: float) -> Table:
+def _stops(db: sqlnb.Database, serial: sqlnb.Database, jupysqls: dict[str, Child],
+           repeats: int, give_up: float) -> Table:
     """Milliseconds from a cancel() or a Stop (SIGINT), AFTER s into a query, to its error; a
     query JupySQL's Stop leaves running is cancelled `give_up` s after the SIGINT."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    def cancelled(sql: str, frame: bool) -> float:
-        return cancel_ms(db.submit(sql, dataframe=frame, time_limit=math.inf), AFTER)
+    def cancelled(sql: str, frame: bool, on: sqlnb.Database = db) -> float:
+        return cancel_ms(on.submit(sql, dataframe=frame, time_limit=math.inf), AFTER)
 
     shell = InteractiveShell.instance()
     sqlnb.load_ipython_extension(shell)
@@ -235,6 +243,7 @@ def _stops(db: sqlnb.Database, jupysqls: dict[str, Child], repeats: int,
         contenders = [
             Contender("cancel(), an aggregate", lambda: cancelled(LONG, False)),
             Contender("cancel(), a bulk fetch", lambda: cancelled(STREAMING, True)),
+            Contender(SERIAL, lambda: cancelled(LONG, False, serial)),
             Contender("Stop, sqlnb %sql", lambda: _stop_magic(shell, db)),
         ]
         outcomes: dict[str, list[bool]] = {}
