@@ -16,7 +16,7 @@ from typing import Any
 #: Distributions whose versions go into the report (peers are optional).
 DISTRIBUTIONS = ["sqlnb", "pandas", "numpy", "pyarrow", "janus", "ipython", "datasette",
                  "aiosqlite", "jupysql", "adbc-driver-sqlite", "psutil", "duckdb", "duckdb-engine",
-                 "pyspark"]
+                 "pyspark", "adbc-driver-postgresql", "psycopg2-binary", "sqlalchemy"]
 
 
 def optional(module: str, label: str, notes: list[str]) -> ModuleType | None:

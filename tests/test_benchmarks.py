@@ -96,3 +96,19 @@ def test_the_suite_fails_when_a_case_or_contender_breaks(fresh_data_dir, monkeyp
     assert "boom" in out
     assert ("cases that crashed: fake" if how == "the case raises"
             else "contenders that raised: fake: broken") in out
+
+
+def test_the_postgres_case_says_so_without_a_server(fresh_data_dir, monkeypatch):
+    """Without PostgreSQL's server programs the postgres case measures nothing and says why;
+    it neither crashes nor fails the suite (CI installs them, so there it runs)."""
+    from benchmarks import __main__ as suite
+    from benchmarks.cases import postgres
+    from tests import pg_server
+
+    monkeypatch.setattr(pg_server, "find_bindir", lambda: None)
+    ctx = suite.Context(quick=True, rows=10, table=fresh_data_dir / "t.db",
+                        scratch=fresh_data_dir)
+    result = suite.run_case("postgres", ctx)
+    assert result.error is None and not result.tables and not result.targets
+    assert any("no PostgreSQL server programs" in note for note in result.notes)
+    assert postgres.ID in suite.CASES

@@ -84,7 +84,8 @@ def test_lab_extra_brings_what_the_tutorials_use():
                 for name in distributions.get(module, [module]):
                     needed[name.lower()] = notebook.name
         for target, client in (("duckdb:", "duckdb"), ("spark:", "pyspark"),
-                               ("sc://", "pyspark")):
+                               ("sc://", "pyspark"),
+                               ("postgresql://", "adbc-driver-postgresql")):
             if target in code:
                 needed[client] = notebook.name
     assert needed, "the tutorials import something"

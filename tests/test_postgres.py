@@ -389,6 +389,21 @@ def test_a_stream_cancelled_part_way_leaves_nothing_running(pdb, observer):
     assert pdb.query("SELECT 2 AS two")["two"][0] == 2
 
 
+def test_a_stream_stopped_part_way_ends_at_the_next_batch(pdb, observer, monkeypatch):
+    """Once a query is stopped, its stream ends at the next batch, without waiting for the
+    server's answer to the cancel request (the batches already on their way would be built into
+    a frame nobody gets): here that request is never sent, and the stream's own end cancels the
+    statement on the server."""
+    monkeypatch.setattr(postgres.PostgresLink, "cancel", lambda self, serial: None)
+    handle = pdb.submit(FOREVER_ROWS, dataframe=True, time_limit=math.inf)
+    wait_for(lambda: handle.first_rows is not None, "the first rows")
+    handle.cancel()
+    with pytest.raises(sqlnb.QueryCancelled):
+        handle.result(timeout=WAIT)
+    nothing_running(observer)
+    assert pdb.query("SELECT 2 AS two")["two"][0] == 2
+
+
 def test_cancel_from_another_thread_stops_only_its_query(pdb, observer):
     first = pdb.submit(FOREVER, time_limit=math.inf)
     second = pdb.submit(FOREVER.replace("count(*)", "count(*) + 1"), time_limit=math.inf)

@@ -631,6 +631,8 @@ class PostgresLink(Link):
                 builder = ArrowFrameBuilder(names, plan.schema(schema)) if frame else None
                 rows: list[tuple] = []
                 for batch in self._batches(reader):
+                    if control.reason is not None:  # stopped: build no more (_abandon cancels)
+                        raise Stopped()
                     if builder is not None:
                         if control.preview is None:
                             control.preview = (names,
