@@ -13,6 +13,7 @@ import _thread
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import math
 import os
@@ -39,6 +40,7 @@ from .errors import (
     annotate,
     shorten,
 )
+from .history import HISTORY, filtered
 from .results import Catalog, Result
 
 if TYPE_CHECKING:
@@ -78,6 +80,8 @@ class Options:
     threads: int = 3
     #: seconds a connection waits for another's lock before "database is locked"
     busy_timeout: float = 5.0
+    #: statements the query history keeps in memory (the oldest go first): db.history()
+    history_size: int = 1000
 
 
 #: The process-wide defaults (see Options).
@@ -274,6 +278,7 @@ def _mailbox(loop: asyncio.AbstractEventLoop) -> _Mailbox:
 
 
 _DEFAULT: Any = object()
+_serials = itertools.count(1)
 
 
 class Database:
@@ -317,6 +322,11 @@ class Database:
         self._schema_version = 0
         self._catalog: tuple[int, Catalog] | None = None
         self._catalog_reading: tuple[int, Task] | None = None
+        #: this Database among the process's (the history tells them apart by it)
+        self._serial = next(_serials)
+        #: the done-callback that records each of the user's statements in the history
+        self._record = HISTORY.recorder(self._serial, backend.label, backend.name,
+                                        backend.dialect)
 
     # -- about --------------------------------------------------------------------------------
     @property
@@ -427,6 +437,7 @@ class Database:
         task = Task(None, self._control(time_limit, statement.surely_writes), sql,
                     statement=statement, params=params, frame=dataframe, groupable=not alone,
                     transaction=not alone, reroutable=True)
+        task.add_done_callback(self._record)
         if statement.changes_session or statement.keyword in _RENAMING:
             self._watch_schema(task)
         if statement.surely_writes:
@@ -712,6 +723,26 @@ class Database:
         handle = self._read_or_writer(task)
         return handle.result() if block else handle
 
+    def history(self, *, failed: bool = False, slow: float | None = None,
+                last: int | None = None) -> pd.DataFrame:
+        """The statements this Database ran, oldest first, one row each: number, started,
+        database, engine, sql, params, seconds, rows, outcome ("done", "error", "cancelled",
+        "time limit", "closed"), error and cached (a cache gave the result).
+
+        failed=True keeps those that did not end "done"; slow keeps those that ran at least
+        that many seconds; last keeps the last N. Secrets are redacted (a URL's password or
+        token, parameters named like secrets, the literals of a statement that names one).
+        The history is the process's, bounded by sqlnb.options.history_size; %sqlnb history
+        shows every Database's."""
+        if slow is not None and (isinstance(slow, bool) or not isinstance(slow, (int, float))
+                                 or slow < 0):
+            raise UsageError(f"slow must be a number of seconds, 0 or more, not {slow!r}")
+        if last is not None:
+            _check_count(last, "last", 1)
+        HISTORY.flush()
+        entries = filtered(HISTORY.entries(self._serial), failed=failed, slow=slow, last=last)
+        return HISTORY.frame(entries)
+
     # -- exploring a table, in the engine -------------------------------------------------------
     def profile(self, table: str, *, top: int = 3, time_limit: float | None = None,
                 block: bool = True) -> pd.DataFrame | QueryHandle:
@@ -823,6 +854,7 @@ class Database:
             limit = self._limit(time_limit)
         task = Task(None, Control(limit, self._dispatch.timer, is_write=True), sql, statement,
                     params, False, not alone, not alone)
+        task.add_done_callback(self._record)
         if statement.changes_session or statement.keyword in _RENAMING:
             self._watch_schema(task)
         self._dispatch.submit_write(task)
@@ -848,6 +880,7 @@ class Database:
 
         task = Task(work, self._control(time_limit), sql, groupable=not alone,
                     transaction=not alone)
+        task.add_done_callback(self._record)
         if any(s.changes_session or s.keyword in _RENAMING for s in statements):
             self._watch_schema(task)
         return self._submit_write(task)
@@ -866,6 +899,7 @@ class Database:
         # an iterator can be read once only, so it gets a transaction of its own
         task = Task(work, self._control(time_limit), sql, statement=statement,
                     groupable=not isinstance(params_seq, Iterator))
+        task.add_done_callback(self._record)
         return self._submit_write(task)
 
     def _write_fn(self, fn: Callable[[Any], Any], isolated: bool, transaction: bool,
@@ -923,7 +957,9 @@ class Database:
             return link.chunks(statement, params, control, chunk_rows)
 
         task = Task(lambda link, control: None, self._control(time_limit), sql,
-                    statement=statement, groupable=False, transaction=False, reroutable=True)
+                    statement=statement, params=params, groupable=False, transaction=False,
+                    reroutable=True)
+        task.add_done_callback(self._record)
         return task, produce
 
     def _start_stream(self, task: Task, produce: Callable[..., Iterator[Any]],

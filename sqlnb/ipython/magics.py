@@ -39,9 +39,10 @@ from IPython.core.magic_arguments import (
     magic_arguments,
     parse_argstring,
 )
-from traitlets import Bool, Float, Int
+from traitlets import Bool, Float, Int, Unicode, observe
 
 import sqlnb
+import sqlnb.history
 from sqlnb import engine
 from sqlnb.errors import shorten
 
@@ -163,6 +164,21 @@ class SqlNB(Magics):
         True, config=True,
         help="Show a failing statement as one line; False shows the full traceback.",
     )
+    history_file = Unicode(
+        "", config=True,
+        help="Keep the query history (%sqlnb history) in this SQLite file too, so a new "
+             "kernel shows it: a path, or 'default' for <Jupyter data folder>/sqlnb/"
+             "history.sqlite. Empty (the default): in memory only. Secrets are never in it.",
+    )
+
+    @observe("history_file")
+    def _history_file_changed(self, change: Any) -> None:
+        path = _history_path(change["new"])
+        try:
+            sqlnb.history.persist_to(path)
+        except (OSError, sqlnb.UsageError, ValueError) as error:
+            raise IPythonUsageError(f"SqlNB.history_file: cannot keep the history in "
+                                    f"{str(path)!r}: {error}") from None
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -218,6 +234,8 @@ class SqlNB(Magics):
             if safe is error:
                 raise
             raise safe from None
+        finally:
+            sqlnb.history.flush()  # to the history file, if there is one (never on a worker)
 
     def _sql(self, line: str, cell: str | None) -> Any:
         options, target, rest = _split_line(line)
@@ -390,6 +408,11 @@ class SqlNB(Magics):
                                                         (Cancel and Stop always work); a CSV is
                                                         UTF-8 unless --encoding names its codec
         %sqlnb wait VAR                                 wait for a --background cell's VAR
+        %sqlnb history [--failed] [--slow SECONDS] [-n N] [--rerun N]
+                                                        the statements run (every database's),
+                                                        secrets redacted; --rerun N runs entry
+                                                        N's SQL again on its database, binding
+                                                        :name from the variables as they are now
         """
         try:
             return self._sqlnb(line)
@@ -402,15 +425,47 @@ class SqlNB(Magics):
     def _sqlnb(self, line: str) -> Any:
         words = line.split(None, 1)
         if not words:
-            raise IPythonUsageError("%sqlnb needs a command: connect, list, use, close, tables, "
-                                    "schema, profile, plot, explain, import or wait (see %sqlnb?)")
+            raise IPythonUsageError(f"%sqlnb needs a command: {_COMMANDS} (see %sqlnb?)")
         command, rest = words[0], words[1] if len(words) > 1 else ""
         handler = getattr(self, f"_cmd_{command}", None)
         if handler is None:
-            raise IPythonUsageError(f"unknown %sqlnb command {command!r}: use connect, list, "
-                                    "use, close, tables, schema, profile, plot, explain, "
-                                    "import or wait")
+            raise IPythonUsageError(f"unknown %sqlnb command {command!r}: use {_COMMANDS}")
         return handler(rest)
+
+    def _cmd_history(self, rest: str) -> Any:
+        parser = MagicArgumentParser(prog="%sqlnb history")
+        parser.add_argument("--failed", action="store_true",
+                            help="only statements that did not end done")
+        parser.add_argument("--slow", type=float, metavar="SECONDS",
+                            help="only statements that ran at least this long")
+        parser.add_argument("-n", type=int, metavar="N", help="only the last N")
+        parser.add_argument("--rerun", type=int, metavar="N", help="run entry N again")
+        args = parser.parse_argstring(rest)
+        if args.rerun is not None:
+            if args.failed or args.slow is not None or args.n is not None:
+                raise IPythonUsageError("--rerun N runs one entry again: give it alone")
+            return self._rerun(args.rerun)
+        if args.n is not None and args.n < 1:
+            raise IPythonUsageError(f"-n takes a whole number above 0, not {args.n}")
+        if args.slow is not None and not args.slow >= 0:
+            raise IPythonUsageError(f"--slow takes seconds, 0 or more, not {args.slow:g}")
+        frame = sqlnb.history.frame(failed=args.failed, slow=args.slow, last=args.n)
+        return frame.set_index("number")
+
+    def _rerun(self, number: int) -> Any:
+        """Run history entry `number` again as a cell, on the open database it ran on."""
+        entry = sqlnb.history.find(number)
+        if entry is None:
+            raise IPythonUsageError(f"no history entry {number}: %sqlnb history shows the "
+                                    "entries kept")
+        names = [name for name, db in self._databases.items()
+                 if db.path == entry.database and not db.closed]
+        if not names:
+            raise IPythonUsageError(f"entry {number} ran on {entry.database!r}, which is not "
+                                    "open: open it with %sqlnb connect, then rerun")
+        name = self._current if self._current in names else names[0]
+        print(f"rerun of {number} on {name}: {_shown(entry.source)}")
+        return self._sql(f"--db {name}", entry.source)
 
     def _cmd_connect(self, rest: str) -> Any:
         parser = MagicArgumentParser(prog="%sqlnb connect")
@@ -776,6 +831,22 @@ class SqlNB(Magics):
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+#: The %sqlnb commands, as its errors list them.
+_COMMANDS = ("connect, list, use, close, tables, schema, profile, plot, explain, import, wait "
+             "or history")
+
+
+def _history_path(setting: str) -> Path | None:
+    """Where SqlNB.history_file keeps the history: None (memory only) for "", the Jupyter
+    data folder's sqlnb/history.sqlite for "default", else the path given."""
+    if not setting.strip():
+        return None
+    if setting.strip() == "default":
+        from jupyter_core.paths import jupyter_data_dir
+
+        return Path(jupyter_data_dir()) / "sqlnb" / "history.sqlite"
+    return Path(setting).expanduser()
 
 #: Columns whose types the line under a result names (the rest are counted).
 SHAPE_COLUMNS = 12
