@@ -79,7 +79,7 @@ class Explorer:
                 parts = ["count(*)"]
                 for name, kind in batch:
                     c = q(name)
-                    nested = bool(_NESTED.search(kind))
+                    nested = bool(_NESTED.search(kind)) or not self._backend.orderable(kind)
                     mean = None if nested else self._backend.mean_sql(c, kind)
                     parts += [f"count({c})",
                               "NULL" if nested else f"count(DISTINCT {c})",
@@ -165,7 +165,7 @@ class Explorer:
             # the data's end (near 1.8e308 the fence is inf, which SQL cannot say)
             reach = 1.5 * (q3 - q1)
             lo, hi = max(q1 - reach, low), min(q3 + reach, high)
-            x = f"CAST({c} AS DOUBLE)"
+            x = self._backend.float_sql(c)
             (whislo, whishi, outliers), = self._rows(link, control, (
                 f"SELECT min(CASE WHEN {x} >= {lo!r} THEN {x} END), "
                 f"max(CASE WHEN {x} <= {hi!r} THEN {x} END), "

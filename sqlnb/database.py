@@ -31,7 +31,7 @@ from ._import import checked_encoding, import_work, source_format
 from ._redact import Secret, hold
 from ._task import Stopped, Task, settle
 from .engines import engine_for, open_backend
-from .engines.sqltext import split_name
+from .engines.sqltext import split_name, tokens
 from .errors import (
     BackgroundWriteError,
     Error,
@@ -129,7 +129,8 @@ class QueryHandle:
     @property
     def first_rows(self) -> pd.DataFrame | None:
         """The first rows of a result while the rest is fetched (the engine keeps them aside
-        from its first batch; the progress widget shows them), or None: before they arrive,
+        from its first batch: DuckDB, PostgreSQL, SQLite; the progress widget shows them), or
+        None: before they arrive,
         for a SQLite result of a few hundred rows (fetched whole at once), and on Spark, which
         sends a result whole."""
         preview = self._task.control.preview
@@ -141,7 +142,8 @@ class QueryHandle:
 
     def cancel(self) -> bool:
         """Stop the query; False if it had already finished. A write is rolled back whole where
-        the engine has transactions (SQLite, DuckDB); on Spark its error's `applied` says what
+        the engine has transactions (SQLite, DuckDB, PostgreSQL); on Spark its error's
+        `applied` says what
         is known, and one that finished before the stop came is done (no error)."""
         return _cancel(self._task)
 
@@ -282,8 +284,8 @@ _serials = itertools.count(1)
 
 
 class Database:
-    """A database (SQLite, DuckDB or Spark): reads on a pool of threads, writes through one
-    writer thread.
+    """A database (SQLite, DuckDB, Spark, PostgreSQL or a plug-in's engine): reads on a pool of
+    threads, writes through one writer thread.
 
     Every query runs under a time limit that the engine enforces: the call's `time_limit`, else the
     Database's, else `sqlnb.options.time_limit` (30 s unless changed). Open it with
@@ -410,11 +412,22 @@ class Database:
             raise UsageError(f"a name to quote must be a str, not {type(name).__name__}")
         return self._backend.quote_identifier(name)
 
+    def tokens(self, sql: str) -> Iterator[tuple[str, int, str]]:
+        """The tokens of `sql` as this Database's engine reads its SQL (its strings, quoted
+        names and comments: `$$it's$$` and `E'it\\'s'` on PostgreSQL and DuckDB, `'it\\'s'`
+        on Spark), each (kind, start, text), end to end; kind is "ws", "comment", "string",
+        "quoted" (a quoted name), "word", "number", "param", "cast", "semi" or "punct". For
+        tools that read SQL as the engine will (sqlnb's completion reads a cell with it)."""
+        if not isinstance(sql, str):
+            raise UsageError(f"SQL must be a str, not {type(sql).__name__}")
+        return tokens(sql, self._backend.dialect)
+
     def adapt_parameter(self, value: Any, name: str = "?") -> Any:
         """A Python value from elsewhere as this Database's engine binds it, or a UsageError
         naming `:name`: the magics bind the notebook's variables so. SQLite binds numbers, text,
-        bytes and None, and a date or time as its ISO text; DuckDB and Spark bind what their
-        clients take (a date stays a DATE); numpy scalars become Python values."""
+        bytes and None, and a date or time as its ISO text; DuckDB, Spark and PostgreSQL bind
+        what their clients take (a date stays a DATE; PostgreSQL refuses a dict or a list:
+        json.dumps it); numpy scalars become Python values."""
         return self._backend.adapt_parameter(value, name)
 
     def _single(self, sql: str) -> Statement:
@@ -1085,8 +1098,9 @@ def connect(
 
     target: a file (created if missing), a `file:` URI, or None (or ":memory:") for an
     in-memory SQLite database shared by every thread of this Database; `duckdb:///path` or a
-    path ending .duckdb or .ddb for DuckDB; `sc://host:port` or `spark:local[N]` for Spark
-    (and any engine a plug-in registered: sqlnb.engine.register). read_only=True: the
+    path ending .duckdb or .ddb for DuckDB; `sc://host:port` or `spark:local[N]` for Spark;
+    `postgresql://user@host:5432/db` (libpq's URI, with its parameters) or `postgres://...`
+    for PostgreSQL (and any engine a plug-in registered: sqlnb.engine.register). read_only=True: the
     Database writes nothing, anywhere (on SQLite `mode=ro`, so SQLite itself refuses writes;
     an ATTACH opens files read-only only, and VACUUM INTO, COPY ... TO and the like are
     refused). time_limit: this Database's default limit in seconds (None:
@@ -1100,7 +1114,8 @@ def connect(
     process crash; a power cut may lose the last ones). Spark: token_env, the environment
     variable that holds the server's token, so no notebook cell holds the secret (a target with
     a secret typed in it works, and sqlnb shows it nowhere, but the cell's source keeps it:
-    sqlnb warns once).
+    sqlnb warns once). PostgreSQL: password_env, the variable that holds the password (libpq's
+    own PGPASSWORD, ~/.pgpass and PGSERVICE work without it).
     """
     target = hold(_target(target, options))  # type: ignore[assignment]  # shown redacted
     try:

@@ -22,7 +22,8 @@ Names here:
   `shorten`;
 - results: `Result`, `SmallFrame` (a small result the caller's thread builds), `Catalog`, the
   frame builders (`rows_to_dataframe`, `FrameBuilder`, `arrow_to_dataframe`,
-  `ArrowFrameBuilder`, `arrow_rows`);
+  `ArrowFrameBuilder`, `arrow_rows`, and `python_values`, one Arrow column as Python values,
+  for an engine that maps some of its columns itself);
 - SQL text: `Statement`, the dialects (`Dialect`, `SQLITE`, `POSTGRES`, `SPARK`), `split`,
   `single`, `tokens`, `named_tokens`, `split_name`, `check_params`, `TRANSACTION_KEYWORDS`;
 - secrets: `Secret`, `redact`, `reveal`, `has_secret`;
@@ -31,7 +32,7 @@ Names here:
 
 from __future__ import annotations
 
-from ._arrow_types import arrow_rows
+from ._arrow_types import arrow_rows, python_values
 from ._control import PREVIEW_ROWS, Control
 from ._redact import Secret, has_secret, redact, reveal
 from ._task import SmallFrame, Stopped, Task, note
@@ -94,6 +95,7 @@ __all__ = [
     "named_tokens",
     "note",
     "options",
+    "python_values",
     "redact",
     "register",
     "reveal",

@@ -6,6 +6,9 @@ folder, on a free port of 127.0.0.1, with a password (scram-sha-256), gone when 
     server.password                # the same password, for PGPASSWORD and friends
     server.stop()                  # pg_ctl -m fast stop, then the folder is removed
 
+    server.stop_server("immediate")  # the server goes away (its folder stays) ...
+    server.start_server()          # ... and comes back on the same port, same data
+
 PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user and
 every server program runs through `runuser -u postgres --` (as anyone else it runs as that user).
 
@@ -15,7 +18,9 @@ its own, which starts the cluster, reports its URL on stdout and then reads its 
 file. The end of file comes when `stop()` closes the pipe, and also when the owner dies in any way
 (even SIGKILL), since the kernel closes a dead process's end of the pipe. Either way the
 supervisor stops the server and removes the folder. A server the supervisor cannot stop gently in
-10 s is stopped with `-m immediate`. Only a SIGKILL of the supervisor itself leaves the server
+10 s is stopped with `-m immediate`. Until then the supervisor also takes one command a line on
+its stdin, `stop MODE` or `start` (what `stop_server()` and `start_server()` send), and answers
+each on its stdout. Only a SIGKILL of the supervisor itself leaves the server
 (and its folder) behind. (Whoever removes a running server's folder ends it too, within about a
 minute: the postmaster checks its `postmaster.pid` lock file once a minute.)
 """
@@ -116,6 +121,23 @@ class PostgresServer:
         """Whether the supervisor is still there (the server runs while it does)."""
         return self._supervisor.poll() is None
 
+    def _command(self, line: str, timeout: float = 60) -> dict:
+        self._supervisor.stdin.write(line + "\n")  # type: ignore[union-attr]
+        self._supervisor.stdin.flush()  # type: ignore[union-attr]
+        reply = json.loads(_read_line(self._supervisor, timeout) or '{"error": "no answer"}')
+        if "error" in reply:
+            raise RuntimeError(f"{line}: {reply['error']}")
+        return reply
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server (pg_ctl -m fast|immediate stop), keeping its data and its port for
+        start_server(); an immediate stop is a crash as the clients see it."""
+        self._command(f"stop {mode}")
+
+    def start_server(self) -> None:
+        """Start the server stopped by stop_server() again, on the same port."""
+        self.postmaster_pid = self._command("start")["pid"]
+
     def stop(self, timeout: float = 60) -> None:
         """Stop the server (pg_ctl -m fast stop) and remove its folder; idempotent."""
         if self._supervisor.stdin and not self._supervisor.stdin.closed:
@@ -177,6 +199,20 @@ def _stop(bindir: Path, data: Path, mode: str) -> bool:
     return done.returncode == 0 or _postmaster_pid(data) is None
 
 
+def _flags(port: int, folder: Path, settings: dict[str, str]) -> str:
+    """The server's command line options (pg_ctl -o): its port, where it listens, settings."""
+    options = {"listen_addresses": "127.0.0.1", "unix_socket_directories": str(folder / "sock"),
+               # a throwaway cluster: no fsync, so writes cost what they cost in the engine
+               "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+               **settings}
+    return " ".join([f"-p {port}", *(f"-c {k}={v}" for k, v in options.items())])
+
+
+def _pg_ctl_start(bindir: Path, folder: Path, flags: str) -> subprocess.CompletedProcess:
+    return _run([str(bindir / "pg_ctl"), "-D", str(folder / "data"), "-l",
+                 str(folder / "server.log"), "-w", "-t", "60", "-o", flags, "start"])
+
+
 def _start(bindir: Path, folder: Path, settings: dict[str, str]) -> dict[str, object]:
     """initdb, pg_ctl start on a free port (three tries: a port can be taken meanwhile), and
     createdb; what the owner needs to know."""
@@ -193,15 +229,9 @@ def _start(bindir: Path, folder: Path, settings: dict[str, str]) -> dict[str, ob
     pwfile.unlink()
     if done.returncode != 0:
         raise RuntimeError(f"initdb failed: {done.stdout}{done.stderr}".strip())
-    options = {"listen_addresses": "127.0.0.1", "unix_socket_directories": str(sock),
-               # a throwaway cluster: no fsync, so writes cost what they cost in the engine
-               "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
-               **settings}
     for _ in range(3):
         port = _free_port()
-        flags = " ".join([f"-p {port}", *(f"-c {k}={v}" for k, v in options.items())])
-        done = _run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-                     "-o", flags, "start"])
+        done = _pg_ctl_start(bindir, folder, _flags(port, folder, settings))
         if done.returncode == 0:
             break
         _stop(bindir, data, "immediate")
@@ -238,9 +268,10 @@ def _supervise(config: dict) -> int:
             print(json.dumps({"error": str(error)}), flush=True)
             return 1
         print(json.dumps(reply), flush=True)
+        flags = _flags(int(reply["port"]), folder, config.get("settings") or {})  # type: ignore[call-overload]
         with contextlib.suppress(OSError):
-            while sys.stdin.read(65536):  # until the owner closes the pipe or dies
-                pass
+            for line in sys.stdin:  # until the owner closes the pipe or dies
+                print(json.dumps(_obey(line.split(), bindir, folder, flags)), flush=True)
         return 0
     finally:
         pid = _postmaster_pid(folder / "data")
@@ -248,6 +279,23 @@ def _supervise(config: dict) -> int:
             _stop(bindir, folder / "data", "immediate")
         _wait_gone(pid, 10)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _obey(command: list[str], bindir: Path, folder: Path, flags: str) -> dict[str, object]:
+    """One command of the owner's: `stop fast|immediate` or `start` (see stop_server)."""
+    data = folder / "data"
+    if command[:1] == ["stop"] and len(command) == 2:
+        pid = _postmaster_pid(data)
+        if not _stop(bindir, data, command[1]):
+            return {"error": "pg_ctl stop failed"}
+        _wait_gone(pid, 10)
+        return {"ok": True}
+    if command == ["start"]:
+        done = _pg_ctl_start(bindir, folder, flags)
+        if done.returncode != 0:
+            return {"error": f"pg_ctl start failed: {done.stdout}{done.stderr}".strip()}
+        return {"ok": True, "pid": _postmaster_pid(data)}
+    return {"error": f"unknown command {' '.join(command)!r}"}
 
 
 def _wait_gone(pid: int | None, timeout: float) -> None:

@@ -1,11 +1,12 @@
 """The behaviours every engine shares, run on each engine (SQLite, DuckDB, Spark through a
-real Spark Connect server started once for the test session, and Tiny, an engine of tests/
-tiny_engine.py written against sqlnb.engine alone, the proof that an engine is a plug-in):
-one control plane, so a time limit, Cancel, Stop, progress, back-pressure, exploring,
-DataFrames in and out, clean shutdown and the magics behave alike. The built-in engines with
-transactions (SQLite, DuckDB) share more: a rolled-back write, group commit, the user's own
-transaction, write functions. What differs is said by the engine-specific tests (SQLite's in
-the other files, DuckDB's at the end of this one, Spark's in test_spark.py).
+real Spark Connect server and PostgreSQL through a real server, each started once for the test
+session, and Tiny, an engine of tests/tiny_engine.py written against sqlnb.engine alone, the
+proof that an engine is a plug-in): one control plane, so a time limit, Cancel, Stop, progress,
+back-pressure, exploring, DataFrames in and out, clean shutdown and the magics behave alike.
+The built-in engines with transactions (SQLite, DuckDB, PostgreSQL) share more: a rolled-back
+write, group commit, the user's own transaction, write functions. What differs is said by the
+engine-specific tests (SQLite's in the other files, DuckDB's at the end of this one, Spark's in
+test_spark.py, PostgreSQL's in test_postgres.py).
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ from . import tiny_engine
 from .helpers import WAIT, sqlnb_threads, wait_for, wait_running
 
 #: Per engine: a file name, a read that never ends on its own, a write that never ends, rows
-#: 1 to 25,000 in a column x, and the type of text.
+#: 1 to 25,000 in a column x, the types of text and of a 64-bit float, and where they differ:
+#: its scheme (a path does not pick it), the quote of names, dates bound as text, the most
+#: columns a table may have (else sqlnb's cap) and the module a kernel must import (a plug-in);
+#: strings written the engine's own ways that hold a quote.
 ENGINES = {
     "sqlite": dict(
         file="t.db",
@@ -49,19 +53,29 @@ ENGINES = {
                       "SELECT x + 1 FROM c) SELECT x FROM c",
         rows="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 25000) "
              "SELECT x FROM c",
-        text="VARCHAR", dates_as_text=True),
+        text="VARCHAR", double="DOUBLE", dates_as_text=True, columns=2000,
+        strings=["'it''s'"]),
     "duckdb": dict(
         file="t.duckdb",
         forever="SELECT sum(hash(range)) FROM range(1000000000000000)",
         forever_write="INSERT INTO t (x) SELECT range FROM range(1000000000000000)",
         rows="SELECT range AS x FROM range(1, 25001)",
-        text="VARCHAR"),
+        text="VARCHAR", double="DOUBLE", strings=["$$it's$$", "E'it\\'s'"]),
     "spark": dict(
         file=None,
         forever="SELECT count(*) FROM range(0, 1000000000000000, 1, 16)",
         forever_write="INSERT INTO t SELECT id, 'x' FROM range(0, 1000000000000000, 1, 16)",
         rows="SELECT id AS x FROM range(1, 25001, 1, 1)",
-        text="STRING", quote="`"),
+        text="STRING", double="DOUBLE", quote="`", strings=["'it\\'s'", '"it\\"s"']),
+    "postgres": dict(  # (a set-returning function in FROM is materialised first: small ones)
+        file=None,
+        forever="SELECT count(*) FROM generate_series(1, 10000) a, generate_series(1, 10000) b, "
+                "generate_series(1, 10000) c",
+        forever_write="INSERT INTO t (x) SELECT g FROM generate_series(1, 1000) g UNION ALL "
+                      "SELECT 0 FROM pg_sleep(100000)",
+        rows="SELECT x FROM generate_series(1, 25000) x",
+        text="TEXT", double="DOUBLE PRECISION", columns=1600,
+        strings=["$$it's$$", "$q$it's$q$", "E'it\\'s'"]),
     # a plug-in over Python's sqlite3 (tests/tiny_engine.py), opened by its own scheme
     tiny_engine.TinyBackend.name: dict(
         file="t.db",
@@ -72,16 +86,18 @@ ENGINES = {
                       "SELECT x + 1 FROM c) SELECT x FROM c",
         rows="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 25000) "
              "SELECT x FROM c",
-        text="VARCHAR", quote="`", dates_as_text=True, module="tests.tiny_engine"),
+        text="VARCHAR", double="DOUBLE", quote="`", dates_as_text=True,
+        module="tests.tiny_engine", strings=["'it''s'"]),
 }
 #: The engines with transactions.
-TRANSACTIONAL = ["duckdb", "sqlite"]
+TRANSACTIONAL = ["duckdb", "postgres", "sqlite"]
 
 
 @contextlib.contextmanager
 def fresh(engine: str, tmp_path, request, **options) -> Iterator[sqlnb.Database]:
-    """A new Database of `engine`: a new file, or on Spark a namespace of its own on the test
-    session's server (dropped afterwards), so no test sees another's tables."""
+    """A new Database of `engine`: a new file, or on Spark a namespace (on PostgreSQL a
+    database) of its own on the test session's server (dropped afterwards), so no test sees
+    another's tables."""
     before = sqlnb_threads()
     namespace = f"sqlnb_{uuid.uuid4().hex[:12]}"
     if engine == "spark":
@@ -90,6 +106,11 @@ def fresh(engine: str, tmp_path, request, **options) -> Iterator[sqlnb.Database]
             setup.write(f"CREATE DATABASE {namespace}")
         db = sqlnb.connect(url, **options)
         db.write(f"USE {namespace}")
+    elif engine == "postgres":  # a database of its own on the test session's server
+        url = request.getfixturevalue("pg_url")
+        with sqlnb.connect(url) as setup:
+            setup.write(f"CREATE DATABASE {namespace}")
+        db = sqlnb.connect(pg_database(url, namespace), **options)
     else:
         db = sqlnb.connect(_target(engine, tmp_path), **options)
     try:
@@ -99,6 +120,9 @@ def fresh(engine: str, tmp_path, request, **options) -> Iterator[sqlnb.Database]
         if engine == "spark":
             with sqlnb.connect(url) as setup:
                 setup.write(f"DROP DATABASE IF EXISTS {namespace} CASCADE")
+        elif engine == "postgres":
+            with sqlnb.connect(url) as setup:
+                setup.write(f"DROP DATABASE IF EXISTS {namespace} WITH (FORCE)")
     assert sqlnb_threads() - before == set()
 
 
@@ -107,6 +131,11 @@ def _target(engine: str, folder) -> object:
     path = folder / ENGINES[engine]["file"]
     scheme = ENGINES[engine].get("scheme")
     return f"{scheme}:///{path}" if scheme else path
+
+
+def pg_database(url: str, name: str) -> str:
+    """The URL of another database on the same PostgreSQL server."""
+    return url.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture(params=sorted(ENGINES))
@@ -164,8 +193,8 @@ def test_a_pathlib_path_ending_duckdb_is_duckdb(tmp_path):
         assert db.engine == "duckdb"
 
 
-@pytest.mark.parametrize("target", ["postgresql://analyst:s3cret@db.example.com/shop",
-                                    "mysql://root:s3cret@localhost/x"])
+@pytest.mark.parametrize("target", ["mysql://root:s3cret@localhost/x",
+                                    "oracle://analyst:s3cret@db.example.com/shop"])
 def test_a_target_no_engine_opens_says_which_forms_work(target):
     """The registry's error names the scheme, and what each engine it knows opens."""
     with pytest.raises(sqlnb.UsageError) as error:
@@ -242,6 +271,29 @@ def test_an_engine_error_keeps_its_type_and_names_the_sql(edb):
     assert "no_such_table" in str(error.value)
     assert error.value.sql == "SELECT * FROM no_such_table"
     assert edb.query("SELECT 1 AS one")["one"][0] == 1
+
+
+def test_completion_reads_a_cell_by_the_engines_rules(edb, engine):
+    """Issue 20: completion lexes a cell as the Database's engine does (Database.tokens), so a
+    `$$it's$$` or `E'it\\'s'` (PostgreSQL, DuckDB) or `'it\\'s'` (Spark) is one string, and the
+    cursor after it is in SQL, not in a string that never closed."""
+    completer = Completer(lambda name: edb)
+    for string in ENGINES[engine]["strings"]:
+        cell = f"%%sql\nSELECT {string} AS quoted, x FROM t WHERE x"
+        found = _completed(completer, cell)
+        assert found is not None, f"{string}: taken for a string that never closed"
+        assert ("x", "column") in found.choices, string
+
+
+def _completed(completer: Completer, cell: str) -> object:
+    """What Tab at the end of `cell` offers once the catalog is read: None at once inside a
+    string; else no names until the catalog comes (a Tab waits half a second for it, and Spark
+    takes longer), then the names."""
+    def settled() -> tuple[object] | None:
+        found = completer.complete(cell, len(cell))
+        return (found,) if found is None or found.choices else None
+
+    return wait_for(settled, "the catalog read")[0]
 
 
 def test_names_are_quoted_the_engines_way(edb, engine):
@@ -322,6 +374,9 @@ def test_cancel_reaches_a_result_being_fetched_in_batches(txdb):
                     "SELECT x, x * 2 AS y FROM c")
     if txdb.engine == "duckdb":  # DuckDB's recursive CTE finishes each step first: a range
         endless_rows = "SELECT range AS x, range * 2 AS y FROM range(1000000000000000)"
+    if txdb.engine == "postgres":  # 10^12 rows streamed from two series of 10^6
+        endless_rows = ("SELECT a * 1000000 + b AS x, 2 AS y FROM generate_series(1, 1000000) a "
+                        "CROSS JOIN generate_series(1, 1000000) b")
     handle = txdb.submit(endless_rows, dataframe=True, time_limit=math.inf)
     wait_for(lambda: handle.progress.rows > 0, "the first rows fetched")
     handle.cancel()
@@ -349,7 +404,7 @@ def test_progress_has_the_engines_percent_where_it_has_one(edb, engine, sql):
             percent = wait_for(lambda: handle.progress.percent, "a percent from DuckDB")
             assert 0 < percent <= 100
         else:
-            assert handle.progress.percent is None  # SQLite cannot tell
+            assert handle.progress.percent is None  # SQLite (PostgreSQL) cannot tell
         assert handle.progress.state == "running" and handle.progress.elapsed > 0
     finally:
         handle.cancel()
@@ -417,12 +472,18 @@ def test_the_users_transaction_commits_or_rolls_back_whole(txdb):
 
 
 def test_a_write_stopped_inside_the_users_transaction_loses_it_whole(txdb, tx_engine):
-    """Both engines give up the whole transaction when a write in it is interrupted: every
-    later write is refused, and COMMIT says nothing of it was committed."""
+    """SQLite and DuckDB give up the whole transaction when a write in it is interrupted: every
+    later write is refused, and COMMIT says nothing of it was committed. PostgreSQL undoes the
+    stopped write alone (its savepoint), and the transaction goes on."""
     txdb.write("BEGIN")
     txdb.write("INSERT INTO t VALUES (1, 'in the transaction')")
     with pytest.raises(sqlnb.QueryTimeout):
         txdb.write(ENGINES[tx_engine]["forever_write"], time_limit=0.3)
+    if tx_engine == "postgres":
+        txdb.write("INSERT INTO t VALUES (2, 'kept')")
+        txdb.write("COMMIT")
+        assert txdb.query("SELECT x FROM t ORDER BY x")["x"].tolist() == [1, 2]
+        return
     with pytest.raises(sqlnb.TransactionRolledBack):
         txdb.write("INSERT INTO t VALUES (2, 'refused')")
     with pytest.raises(sqlnb.TransactionRolledBack, match="nothing to commit"):
@@ -575,6 +636,14 @@ def test_the_magics_open_each_engine_from_its_url(shell, engine, tmp_path, capsy
         shell.run_line_magic("sql", request.getfixturevalue("spark_url"))
         assert "connected: spark (sc://localhost:" in capsys.readouterr().out
         shell.run_cell_magic("sql", "", f"CREATE DATABASE {namespace};\nUSE {namespace}")
+    elif engine == "postgres":
+        url = request.getfixturevalue("pg_url")
+        with sqlnb.connect(url) as setup:
+            setup.write(f"CREATE DATABASE {namespace}")
+        shell.run_line_magic("sql", pg_database(url, namespace))
+        said = capsys.readouterr().out.splitlines()[-1]  # after the note on the password
+        assert said.startswith(f"connected: {namespace} (postgresql://sqlnb:***@")
+        assert said.endswith(f"/{namespace}) on PostgreSQL")
     else:  # a URL of the engine's scheme ("%sql tiny:///..." for the plug-in)
         scheme = ENGINES[engine].get("scheme", engine)
         shell.run_line_magic("sql", f"{scheme}:///{tmp_path / ENGINES[engine]['file']}")
@@ -582,7 +651,8 @@ def test_the_magics_open_each_engine_from_its_url(shell, engine, tmp_path, capsy
         assert f"connected: t ({tmp_path / ENGINES[engine]['file']}) on {title}\n" == (
             capsys.readouterr().out)
     text = ENGINES[engine]["text"]
-    shell.run_cell_magic("sql", "", f"CREATE TABLE birds (name {text}, kg DOUBLE);\n"
+    double = ENGINES[engine]["double"]
+    shell.run_cell_magic("sql", "", f"CREATE TABLE birds (name {text}, kg {double});\n"
                                  "INSERT INTO birds VALUES ('wren', 0.01), ('swan', 11.9)")
     shell.user_ns["heavy"] = 1.0
     frame = shell.run_cell_magic("sql", "big <<", "SELECT name FROM birds WHERE kg > :heavy")
@@ -593,6 +663,10 @@ def test_the_magics_open_each_engine_from_its_url(shell, engine, tmp_path, capsy
     assert "birds" in tables["name"].tolist()
     if engine == "spark":
         shell.run_line_magic("sql", f"DROP DATABASE {namespace} CASCADE")
+    if engine == "postgres":
+        shell.run_line_magic("sqlnb", "close")
+        with sqlnb.connect(url) as setup:
+            setup.write(f"DROP DATABASE {namespace} WITH (FORCE)")
 
 
 def test_sqlnb_connect_takes_a_duckdb_path(shell, tmp_path, capsys):

@@ -142,7 +142,7 @@ def test_python_and_other_magics_are_not_sql(cell):
 def edb(request, tmp_path):
     with fresh(request.param, tmp_path, request) as database:
         database.write(f"CREATE TABLE flights (origin {ENGINES[request.param]['text']}, "
-                       "dep_delay DOUBLE)")
+                       f"dep_delay {ENGINES[request.param]['double']})")
         database.write("CREATE VIEW late AS SELECT origin FROM flights WHERE dep_delay > 60")
         yield database
 
@@ -273,6 +273,10 @@ def test_complete_request_in_a_real_kernel(kernel, engine, tmp_path, request):
         setup = [f"%sqlnb connect {target} --as e_spark",
                  "%sql CREATE OR REPLACE TEMP VIEW flights AS "
                  "SELECT 'JFK' AS origin, 1.5 AS dep_delay"]
+    elif engine == "postgres":
+        target = request.getfixturevalue("pg_url")
+        setup = [f"%sqlnb connect {target} --as e_postgres",
+                 "%sql CREATE TEMP TABLE flights (origin VARCHAR, dep_delay DOUBLE PRECISION)"]
     else:  # a plug-in is registered in the kernel by importing its module
         path = tmp_path / ENGINES[engine]["file"]
         scheme = ENGINES[engine].get("scheme")
@@ -332,7 +336,7 @@ def numbers(request, tmp_path):
     engine = request.param
     with fresh(engine, tmp_path, request) as database:
         text = ENGINES[engine]["text"]
-        database.write(f"CREATE TABLE m (x BIGINT, y DOUBLE, s {text})")
+        database.write(f"CREATE TABLE m (x BIGINT, y {ENGINES[engine]['double']}, s {text})")
         rows = [(x, 1000.0 if x == 100 else float(x), "odd" if x % 2 else "even")
                 for x in range(1, 101)]
         database.insert_df(pd.DataFrame([*rows, (None, None, None)], columns=["x", "y", "s"])
@@ -565,10 +569,12 @@ def test_the_exploring_magics_in_a_real_kernel(kernel, tmp_path):
 
 
 # -- first rows while the rest arrives; the line under a result ----------------------------------
-@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+@pytest.mark.parametrize("engine", ["duckdb", "postgres", "sqlite"])
 def test_the_first_rows_come_while_the_rest_is_fetched(engine, tmp_path, request):
     endless = {"sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                          "SELECT x, 'r' || x AS s FROM c",
+               "postgres": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                           "SELECT x, 'r' || x AS s FROM c",
                "duckdb": "SELECT range + 1 AS x, 'r' || (range + 1) AS s "
                          "FROM range(1000000000000000)"}[engine]
     with fresh(engine, tmp_path, request) as db:
@@ -586,7 +592,7 @@ def test_the_first_rows_come_while_the_rest_is_fetched(engine, tmp_path, request
 def test_a_whole_result_at_once_has_no_first_rows(target):
     handle = target.submit("SELECT 1 AS x", dataframe=True)
     handle.result()
-    if target.engine != "duckdb":  # DuckDB keeps its first batch's rows aside too
+    if target.engine not in ("duckdb", "postgres"):  # they keep a first batch's rows aside
         assert handle.first_rows is None
 
 

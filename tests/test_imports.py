@@ -260,7 +260,8 @@ def test_a_file_wider_than_the_engine_holds_is_refused_before_it_is_read(
     DuckDB took it (69 s)."""
     import pyarrow.csv
 
-    most = 2000 if engine == "sqlite" else 10_000  # SQLite's SQLITE_MAX_COLUMN; sqlnb's cap
+    most = ENGINES[engine].get("columns", 10_000)  # the engine's limit (Link.column_limit),
+    # else sqlnb's cap
     path = tmp_path / "wide.csv"
     _wide_csv(path, most + 1)
 

@@ -323,19 +323,26 @@ def test_background_target_is_never_left_holding_a_finished_handle(ip):
 
 
 @pytest.mark.parametrize("code", [
-    "%sql postgresql://analyst:s3cret-pw@db.example.com:5432/shop",
+    "%sql oracle://analyst:s3cret-pw@db.example.com:1521/shop",
     "%sql mysql+pymysql://root:s3cret-pw@localhost/shop",
     "%sql snowflake://analyst:s3cret-pw@account/warehouse",
-    "%%sql postgresql://analyst:s3cret-pw@db.example.com/shop\nSELECT 1",
-    "%sqlnb connect postgresql://analyst:s3cret-pw@db.example.com/shop",
+    "%%sql mssql://analyst:s3cret-pw@db.example.com/shop\nSELECT 1",
+    "%sqlnb connect oracle://analyst:s3cret-pw@db.example.com/shop",
 ])
 def test_a_url_of_another_database_says_which_urls_sqlnb_opens(ip, capsys, code):
     text = fails(ip, capsys, code)
-    assert all(f"{title} (" in text for title in ("SQLite", "DuckDB", "Spark"))  # the registry's
+    assert all(f"{title} (" in text  # the registry's
+               for title in ("SQLite", "DuckDB", "Spark", "PostgreSQL"))
     assert "sqlite:///" in text and "duckdb:///" in text and "sc://" in text
-    assert "%sqlnb connect PATH" in text
-    assert re.search(r"\b(postgresql|mysql|snowflake)", text)  # names what it was given
+    assert "postgresql://" in text and "%sqlnb connect PATH" in text
+    assert re.search(r"\b(oracle|mysql|snowflake|mssql)", text)  # names what it was given
     assert "s3cret-pw" not in text and "analyst" not in text  # never echoes a credential
+
+
+def test_a_postgresql_url_with_sql_after_it_says_to_open_it_alone(ip, capsys):
+    text = fails(ip, capsys, "%%sql postgresql://analyst:s3cret-pw@db.example.com/shop\n"
+                             "SELECT 1")
+    assert "line of its own" in text and "s3cret-pw" not in text
 
 
 @pytest.mark.parametrize("code", [

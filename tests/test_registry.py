@@ -58,6 +58,8 @@ def test_each_built_in_entry_says_what_its_class_says():
     ("duckdb://", "duckdb"), ("x/data.duckdb", "duckdb"), ("C:\\data\\x.duckdb", "duckdb"),
     ("sc://host:15002", "spark"), ("spark:local[2]", "spark"),
     (engine.Secret("sc://host:15002/;token=abc"), "spark"), ("notes:2024.db", "sqlite"),
+    ("postgresql://me@db.example.com/shop", "postgres"), ("POSTGRES://localhost", "postgres"),
+    (engine.Secret("postgresql://me:pw@host/db"), "postgres"),
 ])
 def test_a_target_picks_its_engine_by_scheme_then_suffix_else_sqlite(target, name):
     assert engine.engine_for(target).name == name
@@ -65,9 +67,9 @@ def test_a_target_picks_its_engine_by_scheme_then_suffix_else_sqlite(target, nam
 
 def test_a_url_no_engine_opens_names_its_scheme_and_the_engines(fake):
     with pytest.raises(sqlnb.UsageError) as error:
-        sqlnb.connect("postgresql://analyst:s3cret@db.example.com/shop")
+        sqlnb.connect("mysql://analyst:s3cret@db.example.com/shop")
     text = str(error.value)
-    assert text.startswith("sqlnb opens no postgresql:// databases")
+    assert text.startswith("sqlnb opens no mysql:// databases")
     assert "Fake (fake://anything)" in text and "DuckDB (duckdb:///" in text
     assert "s3cret" not in text and "analyst" not in text and "example.com" not in text
 
@@ -133,8 +135,12 @@ def test_sqlnb_connect_passes_an_engines_options(shell, tmp_path, capsys):
         shell.run_line_magic("sqlnb", f"connect {tmp_path / 'o.duckdb'} --option wal=false")
     with pytest.raises(IPythonUsageError, match="NAME=VALUE"):
         shell.run_line_magic("sqlnb", f"connect {tmp_path / 'p.db'} --option wal")
-    with pytest.raises(IPythonUsageError, match="SQLite reads none from the environment"):
-        shell.run_line_magic("sqlnb", f"connect {tmp_path / 'p.db'} --token-env HOME")
+    for flag in ("--secret-env", "--token-env", "--password-env"):
+        with pytest.raises(IPythonUsageError, match="SQLite reads none from the environment"):
+            shell.run_line_magic("sqlnb", f"connect {tmp_path / 'p.db'} {flag} HOME")
+    with pytest.raises(IPythonUsageError, match="give the variable once"):
+        shell.run_line_magic("sqlnb", "connect postgresql://me@h/db --secret-env A "
+                                      "--password-env B")
 
 
 def test_the_magics_name_a_connection_as_its_engine_says(shell, tmp_path, capsys, fake):

@@ -106,7 +106,9 @@ def test_a_server_nobody_answers_at_never_echoes_the_token(secret):
     ("sqlnb", "connect sc://localhost:{port}/;token={s}"),
     ("sqlnb", "connect sc://localhost:{port}/;token={s} --as cluster"),
     ("sql", "sc://localhost:{port}/;token={s}"),
-    ("sql", "postgresql://analyst:{s}@localhost:{port}/shop"),
+    ("sql", "postgresql://analyst:{s}@localhost:{port}/shop"),  # PostgreSQL, a closed port
+    ("sqlnb", "connect postgres://analyst@localhost:{port}/shop?password={s}"),
+    ("sql", "mysql://analyst:{s}@localhost:{port}/shop"),  # a scheme no engine opens
     ("sqlnb", "connect sc://localhost:{port} --token-env SQLNB_TEST_SECRET"),
 ])
 def test_the_magics_never_echo_a_secret(shell, capsys, caplog, line, monkeypatch):
@@ -131,7 +133,8 @@ def test_a_typed_token_works_says_once_that_the_cell_holds_it_and_is_shown_nowhe
         second = capsys.readouterr().out
         listing = shell.run_line_magic("sqlnb", "list")
         frame = shell.run_line_magic("sql", "SELECT 42 AS answer")
-    assert "holds a secret" in first and "--token-env" in first  # said once, in one line
+    assert "holds a secret" in first and "--secret-env NAME" in first  # said once, in one line,
+    assert "token_env=NAME" in first  # with the engine's own option for the Python API
     assert "holds a secret" not in second
     assert frame["answer"][0] == 42
     for produced in (first, second, listing.to_string(), repr(listing), caplog.text):
@@ -142,10 +145,11 @@ def test_a_typed_token_works_says_once_that_the_cell_holds_it_and_is_shown_nowhe
 def test_the_token_comes_from_the_environment(shell, capsys, spark_url, monkeypatch):
     base, token = spark_url.rsplit("/;token=", 1)
     monkeypatch.setenv("SQLNB_CLUSTER_TOKEN", urllib.parse.unquote(token))
-    shell.run_line_magic("sqlnb", f"connect {base} --token-env SQLNB_CLUSTER_TOKEN --as cluster")
-    out = capsys.readouterr().out
-    assert "holds a secret" not in out and token not in out
-    assert shell.run_line_magic("sql", "SELECT 1 AS one")["one"][0] == 1
+    for flag in ("--secret-env", "--token-env"):  # the neutral name, and Spark's (the first)
+        shell.run_line_magic("sqlnb", f"connect {base} {flag} SQLNB_CLUSTER_TOKEN --as cluster")
+        out = capsys.readouterr().out
+        assert "holds a secret" not in out and token not in out
+        assert shell.run_line_magic("sql", "SELECT 1 AS one")["one"][0] == 1
     with sqlnb.connect(base, token_env="SQLNB_CLUSTER_TOKEN") as db:  # the Python API too
         assert db.query("SELECT 2 AS two")["two"][0] == 2
         assert token not in db.path and token not in repr(db)
@@ -242,6 +246,8 @@ def _chain(error: BaseException | None) -> list[BaseException]:
     "sqlnb.connect(f'sc://localhost:{port}/;token={{os.environ[\"SQLNB_TEST_SECRET\"]}}')",
     "sqlnb.connect(f'sc://me:{{os.environ[\"SQLNB_TEST_SECRET\"]}}@localhost:{port}/')",
     "sqlnb.connect(f'postgresql://me:{{os.environ[\"SQLNB_TEST_SECRET\"]}}@localhost:{port}/db')",
+    "sqlnb.connect('postgresql://me@localhost:{port}/db', password_env='SQLNB_TEST_SECRET')",
+    "sqlnb.connect(f'mysql://me:{{os.environ[\"SQLNB_TEST_SECRET\"]}}@localhost:{port}/db')",
 ])
 def test_a_verbose_traceback_of_a_failing_connect_shows_no_secret(shell, capsys, monkeypatch,
                                                                   cell):
@@ -252,9 +258,10 @@ def test_a_verbose_traceback_of_a_failing_connect_shows_no_secret(shell, capsys,
     monkeypatch.setenv("SQLNB_TEST_SECRET", secret)
     shell.run_cell("import os, sqlnb")
     code = cell.format(port=_free_port())
-    with pytest.warns(UserWarning) if "token_env" not in code else contextlib.nullcontext():
+    typed = "_env=" not in code  # a secret typed into the target (not token_env, password_env)
+    with pytest.warns(UserWarning) if typed else contextlib.nullcontext():
         text = _verbose(shell, capsys, code)
-    if "token_env" not in code:  # the cell's own frame is the cell's: IPython shows its
+    if typed:  # the cell's own frame is the cell's: IPython shows its
         text = text[text.index(sqlnb.__file__.rsplit("/", 1)[0]):]  # os.environ; then sqlnb's
     _clean(text, secret)
     shell.run_cell("import sys\n_sqlnb_error = sys.last_value")  # and the exception itself

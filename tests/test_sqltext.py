@@ -6,6 +6,8 @@ not reveal (WITH ... INSERT) still reaches the writer, and that PRAGMA table_inf
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import sqlnb
@@ -338,3 +340,52 @@ def test_sqlites_rules_stay_sqlites():
     and its strings know no backslash escapes."""
     assert texts("SELECT 'a\\'; SELECT 2") == ["SELECT 'a\\';", "SELECT 2"]
     assert split("SELECT 1", _sqltext.SQLITE) == split("SELECT 1")
+
+
+# -- PostgreSQL's rules that sqltext's POSTGRES dialect holds (issue 20: the engine's own lexer
+# went; these were its) ------------------------------------------------------------------------
+
+def test_a_begin_atomic_body_is_one_statement():
+    """A SQL-standard routine body (PostgreSQL 14+) holds `;` between BEGIN ATOMIC and END, a
+    CASE ... END inside it included; psql keeps it whole, and so does the POSTGRES dialect."""
+    body = ("CREATE OR REPLACE PROCEDURE p(x int) LANGUAGE sql BEGIN ATOMIC "
+            "INSERT INTO t VALUES (CASE WHEN x > 0 THEN x ELSE 0 END); SELECT 2; END;")
+    function = "CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END"
+    assert dialect_texts(f"{body} {function}; SELECT 9", _sqltext.POSTGRES) == [
+        body, f"{function};", "SELECT 9"]
+    # BEGIN elsewhere is a transaction's, and a CASE outside a body ends nothing
+    assert dialect_texts("BEGIN; SELECT CASE WHEN true THEN 1 END; COMMIT",
+                         _sqltext.POSTGRES) == ["BEGIN;", "SELECT CASE WHEN true THEN 1 END;",
+                                                "COMMIT"]
+
+
+def test_a_semicolon_inside_brackets_ends_no_statement():
+    """As psql: a `;` inside ( ) (a CREATE RULE's DO ( ...; ... )) does not end the statement."""
+    rule = ("CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO u VALUES (1); "
+            "INSERT INTO u VALUES (2));")
+    assert dialect_texts(f"{rule} SELECT 9", _sqltext.POSTGRES) == [rule, "SELECT 9"]
+    assert dialect_texts("SELECT (1; SELECT 2", _sqltext.SQLITE) == ["SELECT (1;", "SELECT 2"]
+
+
+@pytest.mark.parametrize("dialect", [_sqltext.POSTGRES, _sqltext.SPARK])
+def test_a_cast_right_after_a_parameter_is_no_part_of_its_name(dialect):
+    """`:d::date` is the parameter d cast to date on PostgreSQL, DuckDB and Spark (SQLite's
+    names take `::`, Tcl's namespaces: there it is one name)."""
+    (statement,) = split("SELECT :d::date, :n::int + 1, x::text", dialect)
+    assert statement.named == ("d", "n")
+    (statement,) = split("SELECT :a::b", _sqltext.SQLITE)
+    assert statement.named == ("a::b",)
+
+
+def test_an_engine_says_where_its_statements_run():
+    """An engine with rules of its own (PostgreSQL's SET runs alone; ABORT ends a transaction)
+    gives a Statement its flags when it makes it; without them the first keyword decides."""
+    (statement,) = split("SET search_path = s", _sqltext.POSTGRES)
+    assert not statement.runs_alone and not statement.changes_session
+    told = dataclasses.replace(statement, runs_alone=True, changes_session=True,
+                               ends_transaction=False, writes=True)
+    assert told.runs_alone and told.changes_session and told.surely_writes
+    assert not told.ends_transaction
+    (abort,) = split("ABORT", _sqltext.POSTGRES)
+    assert dataclasses.replace(abort, ends_transaction=True).ends_transaction
+    assert _sqltext.Statement("COMMIT", "COMMIT", (), 0, None).ends_transaction  # derived

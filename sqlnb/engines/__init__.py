@@ -58,6 +58,9 @@ BUILT_IN = (
     Entry("spark", "Spark", ("sc", "spark"), (),
           "sc://host:15002 for Spark Connect, or spark:local[2] for a local server",
           "sqlnb.engines.spark:SparkBackend", "spark", ("token_env",)),
+    Entry("postgres", "PostgreSQL", ("postgresql", "postgres"), (),
+          "postgresql://user@host:5432/db or postgres://...",
+          "sqlnb.engines.postgres:PostgresBackend", "postgres", ("password_env",)),
 )
 #: The engine of a target that has no scheme or suffix of another's.
 DEFAULT = "sqlite"

@@ -248,7 +248,8 @@ class Backend(ABC):
     #: its own connect options (the common ones, read_only, time_limit, threads, are sqlnb's)
     options: ClassVar[tuple[Option, ...]] = ()
     #: the option (one of `options`) that names an environment variable holding the secret a
-    #: target needs (Spark's token_env; `%sqlnb connect --token-env NAME` passes it), or None
+    #: target needs (Spark's token_env, PostgreSQL's password_env; `%sqlnb connect
+    #: --secret-env NAME` passes it), or None
     secret_env_option: ClassVar[str | None] = None
     #: the target as it may be shown (no credential), for `Database.path`
     label: str
@@ -372,6 +373,17 @@ class Backend(ABC):
         if callable(item) and getattr(value, "ndim", None) == 0:  # numpy scalars
             return item()
         return value
+
+    def float_sql(self, expression: str) -> str:
+        """`expression` cast to the engine's 64-bit float, as exploring's SQL needs it (a box
+        plot's whiskers); PostgreSQL calls it DOUBLE PRECISION."""
+        return f"CAST({expression} AS DOUBLE)"
+
+    def orderable(self, declared: str) -> bool:
+        """Whether values of a column of this declared type have a min, a max and a distinct
+        count in the engine (a profile shows NULL for them otherwise; PostgreSQL has no min of
+        a boolean, no equality for json)."""
+        return True
 
     def mean_sql(self, column: str, declared: str) -> str | None:
         """The aggregate giving a column's mean in a profile (name quoted), or None when its

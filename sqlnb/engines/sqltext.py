@@ -3,12 +3,16 @@ PRAGMAs.
 
 This is lexical only: strings, quoted names and comments are skipped the way the engine's own
 tokenizer skips them, which differs by engine (a `Dialect`): SQLite's strings know no
-backslash escapes and its `[name]` and backticks quote names; PostgreSQL and DuckDB have
-`$$...$$` and `$tag$...$tag$` strings, `E'...'` strings with backslash escapes and nested
-`/* */` comments; Spark's strings take backslash escapes, `"..."` is a string there and
-backticks quote names. Whether a statement reads or writes is the engine's to decide (see
-engines/); the lexer only finds the statements whose first keyword already settles where they
-must run (BEGIN, ATTACH, PRAGMA x = y ...) and the parameter names a statement uses.
+backslash escapes and its `[name]` and backticks quote names, and `sqlite3_complete()` says
+where a statement ends; PostgreSQL and DuckDB have `$$...$$` and `$tag$...$tag$` strings,
+`E'...'` strings with backslash escapes and nested `/* */` comments, and a statement ends where
+psql ends it (not at a `;` inside brackets or a BEGIN ATOMIC ... END routine body); Spark's
+strings take backslash escapes, `"..."` is a string there and backticks quote names. Only
+SQLite's parameter names take `::` (`:a::b`); elsewhere `:d::date` is `:d` cast to date.
+Whether a statement reads or writes is the engine's to decide (see engines/); the lexer only
+finds the statements whose first keyword already settles where they must run (BEGIN, ATTACH,
+PRAGMA x = y ...), by SQLite's rules unless the engine says otherwise (`Statement`), and the
+parameter names a statement uses.
 """
 
 from __future__ import annotations
@@ -39,9 +43,17 @@ class Dialect:
     #: string (Spark)
     name_quotes: str = '"'
     nested_comments: bool = False  # /* a /* b */ c */ is one comment (PostgreSQL, DuckDB, Spark)
+    #: a parameter's name may hold `::` (SQLite's `:a::b`, after Tcl's namespaces); elsewhere a
+    #: `::` after a parameter is a cast (`:d::date`)
+    colons_in_parameters: bool = False
     #: a statement ends at a `;` where SQLite's sqlite3_complete() agrees (a CREATE TRIGGER's
-    #: BEGIN ... END body holds `;`); otherwise at every `;` outside a token
+    #: BEGIN ... END body holds `;`); otherwise at every `;` outside a token, and these:
     sqlite_complete: bool = False
+    #: ... not at a `;` inside ( ) or [ ] (psql's rule: a CREATE RULE's DO (...; ...))
+    brackets_hold_semicolons: bool = False
+    #: ... nor inside the BEGIN ATOMIC ... END body of a CREATE [OR REPLACE] FUNCTION or
+    #: PROCEDURE (PostgreSQL's SQL-standard routine bodies, psql's rule)
+    routine_bodies: bool = False
     #: the lexer's regular expression for these rules
     pattern: re.Pattern[str] = field(init=False, repr=False)
 
@@ -62,6 +74,7 @@ def _pattern(dialect: Dialect) -> re.Pattern[str]:
     if dialect.dollar_strings:
         strings += [r"\$\$.*?(?:\$\$|$)",
                     rf"\$(?P<tag>[{_NAME_START}][{_NAME_PART}]*)\$.*?(?:\$(?P=tag)\$|$)"]
+    colons = "(?:::[A-Za-z0-9_]+)*" if dialect.colons_in_parameters else ""  # SQLite's :a::b
     quoted = []
     for quote in dialect.name_quotes:
         if quote == "[":
@@ -75,7 +88,7 @@ def _pattern(dialect: Dialect) -> re.Pattern[str]:
         | (?P<string>{"|".join(strings)})
         | (?P<quoted>{"|".join(quoted)})
         | (?P<cast>::)
-        | (?P<param>\?\d*|[:@$][{_NAME_PART}]+(?:::[A-Za-z0-9_]+)*)
+        | (?P<param>\?\d*|[:@$][{_NAME_PART}]+{colons})
         | (?P<word>[{_NAME_START}][A-Za-z0-9_$\u0080-\U0010ffff]*)
         | (?P<number>\d[\w.]*|\.\d[\w]*)
         | (?P<semi>;)
@@ -86,10 +99,12 @@ def _pattern(dialect: Dialect) -> re.Pattern[str]:
 
 
 #: SQLite: sqlite3_complete() ends statements; "name", [name] and `name`; no backslash escapes.
-SQLITE = Dialect("sqlite", name_quotes='"[`', sqlite_complete=True)
+SQLITE = Dialect("sqlite", name_quotes='"[`', colons_in_parameters=True, sqlite_complete=True)
 #: PostgreSQL's lexical rules, which DuckDB follows: $$ and $tag$ strings, E'..' escapes, nested
-#: comments, "name".
-POSTGRES = Dialect("postgres", escape_strings=True, dollar_strings=True, nested_comments=True)
+#: comments, "name"; statements end as psql ends them (not inside brackets or a BEGIN ATOMIC
+#: body).
+POSTGRES = Dialect("postgres", escape_strings=True, dollar_strings=True, nested_comments=True,
+                   brackets_hold_semicolons=True, routine_bodies=True)
 #: Spark SQL: 'a\'b' and "a\"b" are strings (backslash escapes), `name` is a name, comments nest.
 SPARK = Dialect("spark", backslash_strings=True, name_quotes="`", nested_comments=True)
 
@@ -146,16 +161,19 @@ class Statement:
     kind: str = ""
     #: the engine's own word on whether the statement writes (None: the first keyword decides)
     writes: bool | None = None
+    #: The engine's own word on these three (an engine whose rules differ from what the first
+    #: keyword says makes its Statements with them, or `dataclasses.replace`s them in); None
+    #: when made: worked out from the first keyword, by SQLite's rules. After that, a bool.
+    #: must run on the writer outside sqlnb's transaction (BEGIN, ATTACH, PRAGMA x=y ...)
+    runs_alone: bool | None = None
+    #: may change what the readers must share with the writer (PRAGMA x=y, ATTACH, CREATE ...)
+    changes_session: bool | None = None
+    #: ends a transaction: COMMIT, END, or ROLLBACK (not ROLLBACK TO a savepoint)
+    ends_transaction: bool | None = None
     #: a PRAGMA that sets a value (PRAGMA x = y, or PRAGMA x(y) that is not a query)
     sets_pragma: bool = field(init=False)
-    #: must run on the writer outside sqlnb's transaction (BEGIN, ATTACH, PRAGMA x=y ...)
-    runs_alone: bool = field(init=False)
     #: the first keyword settles it: this goes to the writer without asking a reader first
     surely_writes: bool = field(init=False)
-    #: may change what the readers must share with the writer (PRAGMA x=y, ATTACH, CREATE ...)
-    changes_session: bool = field(init=False)
-    #: ends a transaction: COMMIT, END, or ROLLBACK (not ROLLBACK TO a savepoint)
-    ends_transaction: bool = field(init=False)
 
     def __post_init__(self) -> None:
         sets_pragma = (
@@ -165,12 +183,15 @@ class Statement:
         )
         assign = object.__setattr__  # the dataclass is frozen
         assign(self, "sets_pragma", sets_pragma)
-        assign(self, "runs_alone", self.keyword in ALONE_KEYWORDS or sets_pragma)
         assign(self, "surely_writes", self.writes if self.writes is not None else (
             self.keyword in WRITE_KEYWORDS or sets_pragma))
-        assign(self, "changes_session", self.keyword in SESSION_KEYWORDS or sets_pragma)
-        assign(self, "ends_transaction", self.keyword in ("COMMIT", "END") or (
-            self.keyword == "ROLLBACK" and _ROLLBACK_TO.search(self.text) is None))
+        if self.runs_alone is None:
+            assign(self, "runs_alone", self.keyword in ALONE_KEYWORDS or sets_pragma)
+        if self.changes_session is None:
+            assign(self, "changes_session", self.keyword in SESSION_KEYWORDS or sets_pragma)
+        if self.ends_transaction is None:
+            assign(self, "ends_transaction", self.keyword in ("COMMIT", "END") or (
+                self.keyword == "ROLLBACK" and _ROLLBACK_TO.search(self.text) is None))
 
 
 #: Keywords after which an expression starts: `LIMIT:n` is a parameter even with no space.
@@ -317,12 +338,39 @@ def split(sql: str, dialect: Dialect = SQLITE) -> tuple[Statement, ...]:
     pieces = []
     start = 0
     complete = dialect.sqlite_complete
-    for kind, at, _text in tokens(sql, dialect):
-        if kind == "semi" and (not complete or sqlite3.complete_statement(sql[start:at + 1])):
+    brackets, bodies = dialect.brackets_hold_semicolons, dialect.routine_bodies
+    depth = 0  # brackets open (brackets_hold_semicolons)
+    body = 0  # BEGIN ATOMIC ... END blocks open, and CASE ... END inside them (routine_bodies)
+    words: list[str] = []  # the statement's first words (routine_bodies)
+    for kind, at, text in tokens(sql, dialect):
+        if kind == "semi":
+            if depth or body or (complete and not sqlite3.complete_statement(sql[start:at + 1])):
+                continue
             pieces.append(sql[start:at + 1])
-            start = at + 1
+            start, words = at + 1, []
+        elif brackets and kind == "punct" and text in "()[]":
+            depth = depth + 1 if text in "([" else max(depth - 1, 0)
+        elif bodies and kind == "word":
+            word = text.upper()
+            if len(words) < 4:
+                words.append(word)
+            body = _routine_depth(words, word, body)
     pieces.append(sql[start:])
     return tuple(s for s in (_analyze_one(piece, dialect) for piece in pieces) if s is not None)
+
+
+def _routine_depth(words: list[str], word: str, depth: int) -> int:
+    """The depth of BEGIN ATOMIC ... END blocks after `word`, in a statement whose first words
+    are `words`: a BEGIN opens one in CREATE [OR REPLACE] FUNCTION|PROCEDURE (elsewhere BEGIN
+    starts a transaction), a CASE inside one opens one too (its END closes it), END closes."""
+    if word == "BEGIN" and words[0] == "CREATE" and (
+            "FUNCTION" in words[1:4] or "PROCEDURE" in words[1:4]):
+        return depth + 1
+    if depth and word == "CASE":
+        return depth + 1
+    if depth and word == "END":
+        return depth - 1
+    return depth
 
 
 def single(sql: str, dialect: Dialect = SQLITE) -> Statement:

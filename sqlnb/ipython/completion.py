@@ -113,13 +113,18 @@ class Suggestions:
     choices: tuple[tuple[str, str], ...]
 
 
+#: What reads SQL into tokens: (kind, start, text) for each (`Database.tokens`).
+Lexer = Callable[[str], Iterable[tuple[str, int, str]]]
+
+
 def suggest(sql: str, offset: int, catalog: Catalog,
-            quote: Callable[[str], str] = lambda name: '"' + name.replace('"', '""') + '"'
-            ) -> Suggestions | None:
+            quote: Callable[[str], str] = lambda name: '"' + name.replace('"', '""') + '"',
+            lexer: Lexer = tokens) -> Suggestions | None:
     """The completions at `offset` in `sql`; None inside a string or a comment (not SQL's to
     complete). `quote` quotes a name the engine's way (`Database.quote_identifier`: Spark's
-    with backticks)."""
-    statement = _statement_at(sql, offset)
+    with backticks); `lexer` reads the SQL as the engine does (`Database.tokens`: its strings,
+    `$$...$$` on PostgreSQL and DuckDB; SQLite's rules without one)."""
+    statement = _statement_at(sql, offset, lexer)
     before = [t for t in statement if t[1] < offset]
     fragment, prefix, quoted = "", "", False
     if before:
@@ -171,10 +176,10 @@ def suggest(sql: str, offset: int, catalog: Catalog,
     return Suggestions(fragment, tuple(choices.values()))
 
 
-def _statement_at(sql: str, offset: int) -> list[tuple[str, int, str]]:
+def _statement_at(sql: str, offset: int, lexer: Lexer) -> list[tuple[str, int, str]]:
     """The tokens of the statement the cursor is in (statements end at `;`)."""
     statement: list[tuple[str, int, str]] = []
-    for token in tokens(sql):
+    for token in lexer(sql):
         if token[0] == "semi":
             if token[1] >= offset:
                 break
@@ -314,7 +319,7 @@ class Completer:
             db = self._database(spot.db)
             if db is None:
                 return suggest(spot.sql, spot.offset, catalog)
-            return suggest(spot.sql, spot.offset, catalog, db.quote_identifier)
+            return suggest(spot.sql, spot.offset, catalog, db.quote_identifier, db.tokens)
         prefix = named.group(named.lastindex or 1)
         if named.re is _TABLE_COMMAND:
             names = list(catalog.tables)

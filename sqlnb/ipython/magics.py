@@ -225,7 +225,8 @@ class SqlNB(Magics):
         `:name` in the SQL binds the Python variable `name` as a parameter (never pasted into
         the SQL). `VAR <<` also stores the result in the variable VAR. A target opens its
         engine's database: SQLite (sqlite:///...), DuckDB (duckdb:///...), Spark (sc://...,
-        spark:local[N]) or an engine a plug-in registered; a URL no engine opens is an error.
+        spark:local[N]), PostgreSQL (postgresql://...) or an engine a plug-in registered; a
+        URL no engine opens is an error.
         """
         try:
             return self._sql(line, cell)
@@ -385,11 +386,13 @@ class SqlNB(Magics):
     def sqlnb(self, line: str) -> Any:
         """Manage and explore databases.
 
-        %sqlnb connect PATH [--as NAME] [--read-only] [--token-env NAME]
+        %sqlnb connect PATH [--as NAME] [--read-only] [--secret-env NAME]
                             [--option NAME=VALUE]...    open a database and make it current;
                                                         --option gives an option of its engine
-                                                        (wal=false on SQLite), --token-env the
-                                                        variable that holds its secret
+                                                        (wal=false on SQLite), --secret-env the
+                                                        variable that holds its secret (a
+                                                        token, a password; --token-env and
+                                                        --password-env say the same)
         %sqlnb list                                     the open databases
         %sqlnb use NAME                                 make NAME current (or a Database variable)
         %sqlnb close [NAME]                             close a database (the current one)
@@ -472,7 +475,11 @@ class SqlNB(Magics):
         parser.add_argument("path")
         parser.add_argument("--as", dest="name")
         parser.add_argument("--read-only", action="store_true")
-        parser.add_argument("--token-env", metavar="NAME")
+        # one flag for the variable that holds the target's secret, whatever the engine calls
+        # it (Spark's token_env, PostgreSQL's password_env: Backend.secret_env_option); the
+        # other two names read better for a token or a password, and say the same
+        for flag in _SECRET_FLAGS:
+            parser.add_argument(flag, metavar="NAME", dest=flag[2:].replace("-", "_"))
         parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE")
         args = parser.parse_argstring(rest)
         backend = _engine(args.path)
@@ -483,12 +490,17 @@ class SqlNB(Magics):
                 raise IPythonUsageError(f"--option takes NAME=VALUE (an option of the engine, "
                                         f"such as wal=false), not {given!r}")
             options[name.strip()] = value
-        if args.token_env is not None:
+        given = {flag: getattr(args, flag[2:].replace("-", "_")) for flag in _SECRET_FLAGS}
+        given = {flag: variable for flag, variable in given.items() if variable is not None}
+        if len(given) > 1:
+            raise IPythonUsageError(f"{' and '.join(given)} say the same (the variable that "
+                                    "holds the target's secret): give the variable once")
+        for flag, variable in given.items():
             if backend.secret_env_option is None:
-                raise IPythonUsageError(f"--token-env names the environment variable that "
-                                        f"holds a target's secret, and {backend.title} reads "
-                                        "none from the environment")
-            options[backend.secret_env_option] = args.token_env
+                raise IPythonUsageError(f"{flag} names the environment variable that holds a "
+                                        f"target's secret, and {backend.title} reads none from "
+                                        "the environment")
+            options[backend.secret_env_option] = variable
         return self._connect(args.path, name=args.name, read_only=args.read_only,
                              options=options)
 
@@ -723,12 +735,10 @@ class SqlNB(Magics):
             said = " -- ".join([str(error), *getattr(error, "__notes__", ())])  # what to do
             raise SqlCellError(f"{type(error).__name__}: cannot open {shown!r}: "
                                f"{sqlnb.redact(said)}") from None
-        if shown != target and shown not in self._secrets_said:
-            self._secrets_said.add(shown)
-            print("note: this cell holds a secret (the target's token or password), which a "
-                  "saved notebook keeps; sqlnb shows it nowhere else. Put it in an environment "
-                  "variable instead: %sqlnb connect URL --token-env NAME")
         backend = engine.engine_named(db.engine)
+        if backend.holds_secret(target) and shown not in self._secrets_said:
+            self._secrets_said.add(shown)
+            print(_secret_note(backend))
         if name is None:
             base = backend.short_name(db.path)
             name, n = base, 1
@@ -920,6 +930,22 @@ def _split_line(line: str) -> tuple[list[str], str | None, str]:
         target = match.group(1)
         pos = match.end()
     return options, target, line[pos:]
+
+
+#: The flags of %sqlnb connect that name the variable holding the target's secret (the first is
+#: the neutral one; the others, for a token or a password, are the same flag).
+_SECRET_FLAGS = ("--secret-env", "--token-env", "--password-env")
+
+
+def _secret_note(backend: type[engine.Backend]) -> str:
+    """What %sqlnb connect says, once per target, of a secret typed into it: where to put it,
+    in the magic's words and in the engine's own option."""
+    option = backend.secret_env_option
+    instead = (f"Put it in an environment variable instead: %sqlnb connect URL --secret-env "
+               f"NAME (sqlnb.connect(URL, {option}=NAME) in Python)" if option else
+               f"Put it where {backend.title}'s client reads a secret from the environment")
+    return ("note: this cell holds a secret (the target's token or password), which a saved "
+            f"notebook keeps; sqlnb shows it nowhere else. {instead}")
 
 
 def _engine(target: str) -> type[engine.Backend]:
