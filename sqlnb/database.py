@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from . import _sql
 from ._control import QUEUED, Control, Progress
 from ._dispatch import Dispatch
 from ._explore import Explorer
@@ -324,6 +325,8 @@ class Database:
         self._schema_version = 0
         self._catalog: tuple[int, Catalog] | None = None
         self._catalog_reading: tuple[int, Task] | None = None
+        #: the named results saved on this Database (save_result), by lower-case name
+        self._saved: dict[str, _sql.Saved] = {}
         #: this Database among the process's (the history tells them apart by it)
         self._serial = next(_serials)
         #: the done-callback that records each of the user's statements in the history
@@ -429,6 +432,93 @@ class Database:
         what their clients take (a date stays a DATE; PostgreSQL refuses a dict or a list:
         json.dumps it); numpy scalars become Python values."""
         return self._backend.adapt_parameter(value, name)
+
+    @property
+    def dialect(self) -> str:
+        """This Database's SQL dialect as sqlglot names it ("sqlite", "duckdb", "spark"; ""
+        for sqlglot's generic SQL): what sqlnb parses and writes SQL in."""
+        return self._backend.sqlglot_dialect
+
+    # -- named results ------------------------------------------------------------------------
+    def save_result(self, name: str, sql: str,
+                    params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+                    materialize: bool = False, time_limit: float | None = None,
+                    block: bool = True) -> QueryHandle | None:
+        """Make the query `sql` a named result: later statements on this Database read it as
+        the table `name` (`FROM name`). It is a TEMP VIEW of the session (Spark: a temporary
+        view), or with materialize=True a TEMP TABLE of its rows now (Spark: a cached view);
+        nothing is written to the database's files. Saving a name again replaces it.
+
+        A name that is a table or view of the database already is refused (the result would
+        hide it). A view cannot hold parameters: a query with `:name` parameters needs
+        materialize=True. saved_results() lists them, expand(name) writes one as a single
+        query with CTEs. block=False returns the save's QueryHandle.
+        """
+        _check_name(name, "named result")
+        statement = self._single(sql)
+        query = statement.text.strip().rstrip(";").rstrip()
+        tree = _sql.parse(query, self.dialect)
+        if (tree is not None and not _sql.is_query(tree)) or (
+                tree is None and statement.keyword not in ("SELECT", "WITH", "VALUES")):
+            raise UsageError(f"a named result is a query's rows, and this statement is not a "
+                             f"query ({shorten(query, 40)}): save a SELECT")
+        if (statement.named or statement.positional) and not materialize:
+            raise UsageError("a named result is a view, and a view holds no parameters: save it "
+                             "with materialize=True (%%sql --save NAME --materialize), which "
+                             "keeps its rows for the values bound now")
+        self._backend.check_params(statement, params)
+        key = name.lower()
+        previous = self._saved.get(key)
+        if previous is None:
+            catalog = self.catalog(time_limit=time_limit)
+            if any(table.lower() == key for table in catalog.tables):  # type: ignore[union-attr]
+                raise UsageError(f"{name!r} is a table or view of the database already: a named "
+                                 "result of that name would hide it. Choose another name")
+        read = _sql.tables_read(tree) if tree is not None else []
+        depends = tuple(t for t in read if t.lower() in self._saved and t.lower() != key)
+        saved = _sql.Saved(name, query, depends,
+                           tuple(t for t in read if t not in depends and t.lower() != key),
+                           "table" if materialize else "view")
+        work = self._backend.save_result_work(
+            self.quote_identifier(name), query, params, materialize=materialize,
+            previous=previous.kind if previous else None)
+        self._dispatch.check_open()
+        task = Task(work, self._control(time_limit), f"(save {name}) {query}", params=params,
+                    groupable=False)
+        task.add_done_callback(self._record)
+
+        def keep(done: Task) -> None:
+            if done.exception() is None:
+                self._saved[key] = saved
+
+        task.add_done_callback(keep)
+        self._watch_schema(task)
+        handle = self._submit_write(task)
+        if not block:
+            return handle
+        handle.result()
+        return None
+
+    def saved_results(self) -> pd.DataFrame:
+        """The named results saved on this Database, in the order they were saved: name, kind
+        ("view" or "table"), depends_on (the named results it reads), reads (the other tables
+        it reads) and its SQL."""
+        import pandas as pd
+
+        rows = [(s.name, s.kind, ", ".join(s.depends), ", ".join(s.reads), s.sql)
+                for s in self._saved.values()]
+        return pd.DataFrame(rows, columns=["name", "kind", "depends_on", "reads", "sql"])
+
+    def expand(self, name: str) -> str:
+        """The named result `name` as one query, in this Database's dialect: each named result
+        it reads (directly or not) a CTE before it, in order (for a dashboard, a dbt model or
+        another tool)."""
+        _check_name(name, "named result")
+        if name.lower() not in self._saved:
+            known = ", ".join(s.name for s in self._saved.values()) or "none yet"
+            raise UsageError(f"no named result {name!r} (saved: {known}): save one with "
+                             "%%sql --save NAME or db.save_result(NAME, SQL)")
+        return _sql.expand(name, self._saved, self.dialect)
 
     def _single(self, sql: str) -> Statement:
         """The one statement of `sql`, or a UsageError if it holds none or several."""

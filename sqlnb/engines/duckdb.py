@@ -637,6 +637,8 @@ class DuckDBBackend(Backend):
 
     name = "duckdb"
     title = "DuckDB"
+    sqlglot_dialect = "duckdb"
+    temp_schema = "temp"
     schemes = ("duckdb",)
     suffixes = (".duckdb", ".ddb")
     example = "duckdb:///path/to/file.duckdb, duckdb:// for memory, or a path ending .duckdb"

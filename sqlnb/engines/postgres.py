@@ -1105,6 +1105,8 @@ class PostgresBackend(Backend):
     #: code written before sqlnb ran on PostgreSQL expects them to be ADBC's
     error_types = (adbc_driver_manager.Error,)
     dialect = POSTGRES
+    sqlglot_dialect = "postgres"
+    temp_schema = "pg_temp"
 
     @classmethod
     def parse_target(cls, target: Any) -> Any:
@@ -1215,6 +1217,16 @@ class PostgresBackend(Backend):
                         f"{shorten(statement.text, 40)!r} would let its sessions write: it is "
                         "refused (a read-only role on the server is the real guard)")
         return statements
+
+    def saved_result_sql(self, name: str, query: str, *, materialize: bool,
+                         previous: str | None) -> list[str]:
+        # a view saved again is replaced in place: PostgreSQL refuses to drop a view that
+        # another named result reads (and CREATE OR REPLACE keeps them reading it); its
+        # columns must then keep their names and types, or PostgreSQL says so
+        if previous == "view" and not materialize:
+            return [f"CREATE OR REPLACE TEMP VIEW {name} AS {query}"]
+        return super().saved_result_sql(name, query, materialize=materialize,
+                                        previous=previous)
 
     def adapt_parameter(self, value: Any, name: str) -> Any:
         """What the driver binds: a date stays a date, a Decimal a numeric, numpy scalars

@@ -673,6 +673,8 @@ class SQLiteBackend(Backend):
 
     name = "sqlite"
     title = "SQLite"
+    sqlglot_dialect = "sqlite"
+    temp_schema = "temp"
     schemes = ("sqlite", "file")  # sqlite:///path, sqlite:// (memory); file: URIs as they are
     example = "sqlite:///path/to/file.db, sqlite:// for memory, a file: URI or a path"
     options = (

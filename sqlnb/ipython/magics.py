@@ -54,13 +54,13 @@ if TYPE_CHECKING:
     from .completion import Completer
 
 #: Options of %sql / %%sql that take a value (the others are flags).
-_VALUED = {"--db", "--time-limit"}
+_VALUED = {"--db", "--time-limit", "--save"}
 _TOKEN = re.compile(r"\s*(\S+)")
 _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
 #: SQLite's error for a { or } in SQL: someone expected a template
 _BRACE = re.compile(r'unrecognized token: "[{}]')
 _NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False,
-                                 explain=False)
+                                 explain=False, save=None, materialize=False)
 
 
 class SqlCellError(Exception):
@@ -212,13 +212,18 @@ class SqlNB(Magics):
               help="stop the query after this many seconds (default: %%config SqlNB.time_limit)")
     @argument("--explain", action="store_true",
               help="show the engine's plan of each statement instead of running it")
+    @argument("--save", metavar="NAME",
+              help="make the cell's last query a named result: later cells read it as the "
+                   "table NAME (a view of the session; see %%sqlnb saved)")
+    @argument("--materialize", action="store_true",
+              help="with --save: keep the query's rows now, as a temporary table")
     @no_var_expand  # `$name` and `{x}` in SQL are SQLite's, never IPython's
     @line_cell_magic
     def sql(self, line: str, cell: str | None = None) -> Any:
         """Run SQL on the current database; the value is a DataFrame of the last result.
 
         %%sql [--db NAME] [--time-limit SECONDS] [--no-progress] [--background] [--explain]
-              [VAR <<]
+              [--save NAME [--materialize]] [VAR <<]
         %sql [options] [VAR <<] SELECT ...     (also: df = %sql SELECT ...)
         %sql sqlite:///path/to/file.db         (open a database and make it current)
 
@@ -263,13 +268,17 @@ class SqlNB(Magics):
                                         "nothing: it takes no VAR << and no --background")
             self._explain(db, statements, limit)
             return None
+        if args.materialize and args.save is None:
+            raise IPythonUsageError("--materialize keeps a named result's rows: give it with "
+                                    "--save NAME")
+        save = (args.save, args.materialize) if args.save is not None else None
         if args.background:
-            handle = self._run_background(db, statements, limit, target)
+            handle = self._run_background(db, statements, limit, target, save)
             return handle if target is None else None
         progress = CellProgress(enabled=self.show_progress and not args.no_progress,
                                 widgets=widgets_available(self.shell),
                                 kernel=getattr(self.shell, "kernel", None))
-        value = self._run_cell(db, statements, limit, progress)
+        value = self._run_cell(db, statements, limit, progress, save=save)
         if target is not None:
             self.shell.user_ns[target] = value
         return value
@@ -288,8 +297,10 @@ class SqlNB(Magics):
 
     def _run_cell(self, db: sqlnb.Database, statements: list[tuple[Statement, Any]],
                   limit: float | None, progress: CellProgress,
-                  on_start: Any = None) -> Any:
-        """Run the statements in order; the cell's value, or a SqlCellError naming the failure."""
+                  on_start: Any = None, save: tuple[str, bool] | None = None) -> Any:
+        """Run the statements in order; the cell's value, or a SqlCellError naming the failure.
+        `save` (name, materialize): the last statement becomes that named result, and the
+        cell's value is read from it."""
         frame = None
         changed: int | None = None
         total = len(statements)
@@ -298,7 +309,11 @@ class SqlNB(Magics):
             where = _where(index, total)
             handle = None
             try:
-                handle = db.submit(statement.text, params, time_limit=limit, dataframe=True)
+                if save is not None and index == total - 1:
+                    handle = self._save(db, save, statement, params, limit, progress, on_start,
+                                        where)
+                else:
+                    handle = db.submit(statement.text, params, time_limit=limit, dataframe=True)
                 if on_start is not None:
                     on_start(handle)
                 value = progress.wait(handle, "" if total == 1 else f"{where} · ")
@@ -329,8 +344,22 @@ class SqlNB(Magics):
         self._results[id(frame)] = frame
         return frame
 
+    def _save(self, db: sqlnb.Database, save: tuple[str, bool], statement: Statement,
+              params: Any, limit: float | None, progress: CellProgress, on_start: Any,
+              where: str) -> sqlnb.QueryHandle:
+        """Make `statement` the named result save[0]; the handle of the read of its rows."""
+        name, materialize = save
+        handle = db.save_result(name, statement.text, params, materialize=materialize,
+                                time_limit=limit, block=False)
+        if on_start is not None:
+            on_start(handle)
+        progress.wait(handle, f"saving {name} · ")
+        return db.submit(f"SELECT * FROM {db.quote_identifier(name)}", None, time_limit=limit,
+                         dataframe=True)
+
     def _run_background(self, db: sqlnb.Database, statements: list[Any], limit: float | None,
-                        target: str | None) -> BackgroundCell:
+                        target: str | None, save: tuple[str, bool] | None = None
+                        ) -> BackgroundCell:
         """Start the cell on a thread of its own; the widget stays live with its Cancel button."""
         widgets = widgets_available(self.shell)  # a terminal gets no progress line: it would
         progress = CellProgress(enabled=widgets, widgets=widgets,  # garble the prompt
@@ -342,7 +371,8 @@ class SqlNB(Magics):
 
         def run() -> None:
             try:
-                value = self._run_cell(db, statements, limit, progress, on_start=cell._started)
+                value = self._run_cell(db, statements, limit, progress, on_start=cell._started,
+                                       save=save)
             except BaseException as error:
                 cell._reply.set_exception(error)
                 return
@@ -411,6 +441,10 @@ class SqlNB(Magics):
                                                         (Cancel and Stop always work); a CSV is
                                                         UTF-8 unless --encoding names its codec
         %sqlnb wait VAR                                 wait for a --background cell's VAR
+        %sqlnb saved                                    the named results (%%sql --save NAME):
+                                                        kind, what each reads, their SQL
+        %sqlnb expand NAME                              a named result and those it reads as one
+                                                        query with CTEs, in the engine's dialect
         %sqlnb history [--failed] [--slow SECONDS] [-n N] [--rerun N]
                                                         the statements run (every database's),
                                                         secrets redacted; --rerun N runs entry
@@ -454,6 +488,20 @@ class SqlNB(Magics):
             raise IPythonUsageError(f"--slow takes seconds, 0 or more, not {args.slow:g}")
         frame = sqlnb.history.frame(failed=args.failed, slow=args.slow, last=args.n)
         return frame.set_index("number")
+
+    def _cmd_saved(self, rest: str) -> Any:
+        _nothing_after("saved", rest, "%sqlnb expand NAME writes one as a single query")
+        return self._explore(lambda db: db.saved_results())
+
+    def _cmd_expand(self, rest: str) -> None:
+        name = _unquoted(rest.strip(), "'\"")
+        if not name:
+            raise IPythonUsageError("%sqlnb expand needs a named result: see %sqlnb saved")
+        db = self.database(None)
+        try:
+            print(db.expand(name))
+        except sqlnb.UsageError as error:
+            raise IPythonUsageError(str(error)) from None
 
     def _rerun(self, number: int) -> Any:
         """Run history entry `number` again as a cell, on the open database it ran on."""
@@ -843,8 +891,8 @@ class SqlNB(Magics):
 # -- helpers -----------------------------------------------------------------------------------
 
 #: The %sqlnb commands, as its errors list them.
-_COMMANDS = ("connect, list, use, close, tables, schema, profile, plot, explain, import, wait "
-             "or history")
+_COMMANDS = ("connect, list, use, close, tables, schema, profile, plot, explain, import, wait, "
+             "history, saved or expand")
 
 
 def _history_path(setting: str) -> Path | None:
