@@ -392,14 +392,21 @@ class Database:
 
     # -- the one path every statement takes ----------------------------------------------------
     def submit(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
-               time_limit: float | None = None, dataframe: bool = False) -> QueryHandle:
+               time_limit: float | None = None, dataframe: bool = False,
+               frames: Mapping[str, pd.DataFrame] | None = None) -> QueryHandle:
         """Start one statement and return its handle at once.
 
         A read runs on the pool, a write on the writer (as SQLite says, not as the text looks).
         The handle's value is a `Result`, or a DataFrame when `dataframe=True` (built on the
         worker batch by batch, except a result of a few rows, which `result()` builds).
+
+        `frames` ({"df": df}) makes pandas DataFrames readable as tables of those names by this
+        statement alone (`SELECT * FROM df JOIN t USING (id)`): DuckDB scans them where they
+        are, the other engines get a temporary table (Spark: a temporary view) of each, by
+        Arrow, made before the statement and dropped after it, on the writer. A frame's name
+        hides a table of the same name for the statement.
         """
-        return QueryHandle(self._statement_task(sql, params, time_limit, dataframe))
+        return QueryHandle(self._statement_task(sql, params, time_limit, dataframe, frames))
 
     def statements(self, sql: str) -> tuple[Statement, ...]:
         """The statements of `sql`, as this Database's engine splits them: each with its
@@ -469,11 +476,9 @@ class Database:
         self._backend.check_params(statement, params)
         key = name.lower()
         previous = self._saved.get(key)
-        if previous is None:
-            catalog = self.catalog(time_limit=time_limit)
-            if any(table.lower() == key for table in catalog.tables):  # type: ignore[union-attr]
-                raise UsageError(f"{name!r} is a table or view of the database already: a named "
-                                 "result of that name would hide it. Choose another name")
+        if previous is None and self.tables_named([name], time_limit=time_limit):
+            raise UsageError(f"{name!r} is a table or view of the database already: a named "
+                             "result of that name would hide it. Choose another name")
         read = _sql.tables_read(tree) if tree is not None else []
         depends = tuple(t for t in read if t.lower() in self._saved and t.lower() != key)
         saved = _sql.Saved(name, query, depends,
@@ -520,6 +525,26 @@ class Database:
                              "%%sql --save NAME or db.save_result(NAME, SQL)")
         return _sql.expand(name, self._saved, self.dialect)
 
+    def names_read(self, sql: str) -> tuple[str, ...]:
+        """The unqualified names the one statement `sql` reads as tables (in FROM and JOIN,
+        subqueries too, not the names its own WITH defines), in order, as sqlglot parses it
+        in the engine's dialect; () when the parser cannot read it (it then runs as it is)."""
+        tree = _sql.parse(sql.strip().rstrip(";").rstrip(), self.dialect)
+        return tuple(_sql.tables_read(tree)) if tree is not None else ()
+
+    def tables_named(self, names: Iterable[str], *, time_limit: float | None = None
+                     ) -> list[str]:
+        """Those of `names` that are a table or view of the database (TEMP ones and named
+        results too) that an unqualified name in a statement finds, as the engine compares
+        names (case-insensitively here). Reads the catalog (kept until a change of schema)."""
+        known = {name.lower() for name in self._visible_tables(time_limit)}
+        return [name for name in names if name.lower() in known]
+
+    def _visible_tables(self, time_limit: float | None) -> list[str]:
+        """The catalog's tables as an unqualified name finds them."""
+        catalog = self.catalog(time_limit=time_limit)
+        return list(catalog.tables)  # type: ignore[union-attr]
+
     def _single(self, sql: str) -> Statement:
         """The one statement of `sql`, or a UsageError if it holds none or several."""
         statements = self.statements(sql)
@@ -532,11 +557,13 @@ class Database:
         return statements[0]
 
     def _statement_task(self, sql: str, params: Any, time_limit: float | None,
-                        dataframe: bool) -> Task:
+                        dataframe: bool, frames: Mapping[str, Any] | None = None) -> Task:
         self._dispatch.check_open()
         statement = self._single(sql)
         self._backend.check_params(statement, params)
         alone = statement.runs_alone
+        if frames:
+            return self._frames_task(statement, params, time_limit, dataframe, frames)
         task = Task(None, self._control(time_limit, statement.surely_writes), sql,
                     statement=statement, params=params, frame=dataframe, groupable=not alone,
                     transaction=not alone, reroutable=True)
@@ -547,6 +574,45 @@ class Database:
             self._dispatch.submit_write(task)
         else:
             self._dispatch.submit_read(task)
+        return task
+
+    def _frames_task(self, statement: Statement, params: Any, time_limit: float | None,
+                     dataframe: bool, frames: Mapping[str, Any]) -> Task:
+        """The task of a statement that reads DataFrames (submit's `frames`): the engine
+        shows them on the link that runs it (Backend.show_frames), and takes them away after."""
+        import pandas as pd
+
+        checked: dict[str, Any] = {}
+        for name, df in frames.items():
+            if not isinstance(name, str) or not name.strip():
+                raise UsageError(f"a name in frames must be a table's name (a str), not "
+                                 f"{name!r}")
+            if not isinstance(df, pd.DataFrame):
+                raise UsageError(f"frames[{name!r}] is a {type(df).__name__}, not a pandas "
+                                 "DataFrame")
+            checked[name] = df
+        backend = self._backend
+
+        def work(link: Link, control: Control) -> Any:
+            undo = backend.show_frames(link, checked, control)
+            try:
+                value = link.run(statement, params, control, dataframe)
+            except BaseException:
+                with contextlib.suppress(Exception):  # (the statement's error is the one)
+                    undo()
+                raise
+            undo()
+            return value
+
+        on_readers = backend.frames_on_readers and not statement.surely_writes
+        alone = statement.runs_alone
+        task = Task(work, self._control(time_limit, not on_readers), statement.text,
+                    statement=statement, params=params, frame=dataframe, groupable=False,
+                    transaction=not alone and not on_readers, reroutable=on_readers)
+        task.add_done_callback(self._record)
+        if statement.changes_session or statement.keyword in _RENAMING:
+            self._watch_schema(task)
+        self._dispatch.submit(task, write=not on_readers)
         return task
 
     # -- async: the Datasette-shaped API ----------------------------------------------------------
@@ -655,13 +721,16 @@ class Database:
 
     # -- sync: the notebook and script API --------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
-              time_limit: float | None = None) -> pd.DataFrame:
+              time_limit: float | None = None,
+              frames: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
         """Run one statement and return its rows as a pandas DataFrame.
 
         A large result is built on the reader, batch by batch, under the time limit; one of a few
-        rows comes back whole and is built here (faster than another thread hop).
+        rows comes back whole and is built here (faster than another thread hop). `frames`
+        ({"df": df}): DataFrames the statement reads as tables of those names (see submit).
         """
-        return self.submit(sql, params, time_limit=time_limit, dataframe=True).result()
+        return self.submit(sql, params, time_limit=time_limit, dataframe=True,
+                           frames=frames).result()
 
     def write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
               block: bool = True, time_limit: float | None = None) -> Any:

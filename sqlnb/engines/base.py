@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 from types import MappingProxyType
@@ -375,6 +375,21 @@ class Backend(ABC):
         """A table's or column's name in the engine's SQL: each part of `schema.table` quoted
         (see sqltext.split_name and quote_identifier)."""
         return ".".join(self.quote_identifier(part) for part in split_name(name))
+
+    #: whether show_frames works on a reader's link (DuckDB registers a DataFrame on the
+    #: link's own cursor): else a statement that reads DataFrames runs on the writer, whose
+    #: session may make temporary tables
+    frames_on_readers: ClassVar[bool] = False
+
+    def show_frames(self, link: Link, frames: Mapping[str, Any], control: Control
+                    ) -> Callable[[], None]:
+        """Make each DataFrame of `frames` readable as a table of its name by the next
+        statement on `link` (`SELECT * FROM df JOIN t`: Database.query(frames=...), and the
+        magics' DataFrame variables named in FROM); returns what takes them away again (it
+        runs after the statement, also after its failure). The names are as the SQL writes
+        them unquoted. By default the engine cannot: a UsageError saying what to do instead."""
+        raise UsageError(f"{self.title} cannot read a pandas DataFrame named in FROM: import "
+                         "it first (db.insert_df(df, 'name') or %sqlnb import df name)")
 
     def saved_result_sql(self, name: str, query: str, *, materialize: bool,
                          previous: str | None) -> list[str]:

@@ -55,7 +55,7 @@ import urllib.parse
 import uuid
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -922,6 +922,26 @@ class SparkBackend(Backend):
             return None
 
         return work
+
+    def show_frames(self, link: Link, frames: Mapping[str, Any], control: Control
+                    ) -> Callable[[], None]:
+        # a temporary view of the session each, its rows sent by Arrow (on the writer, so two
+        # statements never replace each other's views of the same name)
+        def make(spark: Any) -> None:
+            for name, df in frames.items():
+                spark.createDataFrame(df).createOrReplaceTempView(self.quote_identifier(name))
+
+        def drop(spark: Any) -> None:
+            for name in frames:
+                spark.catalog.dropTempView(name)  # (a plain name, not parsed)
+
+        try:
+            link.call(make, "DataFrames in FROM")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                link.call(drop, "DataFrames in FROM")
+            raise
+        return lambda: link.call(drop, "DataFrames in FROM")
 
     def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:

@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -806,6 +806,30 @@ class SQLiteBackend(Backend):
 
         work = insert_work(df, table, if_exists=if_exists)
         return lambda link, control: work(link.conn, control)  # type: ignore[attr-defined]
+
+    def show_frames(self, link: Link, frames: Mapping[str, Any], control: Control
+                    ) -> Callable[[], None]:
+        # a TEMP table each, on the writer's connection, in the statement's transaction
+        from .sqlite_insert import insert_work, quote
+
+        conn = link.conn  # type: ignore[attr-defined]
+        made: list[str] = []
+
+        def undo() -> None:
+            for name in made:
+                conn.execute(f"DROP TABLE IF EXISTS temp.{quote(name)}")
+
+        rows = control.rows
+        try:
+            for name, df in frames.items():
+                insert_work(df, name, if_exists="fail", temp=True)(conn, control)
+                made.append(name)
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                undo()
+            raise
+        control.rows = rows  # (the rows shown are the statement's)
+        return undo
 
     # -- routing and the session ---------------------------------------------------------------
     @property

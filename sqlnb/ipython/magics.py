@@ -18,6 +18,7 @@ import io
 import keyword
 import math
 import re
+import sys
 import threading
 import time
 import warnings
@@ -194,6 +195,8 @@ class SqlNB(Magics):
         self._background: dict[str, BackgroundCell] = {}
         #: targets whose secret the user was told is in the cell (each told once)
         self._secrets_said: set[str] = set()
+        #: names that are both a table and a DataFrame variable (the user told once each)
+        self._shadows_said: set[str] = set()
         #: another extension's %sql / %%sql that loading sqlnb replaced ("line"/"cell" ->
         #: magic), given back by `%unload_ext sqlnb`
         self.replaced: dict[str, Any] = {}
@@ -313,7 +316,8 @@ class SqlNB(Magics):
                     handle = self._save(db, save, statement, params, limit, progress, on_start,
                                         where)
                 else:
-                    handle = db.submit(statement.text, params, time_limit=limit, dataframe=True)
+                    handle = db.submit(statement.text, params, time_limit=limit, dataframe=True,
+                                       frames=self._frames(db, statement))
                 if on_start is not None:
                     on_start(handle)
                 value = progress.wait(handle, "" if total == 1 else f"{where} · ")
@@ -343,6 +347,31 @@ class SqlNB(Magics):
         progress.finish(f"{len(frame):,} {'row' if len(frame) == 1 else 'rows'} in {took:.2f} s")
         self._results[id(frame)] = frame
         return frame
+
+    def _frames(self, db: sqlnb.Database, statement: Statement) -> dict[str, Any]:
+        """The notebook's pandas DataFrame variables that `statement` reads as tables (in FROM
+        or JOIN, as the engine's dialect parses it; `Database.names_read`). A name that is a
+        table of the database too is the table's: the user is told so, once per name."""
+        pandas = sys.modules.get("pandas")
+        if pandas is None:
+            return {}
+        namespace = self.shell.user_ns
+        text = statement.text
+        if not any(isinstance(value, pandas.DataFrame) and name in text  # (parse only then)
+                   for name, value in list(namespace.items()) if not name.startswith("_")):
+            return {}
+        found = {name: namespace[name] for name in db.names_read(text)
+                 if not name.startswith("_")
+                 and isinstance(namespace.get(name), pandas.DataFrame)}
+        if not found:
+            return found
+        for name in db.tables_named(list(found)):
+            del found[name]
+            if name not in self._shadows_said:
+                self._shadows_said.add(name)
+                print(f"note: {name} is a table and a DataFrame variable: the table was read "
+                      "(rename the variable to read the DataFrame)")
+        return found
 
     def _save(self, db: sqlnb.Database, save: tuple[str, bool], statement: Statement,
               params: Any, limit: float | None, progress: CellProgress, on_start: Any,
