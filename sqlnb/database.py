@@ -462,6 +462,7 @@ class Database:
         query with CTEs. block=False returns the save's QueryHandle.
         """
         _check_name(name, "named result")
+        sql, params = self._identifiers(sql, params)
         statement = self._single(sql)
         query = statement.text.strip().rstrip(";").rstrip()
         tree = _sql.parse(query, self.dialect)
@@ -545,6 +546,38 @@ class Database:
         catalog = self.catalog(time_limit=time_limit)
         return list(catalog.tables)  # type: ignore[union-attr]
 
+    def _identifiers(self, sql: str, params: Any) -> tuple[str, Any]:
+        """`sql` with each IDENTIFIER(:name) replaced by the parameter `name`'s value written
+        as one quoted name of the engine (quote_identifier: whatever it holds, it stays a
+        name, never SQL), and the parameters no longer named taken out. A table's or column's
+        name held in a variable is given so, as on Databricks and Snowflake; a qualified one
+        as IDENTIFIER(:schema).IDENTIFIER(:table). The value must be a non-empty str."""
+        if not isinstance(params, Mapping) or "identifier" not in sql.lower():
+            return sql, params
+        significant = [t for t in self.tokens(sql) if t[0] not in ("ws", "comment")]
+        pieces: list[str] = []
+        last = 0
+        replaced: set[str] = set()
+        for i in range(len(significant) - 3):
+            word, open_, param, close = significant[i:i + 4]
+            if not (word[0] == "word" and word[2].upper() == "IDENTIFIER"
+                    and open_[2] == "(" and param[0] == "param" and param[2][:1] in ":$@"
+                    and close[2] == ")" and param[2][1:] in params):
+                continue
+            name = param[2][1:]
+            value = params[name]
+            if not isinstance(value, str) or not value or "\x00" in value:
+                raise UsageError(f"IDENTIFIER(:{name}) takes a table's or column's name (a "
+                                 f"non-empty str), not {shorten(repr(value), 40)}")
+            pieces += [sql[last:word[1]], self._backend.quote_identifier(value)]
+            last = close[1] + len(close[2])
+            replaced.add(name)
+        if not replaced:
+            return sql, params
+        text = "".join(pieces) + sql[last:]
+        still = {t[2][1:] for t in self.tokens(text) if t[0] == "param"}
+        return text, {k: v for k, v in params.items() if k not in replaced or k in still}
+
     def _single(self, sql: str) -> Statement:
         """The one statement of `sql`, or a UsageError if it holds none or several."""
         statements = self.statements(sql)
@@ -559,6 +592,7 @@ class Database:
     def _statement_task(self, sql: str, params: Any, time_limit: float | None,
                         dataframe: bool, frames: Mapping[str, Any] | None = None) -> Task:
         self._dispatch.check_open()
+        sql, params = self._identifiers(sql, params)
         statement = self._single(sql)
         self._backend.check_params(statement, params)
         alone = statement.runs_alone
@@ -968,6 +1002,7 @@ class Database:
                 time_limit: float | None = None) -> str:
         """The engine's plan for one statement, not run, as an indented tree of lines."""
         self._dispatch.check_open()
+        sql, params = self._identifiers(sql, params)
         statement = self._single(sql)
         self._backend.check_params(statement, params)
         task = Task(lambda link, control: link.explain(statement, params, control),
@@ -1013,6 +1048,8 @@ class Database:
         # the hottest path in sqlnb (every awaited single write): kept to plain steps, with
         # _limit's fast path inline (the calls cost 3% of concurrent write throughput)
         self._dispatch.check_open()
+        if type(params) is dict:  # (IDENTIFIER(:name) takes named parameters only)
+            sql, params = self._identifiers(sql, params)
         statement = self._single(sql)
         if params is not None and type(params) is not tuple:
             self._backend.check_params(statement, params)
@@ -1122,6 +1159,7 @@ class Database:
         self._dispatch.check_open()
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise UsageError(f"chunk_rows must be a whole number above 0, not {chunk_rows!r}")
+        sql, params = self._identifiers(sql, params)
         statement = self._single(sql)
         self._backend.check_params(statement, params)
 

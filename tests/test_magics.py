@@ -364,8 +364,8 @@ def test_braces_say_that_sqlnb_does_not_template(ip, capsys, sql):
     text = fails(ip, capsys, f"%%sql\n{sql}")
     assert text.startswith('OperationalError: unrecognized token: "{"')
     assert "sqlnb does not fill in {...}" in text
-    assert ":name binds values only" in text
-    assert "db.query(f" in text and "%sqlnb use db" in text
+    assert ":name binds a value" in text
+    assert "SELECT * FROM IDENTIFIER(:table)" in text
 
 
 def test_help_of_sql_shows_every_option(ip):

@@ -1124,10 +1124,9 @@ def _cancelled(elapsed: float, fate: str, where: str, index: int, text: str) -> 
 
 
 #: What a `{` in SQL gets: sqlnb fills in no templates; how to use a name held in a variable.
-_TEMPLATE_HINT = (" -- sqlnb does not fill in {...} templates, and :name binds values only "
-                  "(never table or column names): build the SQL in Python, e.g. "
-                  "db.query(f'SELECT * FROM \"{table}\"') with db = sqlnb.connect(...) made "
-                  "current by %sqlnb use db")
+_TEMPLATE_HINT = (" -- sqlnb does not fill in {...} templates: :name binds a value, and "
+                  "IDENTIFIER(:name) a table's or column's name held in the variable name "
+                  "(checked and quoted, never pasted): SELECT * FROM IDENTIFIER(:table)")
 
 
 def _one_line(error: BaseException, where: str, index: int, text: str) -> str:
