@@ -41,6 +41,10 @@ class Dispatch:
         self._closed_done = False
         self._lock = threading.Lock()
         self._close_lock = threading.Lock()
+        #: writes given to the writer plus writes ended: the result cache compares it (a write
+        #: queued, running or done since a result was kept makes it old)
+        self.writes = 0
+        self._writes_lock = threading.Lock()
         self.writer_link = backend.open_writer()
         runner = WriteRunner(self.writer_link, backend.open_isolated)
         self.threaded = threads > 0
@@ -105,10 +109,24 @@ class Dispatch:
                 if outcome is not None:
                     settle(task, *outcome)
 
+    def _count_write(self, task: Task) -> None:
+        """A write (anything on the writer but a read) is given, and once more when it ends."""
+        if task.reads:
+            return
+        with self._writes_lock:
+            self.writes += 1
+        if not task.done():
+            task.add_done_callback(self._write_ended)
+
+    def _write_ended(self, _task: object) -> None:
+        with self._writes_lock:
+            self.writes += 1
+
     def submit_write(self, task: Task) -> None:
         self.check_open()
         task.error_bases = self.error_bases
         task.control.is_write = True
+        self._count_write(task)
         if self.writer is not None:
             self.writer.submit(task)
         else:
@@ -147,6 +165,7 @@ class Dispatch:
         return value, None
 
     def _send_to_writer(self, task: Task) -> None:
+        self._count_write(task)
         if self.writer is not None:
             self.writer.submit(task)
         else:

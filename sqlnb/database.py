@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,7 +31,8 @@ from ._dispatch import Dispatch
 from ._explore import Explorer
 from ._import import checked_encoding, import_work, source_format
 from ._redact import Secret, hold
-from ._task import Stopped, Task, settle
+from ._task import SmallFrame, Stopped, Task, settle
+from .cache import CACHE, CacheHit, params_key
 from .engines import engine_for, open_backend
 from .engines.sqltext import split_name, tokens
 from .errors import (
@@ -83,6 +85,9 @@ class Options:
     busy_timeout: float = 5.0
     #: statements the query history keeps in memory (the oldest go first): db.history()
     history_size: int = 1000
+    #: bytes of DataFrames the result cache keeps, for every Database (the least recently
+    #: used go first): query(cache=True), %%sql --cache
+    cache_bytes: int = 256 * 2**20
 
 
 #: The process-wide defaults (see Options).
@@ -112,10 +117,26 @@ class QueryHandle:
     go of the connection, then lets the interrupt through.
     """
 
-    __slots__ = ("__weakref__", "_task")
+    __slots__ = ("__weakref__", "_cache", "_task")
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, cache: CacheHit | str | None = None) -> None:
         self._task = task
+        self._cache = cache
+
+    @property
+    def from_cache(self) -> bool:
+        """True when the result cache gave this result (submit's `cache`): nothing ran."""
+        return isinstance(self._cache, CacheHit)
+
+    @property
+    def cache_line(self) -> str | None:
+        """What the cache says of this result, for the line under it: "from cache · 3 min old
+        · no writes since" (or "· may be stale" where sqlnb cannot know), or why a result
+        asked to be cached was not ("not cached: random() is not deterministic"); None when
+        no cache was asked for, or it has nothing to say."""
+        if isinstance(self._cache, CacheHit):
+            return self._cache.line()
+        return self._cache
 
     @property
     def sql(self) -> str:
@@ -393,7 +414,8 @@ class Database:
     # -- the one path every statement takes ----------------------------------------------------
     def submit(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
                time_limit: float | None = None, dataframe: bool = False,
-               frames: Mapping[str, pd.DataFrame] | None = None) -> QueryHandle:
+               frames: Mapping[str, pd.DataFrame] | None = None, cache: bool = False,
+               cache_ttl: float | None = None) -> QueryHandle:
         """Start one statement and return its handle at once.
 
         A read runs on the pool, a write on the writer (as SQLite says, not as the text looks).
@@ -405,8 +427,81 @@ class Database:
         are, the other engines get a temporary table (Spark: a temporary view) of each, by
         Arrow, made before the statement and dropped after it, on the writer. A frame's name
         hides a table of the same name for the statement.
+
+        `cache=True` (with dataframe=True) gives the DataFrame of the last run of the same SQL
+        with the same parameters on this Database when no write can have changed its answer
+        since (sqlnb counts its writes; SQLite's PRAGMA data_version shows other processes';
+        DuckDB's file lock lets none write), and keeps this one otherwise. Where sqlnb cannot
+        know (Spark, PostgreSQL) only `cache_ttl` seconds cache, "may be stale"; cache_ttl
+        also bounds a result's age elsewhere. A statement whose answer changes without a
+        write (random(), now(), a file read) or that reads `frames` is never cached.
+        `handle.from_cache` and `handle.cache_line` say what happened.
         """
+        if cache or cache_ttl is not None:
+            return self._cached_submit(sql, params, time_limit, dataframe, frames, cache_ttl)
         return QueryHandle(self._statement_task(sql, params, time_limit, dataframe, frames))
+
+    def _cached_submit(self, sql: str, params: Any, time_limit: float | None, dataframe: bool,
+                       frames: Mapping[str, Any] | None, ttl: float | None) -> QueryHandle:
+        """submit() with the result cache (see there)."""
+        if ttl is not None:
+            ttl = check_seconds(ttl, "cache_ttl")
+        if not dataframe:
+            raise UsageError("the result cache keeps DataFrames: pass dataframe=True "
+                             "(db.query does)")
+        self._dispatch.check_open()
+        sql, params = self._identifiers(sql, params)
+        statement = self._single(sql)
+        why = self._uncacheable(statement, frames, ttl)
+        if why is not None:
+            task = self._statement_task(sql, params, time_limit, dataframe, frames)
+            return QueryHandle(task, f"not cached: {why}")
+        self._backend.check_params(statement, params)
+        key = (self._serial, statement.text, params_key(params))
+        token = self._cache_token()
+        kept = CACHE.get(key)
+        if kept is not None:
+            age = time.monotonic() - kept.kept
+            fresh = kept.token == token and (ttl is None or age <= ttl)
+            if fresh:
+                frame = kept.frame.copy(deep=False)
+                task = Task(None, self._control(time_limit), sql, statement=statement,
+                            params=params, frame=True)
+                task.set_result(frame)
+                HISTORY.record_cached(self._serial, self._backend.label, self._backend.name,
+                                      self._backend.dialect, sql, params, len(frame))
+                return QueryHandle(task, CacheHit(age, self._backend.knows_changes))
+            CACHE.drop(key)
+        label = self._backend.label
+
+        def keep(value: Any) -> Any:  # on the worker, before the caller hears of the result
+            frame = value.frame() if isinstance(value, SmallFrame) else value
+            CACHE.put(key, frame, token, label, statement.text, _cache_budget())
+            return frame
+
+        return QueryHandle(self._statement_task(sql, params, time_limit, dataframe,
+                                                keep=keep))
+
+    def _uncacheable(self, statement: Statement, frames: Any, ttl: float | None
+                     ) -> str | None:
+        """Why the statement's result must not be cached, or None."""
+        if frames:
+            return "it reads DataFrames, which can change without a write"
+        if not self._backend.knows_changes and ttl is None:
+            return (f"sqlnb cannot see every write to {self._backend.title} (others may "
+                    "write to it): give a time to live, --cache-ttl SECONDS (cache_ttl=)")
+        tree = _sql.parse(statement.text.strip().rstrip(";").rstrip(), self.dialect)
+        if tree is None or not _sql.is_query(tree):
+            return "only a query the parser can read is cached"
+        return _sql.unknowable(tree, self.dialect, self._backend.volatile_functions)
+
+    def _cache_token(self) -> tuple[Any, ...]:
+        """The state a kept result must have been read in to be given again."""
+        return (self._dispatch.writes, self._backend.data_version())
+
+    def cache_clear(self) -> int:
+        """Forget this Database's kept results (query(cache=True)); how many there were."""
+        return CACHE.clear(self._serial)
 
     def statements(self, sql: str) -> tuple[Statement, ...]:
         """The statements of `sql`, as this Database's engine splits them: each with its
@@ -590,7 +685,10 @@ class Database:
         return statements[0]
 
     def _statement_task(self, sql: str, params: Any, time_limit: float | None,
-                        dataframe: bool, frames: Mapping[str, Any] | None = None) -> Task:
+                        dataframe: bool, frames: Mapping[str, Any] | None = None,
+                        keep: Callable[[Any], Any] | None = None) -> Task:
+        """The task of one statement, submitted. `keep`: called with its value on the worker
+        (the result cache), which it returns."""
         self._dispatch.check_open()
         sql, params = self._identifiers(sql, params)
         statement = self._single(sql)
@@ -598,7 +696,11 @@ class Database:
         alone = statement.runs_alone
         if frames:
             return self._frames_task(statement, params, time_limit, dataframe, frames)
-        task = Task(None, self._control(time_limit, statement.surely_writes), sql,
+        work = None
+        if keep is not None:
+            def work(link: Link, control: Control) -> Any:
+                return keep(link.run(statement, params, control, dataframe))
+        task = Task(work, self._control(time_limit, statement.surely_writes), sql,
                     statement=statement, params=params, frame=dataframe, groupable=not alone,
                     transaction=not alone, reroutable=True)
         task.add_done_callback(self._record)
@@ -756,15 +858,17 @@ class Database:
     # -- sync: the notebook and script API --------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
               time_limit: float | None = None,
-              frames: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+              frames: Mapping[str, pd.DataFrame] | None = None, cache: bool = False,
+              cache_ttl: float | None = None) -> pd.DataFrame:
         """Run one statement and return its rows as a pandas DataFrame.
 
         A large result is built on the reader, batch by batch, under the time limit; one of a few
         rows comes back whole and is built here (faster than another thread hop). `frames`
-        ({"df": df}): DataFrames the statement reads as tables of those names (see submit).
+        ({"df": df}): DataFrames the statement reads as tables of those names; `cache`,
+        `cache_ttl`: the result cache (see submit).
         """
         return self.submit(sql, params, time_limit=time_limit, dataframe=True,
-                           frames=frames).result()
+                           frames=frames, cache=cache, cache_ttl=cache_ttl).result()
 
     def write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
               block: bool = True, time_limit: float | None = None) -> Any:
@@ -1235,6 +1339,13 @@ def _weak(method: Callable[[QueryHandle], None]) -> Callable[[QueryHandle], None
 def _check_name(value: object, what: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise UsageError(f"{what} must be a {what}'s name (a str), not {value!r}")
+
+
+def _cache_budget() -> int:
+    """sqlnb.options.cache_bytes, checked."""
+    budget = options.cache_bytes
+    _check_count(budget, "sqlnb.options.cache_bytes", 0)
+    return budget
 
 
 def _check_count(value: object, what: str, least: int, most: int | None = None) -> None:

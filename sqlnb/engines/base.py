@@ -376,6 +376,18 @@ class Backend(ABC):
         (see sqltext.split_name and quote_identifier)."""
         return ".".join(self.quote_identifier(part) for part in split_name(name))
 
+    #: whether sqlnb can know every change to the data: its own writes it counts, and
+    #: data_version() sees other processes' (SQLite), or none can write while sqlnb has the
+    #: database open (DuckDB's file lock). False (Spark, PostgreSQL): the result cache keeps
+    #: a result only for an explicit time to live, and says it "may be stale"
+    knows_changes: ClassVar[bool] = False
+
+    def data_version(self) -> Any:
+        """A value that changes when another connection commits a change to the database
+        (SQLite's PRAGMA data_version on a connection of the backend's own), compared by the
+        result cache; None where it needs none (see knows_changes)."""
+        return None
+
     #: whether show_frames works on a reader's link (DuckDB registers a DataFrame on the
     #: link's own cursor): else a statement that reads DataFrames runs on the writer, whose
     #: session may make temporary tables

@@ -640,6 +640,9 @@ class DuckDBBackend(Backend):
     sqlglot_dialect = "duckdb"
     temp_schema = "temp"
     frames_on_readers = True
+    #: no other process can write a DuckDB file sqlnb has open (DuckDB locks it), so sqlnb's
+    #: own count of writes is all the result cache needs (DuckDB has no data_version)
+    knows_changes = True
     schemes = ("duckdb",)
     suffixes = (".duckdb", ".ddb")
     example = "duckdb:///path/to/file.duckdb, duckdb:// for memory, or a path ending .duckdb"

@@ -714,6 +714,9 @@ class SQLiteBackend(Backend):
         self.busy_timeout = busy_timeout or 0.0
         self.session = SessionState()
         self._session_lock = threading.Lock()
+        #: the connection that asks PRAGMA data_version for the result cache (opened at need)
+        self._version_conn: sqlite3.Connection | None = None
+        self._version_lock = threading.Lock()
         try:
             conn = self._check(target, wal)
         except sqlite3.OperationalError as error:
@@ -774,10 +777,25 @@ class SQLiteBackend(Backend):
             conn.begin = "BEGIN"  # type: ignore[attr-defined]
         return conn
 
+    knows_changes = True
+
+    def data_version(self) -> Any:
+        # PRAGMA data_version changes when any other connection (sqlnb's writer, another
+        # process) commits; it is a connection's own count, so one connection asks, always
+        with self._version_lock:
+            if self._version_conn is None:
+                self._version_conn = open_connection(self.target.read_uri, self.busy_timeout)
+            return self._version_conn.execute("PRAGMA data_version").fetchone()[0]
+
     def close(self) -> None:
         if self._first_writer is not None:  # no writer link was ever made of it
             self._first_writer.close()
             self._first_writer = None
+        with self._version_lock:
+            if self._version_conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._version_conn.close()
+                self._version_conn = None
 
     # -- SQL -----------------------------------------------------------------------------------
     def statements(self, sql: str) -> tuple[Statement, ...]:

@@ -43,6 +43,7 @@ from IPython.core.magic_arguments import (
 from traitlets import Bool, Float, Int, Unicode, observe
 
 import sqlnb
+import sqlnb.cache
 import sqlnb.history
 from sqlnb import engine
 from sqlnb.errors import shorten
@@ -55,13 +56,14 @@ if TYPE_CHECKING:
     from .completion import Completer
 
 #: Options of %sql / %%sql that take a value (the others are flags).
-_VALUED = {"--db", "--time-limit", "--save"}
+_VALUED = {"--db", "--time-limit", "--save", "--cache-ttl"}
 _TOKEN = re.compile(r"\s*(\S+)")
 _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
 #: SQLite's error for a { or } in SQL: someone expected a template
 _BRACE = re.compile(r'unrecognized token: "[{}]')
 _NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False,
-                                 explain=False, save=None, materialize=False)
+                                 explain=False, save=None, materialize=False, cache=False,
+                                 cache_ttl=None)
 
 
 class SqlCellError(Exception):
@@ -165,6 +167,12 @@ class SqlNB(Magics):
         True, config=True,
         help="Show a failing statement as one line; False shows the full traceback.",
     )
+    cache = Bool(
+        False, config=True,
+        help="Reuse a cell's read result when the same SQL with the same parameters ran on "
+             "the same database and no write can have changed its answer since (SQLite, "
+             "DuckDB); on Spark and PostgreSQL only --cache-ttl caches. As --cache on a cell.",
+    )
     history_file = Unicode(
         "", config=True,
         help="Keep the query history (%sqlnb history) in this SQLite file too, so a new "
@@ -197,6 +205,7 @@ class SqlNB(Magics):
         self._secrets_said: set[str] = set()
         #: names that are both a table and a DataFrame variable (the user told once each)
         self._shadows_said: set[str] = set()
+
         #: another extension's %sql / %%sql that loading sqlnb replaced ("line"/"cell" ->
         #: magic), given back by `%unload_ext sqlnb`
         self.replaced: dict[str, Any] = {}
@@ -220,13 +229,19 @@ class SqlNB(Magics):
                    "table NAME (a view of the session; see %%sqlnb saved)")
     @argument("--materialize", action="store_true",
               help="with --save: keep the query's rows now, as a temporary table")
+    @argument("--cache", action="store_true",
+              help="reuse a read's result while no write can have changed it (default: "
+                   "%%config SqlNB.cache)")
+    @argument("--cache-ttl", type=float, metavar="SECONDS",
+              help="reuse a read's result up to this old (where sqlnb cannot see every "
+                   "write, as on Spark and PostgreSQL, the only way to cache)")
     @no_var_expand  # `$name` and `{x}` in SQL are SQLite's, never IPython's
     @line_cell_magic
     def sql(self, line: str, cell: str | None = None) -> Any:
         """Run SQL on the current database; the value is a DataFrame of the last result.
 
         %%sql [--db NAME] [--time-limit SECONDS] [--no-progress] [--background] [--explain]
-              [--save NAME [--materialize]] [VAR <<]
+              [--save NAME [--materialize]] [--cache] [--cache-ttl SECONDS] [VAR <<]
         %sql [options] [VAR <<] SELECT ...     (also: df = %sql SELECT ...)
         %sql sqlite:///path/to/file.db         (open a database and make it current)
 
@@ -275,13 +290,17 @@ class SqlNB(Magics):
             raise IPythonUsageError("--materialize keeps a named result's rows: give it with "
                                     "--save NAME")
         save = (args.save, args.materialize) if args.save is not None else None
+        if args.cache_ttl is not None and not args.cache_ttl > 0:
+            raise IPythonUsageError(f"--cache-ttl must be more than 0 seconds, not "
+                                    f"{args.cache_ttl:g}")
+        caching = (args.cache or self.cache, args.cache_ttl)
         if args.background:
-            handle = self._run_background(db, statements, limit, target, save)
+            handle = self._run_background(db, statements, limit, target, save, caching)
             return handle if target is None else None
         progress = CellProgress(enabled=self.show_progress and not args.no_progress,
                                 widgets=widgets_available(self.shell),
                                 kernel=getattr(self.shell, "kernel", None))
-        value = self._run_cell(db, statements, limit, progress, save=save)
+        value = self._run_cell(db, statements, limit, progress, save=save, caching=caching)
         if target is not None:
             self.shell.user_ns[target] = value
         return value
@@ -300,7 +319,8 @@ class SqlNB(Magics):
 
     def _run_cell(self, db: sqlnb.Database, statements: list[tuple[Statement, Any]],
                   limit: float | None, progress: CellProgress,
-                  on_start: Any = None, save: tuple[str, bool] | None = None) -> Any:
+                  on_start: Any = None, save: tuple[str, bool] | None = None,
+                  caching: tuple[bool, float | None] = (False, None)) -> Any:
         """Run the statements in order; the cell's value, or a SqlCellError naming the failure.
         `save` (name, materialize): the last statement becomes that named result, and the
         cell's value is read from it."""
@@ -316,11 +336,15 @@ class SqlNB(Magics):
                     handle = self._save(db, save, statement, params, limit, progress, on_start,
                                         where)
                 else:
+                    cache, ttl = caching if not statement.surely_writes else (False, None)
                     handle = db.submit(statement.text, params, time_limit=limit, dataframe=True,
-                                       frames=self._frames(db, statement))
+                                       frames=self._frames(db, statement), cache=cache,
+                                       cache_ttl=ttl)
                 if on_start is not None:
                     on_start(handle)
                 value = progress.wait(handle, "" if total == 1 else f"{where} · ")
+                if handle.cache_line is not None:
+                    print(handle.cache_line if total == 1 else f"{where}: {handle.cache_line}")
             except KeyboardInterrupt:  # the kernel's Stop: worded as the Cancel button's cancel
                 elapsed = handle.progress.elapsed if handle is not None else 0.0
                 message = _cancelled(elapsed, _stopped_fate(handle), where, index,
@@ -387,8 +411,8 @@ class SqlNB(Magics):
                          dataframe=True)
 
     def _run_background(self, db: sqlnb.Database, statements: list[Any], limit: float | None,
-                        target: str | None, save: tuple[str, bool] | None = None
-                        ) -> BackgroundCell:
+                        target: str | None, save: tuple[str, bool] | None = None,
+                        caching: tuple[bool, float | None] = (False, None)) -> BackgroundCell:
         """Start the cell on a thread of its own; the widget stays live with its Cancel button."""
         widgets = widgets_available(self.shell)  # a terminal gets no progress line: it would
         progress = CellProgress(enabled=widgets, widgets=widgets,  # garble the prompt
@@ -401,7 +425,7 @@ class SqlNB(Magics):
         def run() -> None:
             try:
                 value = self._run_cell(db, statements, limit, progress, on_start=cell._started,
-                                       save=save)
+                                       save=save, caching=caching)
             except BaseException as error:
                 cell._reply.set_exception(error)
                 return
@@ -470,6 +494,8 @@ class SqlNB(Magics):
                                                         (Cancel and Stop always work); a CSV is
                                                         UTF-8 unless --encoding names its codec
         %sqlnb wait VAR                                 wait for a --background cell's VAR
+        %sqlnb cache [clear]                            the results --cache keeps (every
+                                                        database's), or forget them
         %sqlnb saved                                    the named results (%%sql --save NAME):
                                                         kind, what each reads, their SQL
         %sqlnb expand NAME                              a named result and those it reads as one
@@ -517,6 +543,21 @@ class SqlNB(Magics):
             raise IPythonUsageError(f"--slow takes seconds, 0 or more, not {args.slow:g}")
         frame = sqlnb.history.frame(failed=args.failed, slow=args.slow, last=args.n)
         return frame.set_index("number")
+
+    def _cmd_cache(self, rest: str) -> Any:
+        word = rest.strip()
+        if word == "clear":
+            count = sqlnb.cache.clear()
+            print(f"cache cleared: {count} {'result' if count == 1 else 'results'} dropped")
+            return None
+        if word:
+            raise IPythonUsageError(f"%sqlnb cache takes nothing, or clear, not {word!r}")
+        kept = sqlnb.cache.frame()
+        used = int(kept["bytes"].sum()) if len(kept) else 0
+        print(f"{len(kept)} kept {'result' if len(kept) == 1 else 'results'}, "
+              f"{used / 2**20:.1f} of {sqlnb.options.cache_bytes / 2**20:.0f} MB "
+              "(sqlnb.options.cache_bytes)")
+        return kept
 
     def _cmd_saved(self, rest: str) -> Any:
         _nothing_after("saved", rest, "%sqlnb expand NAME writes one as a single query")
@@ -921,7 +962,7 @@ class SqlNB(Magics):
 
 #: The %sqlnb commands, as its errors list them.
 _COMMANDS = ("connect, list, use, close, tables, schema, profile, plot, explain, import, wait, "
-             "history, saved or expand")
+             "history, cache, saved, expand or format")
 
 
 def _history_path(setting: str) -> Path | None:
