@@ -214,7 +214,9 @@ def generate(tree: exp.Expression, dialect: str, *, pretty: bool = True) -> str:
     for placeholder in list(tree.find_all(exp.Placeholder)):
         name = placeholder.name
         if name and name != "?":
-            placeholder.replace(exp.var(f":{name}"))
+            written = exp.var(f":{name}")
+            written.comments = placeholder.comments  # (a comment after it stays)
+            placeholder.replace(written)
     return tree.sql(dialect=dialect or None, pretty=pretty, comments=True)
 
 

@@ -673,6 +673,42 @@ class Database:
         still = {t[2][1:] for t in self.tokens(text) if t[0] == "param"}
         return text, {k: v for k, v in params.items() if k not in replaced or k in still}
 
+    def format_sql(self, sql: str, *, strict: bool = False) -> str:
+        """`sql` written pretty in the engine's dialect (sqlglot), statement by statement,
+        each ending with `;` on a script of several, comments kept (as /* */). A statement the
+        parser cannot read, or whose writing would lose a comment, is kept as it is; with
+        strict=True it is a UsageError naming it instead (%sqlnb format notes it so)."""
+        out = []
+        for statement in self.statements(sql):
+            text = statement.text.strip().rstrip(";").rstrip()
+            pretty = _sql.format_statement(text, self.dialect)
+            if pretty is not None:
+                written = " ".join(pretty.split())
+                lost = [body for body in self._comments(text) if body not in written]
+                if lost:
+                    pretty = None
+            if pretty is None:
+                if strict:
+                    raise UsageError(f"cannot format {shorten(text, 40)!r}: the parser does "
+                                     f"not read it in {self.dialect or 'generic'} SQL (or a "
+                                     "comment would be lost); it is left as it is")
+                pretty = text
+            out.append(pretty)
+        if len(out) == 1:
+            return out[0]
+        return ";\n\n".join(out) + ";"
+
+    def _comments(self, sql: str) -> list[str]:
+        """The text of each comment in `sql`, without its marks and spacing."""
+        found = []
+        for kind, _start, text in self.tokens(sql):
+            if kind == "comment":
+                body = text[2:-2] if text.startswith("/*") else text[2:]
+                body = " ".join(body.split())
+                if body:
+                    found.append(body)
+        return found
+
     def _single(self, sql: str) -> Statement:
         """The one statement of `sql`, or a UsageError if it holds none or several."""
         statements = self.statements(sql)

@@ -205,6 +205,8 @@ class SqlNB(Magics):
         self._secrets_said: set[str] = set()
         #: names that are both a table and a DataFrame variable (the user told once each)
         self._shadows_said: set[str] = set()
+        #: the SQL of the last %sql/%%sql run (%sqlnb format with nothing after it)
+        self._last_sql: str | None = None
 
         #: another extension's %sql / %%sql that loading sqlnb replaced ("line"/"cell" ->
         #: magic), given back by `%unload_ext sqlnb`
@@ -279,6 +281,7 @@ class SqlNB(Magics):
                                     "'VAR <<': use letters, digits and _")
         limit = _limit(args.time_limit, self.time_limit)
         db = self.database(args.db)
+        self._last_sql = sql  # (what %sqlnb format formats when given nothing)
         statements = self._statements(db, sql)
         if args.explain:
             if target is not None or args.background:
@@ -494,6 +497,9 @@ class SqlNB(Magics):
                                                         (Cancel and Stop always work); a CSV is
                                                         UTF-8 unless --encoding names its codec
         %sqlnb wait VAR                                 wait for a --background cell's VAR
+        %sqlnb format [SQL]                             the SQL (the last %%sql cell's) written
+                                                        pretty in the engine's dialect, comments
+                                                        kept; what does not parse is left as is
         %sqlnb cache [clear]                            the results --cache keeps (every
                                                         database's), or forget them
         %sqlnb saved                                    the named results (%%sql --save NAME):
@@ -558,6 +564,27 @@ class SqlNB(Magics):
               f"{used / 2**20:.1f} of {sqlnb.options.cache_bytes / 2**20:.0f} MB "
               "(sqlnb.options.cache_bytes)")
         return kept
+
+    def _cmd_format(self, rest: str) -> None:
+        sql = rest.strip() or self._last_sql
+        if not sql:
+            raise IPythonUsageError("%sqlnb format formats the SQL after it, or the last "
+                                    "%%sql cell's: run one first, or give the SQL")
+        db = self.database(None)
+        try:
+            statements = db.statements(sql)
+        except sqlnb.UsageError as error:
+            raise IPythonUsageError(str(error)) from None
+        pieces, notes = [], []
+        for index, statement in enumerate(statements):
+            try:
+                pieces.append(db.format_sql(statement.text, strict=True))
+            except sqlnb.UsageError as error:
+                pieces.append(statement.text.strip().rstrip(";").rstrip())
+                notes.append(f"note: {_where(index, len(statements))}: {error}")
+        print(pieces[0] if len(pieces) == 1 else ";\n\n".join(pieces) + ";")
+        for line in notes:
+            print(line)
 
     def _cmd_saved(self, rest: str) -> Any:
         _nothing_after("saved", rest, "%sqlnb expand NAME writes one as a single query")
