@@ -1,5 +1,6 @@
-"""The README documents every public name, every Database call, every magic option, every
-%sqlnb command and every setting (so the docs cannot fall behind the code unnoticed)."""
+"""The user docs (the README, and docs/chaining.md for cells that build on cells) document every
+public name, every Database call, every magic option, every %sqlnb command and every setting
+(so the docs cannot fall behind the code unnoticed)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 import sqlnb
 from sqlnb.ipython.magics import SqlNB
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+#: the README and the user docs' pages beside it
+README = "\n".join((ROOT / name).read_text() for name in ("README.md", "docs/chaining.md"))
 
 
 @pytest.mark.parametrize("name", [n for n in sqlnb.__all__ if not n.startswith("__")])
@@ -39,7 +42,7 @@ def test_magic_option_in_readme(option):
 
 
 @pytest.mark.parametrize("command", ["connect", "list", "use", "close", "tables", "schema",
-                                     "wait"])
+                                     "wait", "history", "saved", "expand", "cache", "format"])
 def test_sqlnb_command_in_readme_and_help(command):
     assert f"%sqlnb {command}" in README
     assert f"%sqlnb {command}" in SqlNB.sqlnb.__doc__
