@@ -42,6 +42,10 @@ def test_hits_and_every_miss_where_sqlnb_knows(engine, tmp_path, request):
         assert again.from_cache and again.result()["s"][0] == 6
         assert again.cache_line.startswith("from cache · ")
         assert again.cache_line.endswith(" old · no writes since")
+        # a read of a named result (a TEMP view, read on the writer) is kept too
+        db.save_result("big", "SELECT x FROM n WHERE x > 1")
+        db.query("SELECT count(*) AS c FROM big", cache=True)
+        assert db.submit("SELECT count(*) AS c FROM big", dataframe=True, cache=True).from_cache
         # a changed copy does not change what is kept
         got = again.result()
         got.loc[0, "s"] = -1
