@@ -4,6 +4,8 @@ with a one-line note. Database.format_sql is the same in Python."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import sqlnb
@@ -41,3 +43,17 @@ def test_format_in_a_cell(ip, tmp_path, capsys):  # noqa: F811
     assert out[:2] == ["SELECT", "  1 AS one;"]
     assert out[-1].startswith("note: statement 2 of 2: cannot format 'select from where'")
     ip.run_line_magic("sqlnb", "close fmt_db")
+
+
+def test_format_cell_for_the_jupyterlab_command(ip):  # noqa: F811
+    from sqlnb.ipython.magics import format_cell
+
+    magics = ip.magics_manager.registry["SqlNB"]
+    got = magics.format_cell("\n%%sql --no-progress\nselect 1 as one -- why")
+    assert got == {"source": "\n%%sql --no-progress\nSELECT\n  1 AS one /* why */", "notes": []}
+    assert "not one" in magics.format_cell("x = 1  # select 1")["error"]
+    assert magics.format_cell("%%sql\n") == {"source": "%%sql\n", "notes": []}
+    assert "no database" in magics.format_cell("%%sql --db nowhere\nselect 1")["error"]
+    # what the command reads: JSON as the value's text/plain
+    assert json.loads(repr(format_cell("%%sql\nselect 2"))) == {"source": "%%sql\nSELECT\n  2",
+                                                                "notes": []}

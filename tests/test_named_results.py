@@ -52,6 +52,12 @@ def test_a_chain_of_named_results_on_every_engine(any_engine, tmp_path, request,
         cell(ip, "SELECT count(*) AS n FROM sales", line="--save counted --materialize")
         cell(ip, "INSERT INTO sales VALUES (6, 'west', 1)")
         assert cell(ip, "SELECT n FROM counted")["n"][0] == 5
+        # Tab offers the saved names and their columns, as tables
+        completer = Completer(lambda name: db)
+        text = "%%sql\nSELECT * FROM by_r"
+        assert ("by_region", "table") in completer.complete(text, len(text)).choices
+        text = "%%sql\nSELECT by_region.tot"
+        assert [c for c, _kind in completer.complete(text, len(text)).choices] == ["total"]
         saved = ip.run_line_magic("sqlnb", "saved")
         assert list(saved["name"]) == ["big", "by_region", "counted"]
         assert list(saved["kind"]) == ["view", "view", "table"]

@@ -15,6 +15,7 @@ import concurrent.futures
 import contextvars
 import html
 import io
+import json
 import keyword
 import math
 import re
@@ -570,21 +571,29 @@ class SqlNB(Magics):
         if not sql:
             raise IPythonUsageError("%sqlnb format formats the SQL after it, or the last "
                                     "%%sql cell's: run one first, or give the SQL")
-        db = self.database(None)
-        try:
-            statements = db.statements(sql)
-        except sqlnb.UsageError as error:
-            raise IPythonUsageError(str(error)) from None
-        pieces, notes = [], []
-        for index, statement in enumerate(statements):
-            try:
-                pieces.append(db.format_sql(statement.text, strict=True))
-            except sqlnb.UsageError as error:
-                pieces.append(statement.text.strip().rstrip(";").rstrip())
-                notes.append(f"note: {_where(index, len(statements))}: {error}")
-        print(pieces[0] if len(pieces) == 1 else ";\n\n".join(pieces) + ";")
+        text, notes = _formatted(self.database(None), sql)
+        print(text)
         for line in notes:
             print(line)
+
+    def format_cell(self, source: str) -> dict[str, Any]:
+        """A `%%sql` cell's source with its SQL formatted (its first line, and so its options,
+        untouched), for the JupyterLab extension's "Format SQL" command: {"source": ...,
+        "notes": [one line per statement left as it is]}, or {"error": ...}."""
+        lines = source.split("\n")
+        first = next((i for i, line in enumerate(lines) if line.strip()), None)
+        if first is None or not re.match(r"%%sql(\s|$)", lines[first]):
+            return {"error": "Format SQL formats a %%sql cell: this cell is not one"}
+        head, body = "\n".join(lines[:first + 1]), "\n".join(lines[first + 1:])
+        if not body.strip():
+            return {"source": source, "notes": []}
+        try:
+            options, _target, _rest = _split_line(lines[first][len("%%sql"):])
+            args = parse_argstring(self.sql, " ".join(options)) if options else _NO_OPTIONS
+            text, notes = _formatted(self.database(args.db), body)
+        except (IPythonUsageError, sqlnb.UsageError) as error:
+            return {"error": str(error)}
+        return {"source": f"{head}\n{text}", "notes": notes}
 
     def _cmd_saved(self, rest: str) -> Any:
         _nothing_after("saved", rest, "%sqlnb expand NAME writes one as a single query")
@@ -990,6 +999,50 @@ class SqlNB(Magics):
 #: The %sqlnb commands, as its errors list them.
 _COMMANDS = ("connect, list, use, close, tables, schema, profile, plot, explain, import, wait, "
              "history, cache, saved, expand or format")
+
+
+def _formatted(db: sqlnb.Database, sql: str) -> tuple[str, list[str]]:
+    """`sql` formatted statement by statement in `db`'s dialect, and a note for each statement
+    left as it is (the parser cannot read it, or a comment would be lost)."""
+    try:
+        statements = db.statements(sql)
+    except sqlnb.UsageError as error:
+        raise IPythonUsageError(str(error)) from None
+    pieces, notes = [], []
+    for index, statement in enumerate(statements):
+        try:
+            pieces.append(db.format_sql(statement.text, strict=True))
+        except sqlnb.UsageError as error:
+            pieces.append(statement.text.strip().rstrip(";").rstrip())
+            notes.append(f"note: {_where(index, len(statements))}: {error}")
+    if not pieces:
+        return sql.strip(), notes
+    return (pieces[0] if len(pieces) == 1 else ";\n\n".join(pieces) + ";"), notes
+
+
+class _Json:
+    """A value whose text/plain is its JSON (what a front end reads from user_expressions)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return json.dumps(self.value)
+
+    def _repr_pretty_(self, printer: Any, _cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+def format_cell(source: str) -> _Json:
+    """What the JupyterLab extension's "Format SQL" command asks the kernel (in an execute
+    request's user_expressions): SqlNB.format_cell for the shell's magics, as JSON."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    magics = shell.magics_manager.registry.get("SqlNB") if shell is not None else None
+    if magics is None:
+        return _Json({"error": "sqlnb is not loaded in this kernel: run %load_ext sqlnb"})
+    return _Json(magics.format_cell(source))
 
 
 def _history_path(setting: str) -> Path | None:
