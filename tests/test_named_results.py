@@ -54,6 +54,7 @@ def test_a_chain_of_named_results_on_every_engine(any_engine, tmp_path, request,
         assert cell(ip, "SELECT n FROM counted")["n"][0] == 5
         # Tab offers the saved names and their columns, as tables
         completer = Completer(lambda name: db)
+        db.catalog()  # (read now: Spark reads it in more than a Tab's wait)
         text = "%%sql\nSELECT * FROM by_r"
         assert ("by_region", "table") in completer.complete(text, len(text)).choices
         text = "%%sql\nSELECT by_region.tot"
