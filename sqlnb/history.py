@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import functools
 import itertools
 import sqlite3
 import threading
@@ -34,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import astuple, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._redact import SECRET_NAMES, Secret, redact
 from .errors import DatabaseClosed, QueryCancelled, QueryTimeout
@@ -167,15 +168,44 @@ def _outcome(error: BaseException | None) -> str:
     return "error"
 
 
+class _Raw(NamedTuple):
+    """An entry as recorded on the worker, its texts not yet redacted (see _entry)."""
+
+    number: int
+    started: float  # time.time()
+    database: str
+    engine: str
+    dialect: Dialect | None
+    sql: str
+    params: Any
+    seconds: float
+    rows: int | None
+    outcome: str
+    error: str | None
+    serial: int
+
+
+def _entry(item: Entry | _Raw) -> Entry:
+    """An Entry, its texts redacted (a _Raw made one, else `item` as it is)."""
+    if type(item) is not _Raw:
+        return item  # type: ignore[return-value]
+    return Entry(number=item.number, started=datetime.datetime.fromtimestamp(item.started),
+                 database=item.database, engine=item.engine,
+                 sql=redacted_sql(item.sql, item.dialect), params=redacted_params(item.params),
+                 seconds=item.seconds, rows=item.rows, outcome=item.outcome,
+                 error=redact(item.error) if item.error is not None else None, cached=False,
+                 serial=item.serial, source=item.sql)
+
+
 class History:
     """The process's history of statements: bounded in memory, optionally kept in a file."""
 
     def __init__(self, size: Callable[[], int] | None = None) -> None:
         self._size = size or (lambda: DEFAULT_SIZE)
         self._lock = threading.Lock()
-        self._entries: deque[Entry] = deque()
+        self._entries: deque[Entry | _Raw] = deque()
         #: entries not yet written to the file
-        self._pending: list[Entry] = []
+        self._pending: list[Entry | _Raw] = []
         self._file: Path | None = None
 
     # -- recording (any thread) ---------------------------------------------------------------
@@ -184,6 +214,8 @@ class History:
         """The done-callback that records a Database's task (it holds no Database)."""
 
         def record(task: Task) -> None:
+            # on the worker, after every statement: only what must be read now is read (the
+            # texts are redacted when the entry is first read or written: _Raw.entry)
             value, error = task.peek()
             control = task.control
             if control.started is not None:
@@ -194,16 +226,10 @@ class History:
             message = None
             if error is not None:
                 lines = str(error).splitlines()
-                message = redact(f"{type(error).__name__}: {lines[0] if lines else ''}")
-            self.add(Entry(
-                number=next(_numbers),
-                started=datetime.datetime.fromtimestamp(started),
-                database=database, engine=engine,
-                sql=redacted_sql(task.sql, dialect),
-                params=redacted_params(task.params),
-                seconds=seconds, rows=None if error is not None else _rows(value),
-                outcome=_outcome(error), error=message, cached=False, serial=serial,
-                source=task.sql))
+                message = f"{type(error).__name__}: {lines[0] if lines else ''}"
+            self.add(_Raw(next(_numbers), started, database, engine, dialect, task.sql,
+                          task.params, seconds, None if error is not None else _rows(value),
+                          _outcome(error), message, serial))
 
         return record
 
@@ -215,7 +241,7 @@ class History:
                        params=redacted_params(params), seconds=0.0, rows=rows,
                        outcome="done", error=None, cached=True, serial=serial, source=sql))
 
-    def add(self, entry: Entry) -> None:
+    def add(self, entry: Entry | _Raw) -> None:
         with self._lock:
             self._entries.append(entry)
             if self._file is not None:
@@ -228,6 +254,9 @@ class History:
     def entries(self, serial: int | None = None) -> list[Entry]:
         """The entries kept, oldest first (only one Database's, given its serial)."""
         with self._lock:
+            if any(type(e) is _Raw for e in self._entries):
+                self._entries = deque(_entry(e) for e in self._entries)
+                self._pending = [_entry(e) for e in self._pending]
             found = list(self._entries)
         return found if serial is None else [e for e in found if e.serial == serial]
 
@@ -260,8 +289,8 @@ class History:
         path.parent.mkdir(parents=True, exist_ok=True)
         earlier = _read_file(path, _limit(self._size))
         with self._lock:
-            known = {(e.started, e.sql) for e in self._entries}
-            ours = list(self._entries)
+            ours = [_entry(e) for e in self._entries]
+            known = {(e.started, e.sql) for e in ours}
             old = []
             for entry in earlier:
                 if (entry.started, entry.sql) not in known:
@@ -277,6 +306,7 @@ class History:
             path, pending, self._pending = self._file, self._pending, []
         if path is None or not pending:
             return
+        pending = [_entry(e) for e in pending]
         conn = sqlite3.connect(path, timeout=5)
         try:
             with conn:
@@ -352,9 +382,15 @@ def _read_file(path: Path, limit: int) -> list[Entry]:
 
 
 def _history_size() -> int:
+    return _options().history_size
+
+
+@functools.cache
+def _options() -> Any:
+    """sqlnb.options (imported at first use: database.py imports this module)."""
     from .database import options
 
-    return options.history_size
+    return options
 
 
 #: The process's history (every Database records into it).
