@@ -545,7 +545,8 @@ class Database:
     def save_result(self, name: str, sql: str,
                     params: Sequence[Any] | Mapping[str, Any] | None = None, *,
                     materialize: bool = False, time_limit: float | None = None,
-                    block: bool = True) -> QueryHandle | None:
+                    block: bool = True, frames: Mapping[str, pd.DataFrame] | None = None
+                    ) -> QueryHandle | None:
         """Make the query `sql` a named result: later statements on this Database read it as
         the table `name` (`FROM name`). It is a TEMP VIEW of the session (Spark: a temporary
         view), or with materialize=True a TEMP TABLE of its rows now (Spark: a cached view);
@@ -553,8 +554,9 @@ class Database:
 
         A name that is a table or view of the database already is refused (the result would
         hide it). A view cannot hold parameters: a query with `:name` parameters needs
-        materialize=True. saved_results() lists them, expand(name) writes one as a single
-        query with CTEs. block=False returns the save's QueryHandle.
+        materialize=True, and so does one that reads DataFrames (`frames`, as in submit: a
+        view could not read them later). saved_results() lists them, expand(name) writes one
+        as a single query with CTEs. block=False returns the save's QueryHandle.
         """
         _check_name(name, "named result")
         sql, params = self._identifiers(sql, params)
@@ -583,6 +585,13 @@ class Database:
         work = self._backend.save_result_work(
             self.quote_identifier(name), query, params, materialize=materialize,
             previous=previous.kind if previous else None)
+        if frames:
+            if not materialize:
+                shown = ", ".join(frames)
+                raise UsageError(f"a named result that reads DataFrames ({shown}) must keep its "
+                                 "rows: save it with materialize=True (%%sql --save NAME "
+                                 "--materialize), as a view could not read them later")
+            work = self._with_frames(work, self._checked_frames(frames))
         self._dispatch.check_open()
         task = Task(work, self._control(time_limit), f"(save {name}) {query}", params=params,
                     groupable=False)
@@ -752,29 +761,11 @@ class Database:
                      dataframe: bool, frames: Mapping[str, Any]) -> Task:
         """The task of a statement that reads DataFrames (submit's `frames`): the engine
         shows them on the link that runs it (Backend.show_frames), and takes them away after."""
-        import pandas as pd
+        def run(link: Link, control: Control) -> Any:
+            return link.run(statement, params, control, dataframe)
 
-        checked: dict[str, Any] = {}
-        for name, df in frames.items():
-            if not isinstance(name, str) or not name.strip():
-                raise UsageError(f"a name in frames must be a table's name (a str), not "
-                                 f"{name!r}")
-            if not isinstance(df, pd.DataFrame):
-                raise UsageError(f"frames[{name!r}] is a {type(df).__name__}, not a pandas "
-                                 "DataFrame")
-            checked[name] = df
+        work = self._with_frames(run, self._checked_frames(frames))
         backend = self._backend
-
-        def work(link: Link, control: Control) -> Any:
-            undo = backend.show_frames(link, checked, control)
-            try:
-                value = link.run(statement, params, control, dataframe)
-            except BaseException:
-                with contextlib.suppress(Exception):  # (the statement's error is the one)
-                    undo()
-                raise
-            undo()
-            return value
 
         on_readers = backend.frames_on_readers and not statement.surely_writes
         alone = statement.runs_alone
@@ -786,6 +777,41 @@ class Database:
             self._watch_schema(task)
         self._dispatch.submit(task, write=not on_readers)
         return task
+
+    @staticmethod
+    def _checked_frames(frames: Mapping[str, Any]) -> dict[str, Any]:
+        """`frames` checked: str names, pandas DataFrames."""
+        import pandas as pd
+
+        checked: dict[str, Any] = {}
+        for name, df in frames.items():
+            if not isinstance(name, str) or not name.strip():
+                raise UsageError(f"a name in frames must be a table's name (a str), not "
+                                 f"{name!r}")
+            if not isinstance(df, pd.DataFrame):
+                raise UsageError(f"frames[{name!r}] is a {type(df).__name__}, not a pandas "
+                                 "DataFrame")
+            checked[name] = df
+        return checked
+
+    def _with_frames(self, inner: Callable[[Link, Control], Any], frames: dict[str, Any]
+                     ) -> Callable[[Link, Control], Any]:
+        """`inner` with the DataFrames shown on its link first (Backend.show_frames), and
+        taken away after it, also after its failure."""
+        backend = self._backend
+
+        def work(link: Link, control: Control) -> Any:
+            undo = backend.show_frames(link, frames, control)
+            try:
+                value = inner(link, control)
+            except BaseException:
+                with contextlib.suppress(Exception):  # (inner's error is the one)
+                    undo()
+                raise
+            undo()
+            return value
+
+        return work
 
     # -- async: the Datasette-shaped API ----------------------------------------------------------
     async def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,

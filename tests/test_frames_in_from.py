@@ -56,6 +56,16 @@ def test_a_dataframe_joined_with_a_table_on_every_engine(any_engine, tmp_path, r
         ip.user_ns["extra"] = pd.DataFrame({"id": [2, 3], "city": ["rome", "oslo"]})
         joined = cell(ip, "SELECT name, city FROM people JOIN extra USING (id) ORDER BY name")
         assert list(joined["city"]) == ["rome", "oslo"]
+        # a named result that reads a DataFrame keeps its rows (a view could not read it)
+        message = fails(ip, capsys, "%%sql --save cities\nSELECT name, city FROM people "
+                                    "JOIN extra USING (id)")
+        assert "must keep its rows" in message and "--materialize" in message
+        cell(ip, "SELECT name, city FROM people JOIN extra USING (id)",
+             line="--save cities --materialize")
+        del ip.user_ns["extra"]
+        assert sorted(cell(ip, "SELECT city FROM cities")["city"]) == ["oslo", "rome"]
+        with pytest.raises(db.error_types):
+            db.query("SELECT * FROM extra")
         # a name that is a table and a variable: the table wins, and the line says so
         ip.user_ns["people"] = pd.DataFrame({"id": [99]})
         capsys.readouterr()

@@ -407,7 +407,8 @@ class SqlNB(Magics):
         """Make `statement` the named result save[0]; the handle of the read of its rows."""
         name, materialize = save
         handle = db.save_result(name, statement.text, params, materialize=materialize,
-                                time_limit=limit, block=False)
+                                time_limit=limit, block=False,
+                                frames=self._frames(db, statement))
         if on_start is not None:
             on_start(handle)
         progress.wait(handle, f"saving {name} · ")
