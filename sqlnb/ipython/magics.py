@@ -533,14 +533,7 @@ class SqlNB(Magics):
         return handler(rest)
 
     def _cmd_history(self, rest: str) -> Any:
-        parser = MagicArgumentParser(prog="%sqlnb history")
-        parser.add_argument("--failed", action="store_true",
-                            help="only statements that did not end done")
-        parser.add_argument("--slow", type=float, metavar="SECONDS",
-                            help="only statements that ran at least this long")
-        parser.add_argument("-n", type=int, metavar="N", help="only the last N")
-        parser.add_argument("--rerun", type=int, metavar="N", help="run entry N again")
-        args = parser.parse_argstring(rest)
+        args = history_parser().parse_argstring(rest)
         if args.rerun is not None:
             if args.failed or args.slow is not None or args.n is not None:
                 raise IPythonUsageError("--rerun N runs one entry again: give it alone")
@@ -1044,6 +1037,19 @@ def format_cell(source: str) -> _Json:
     if magics is None:
         return _Json({"error": "sqlnb is not loaded in this kernel: run %load_ext sqlnb"})
     return _Json(magics.format_cell(source))
+
+
+def history_parser() -> MagicArgumentParser:
+    """`%sqlnb history`'s arguments."""
+    parser = MagicArgumentParser(prog="%sqlnb history")
+    parser.add_argument("--failed", action="store_true",
+                        help="only the statements that did not end done")
+    parser.add_argument("--slow", type=float, metavar="SECONDS",
+                        help="only the statements that ran at least this long")
+    parser.add_argument("-n", type=int, metavar="N", help="only the last N statements")
+    parser.add_argument("--rerun", type=int, metavar="N",
+                        help="run entry N again, as a cell, on the database it ran on")
+    return parser
 
 
 def _history_path(setting: str) -> Path | None:
