@@ -27,6 +27,26 @@ if TYPE_CHECKING:
     from .engines.base import Backend, Link
 
 _END = object()
+#: First keywords of statements that read, unless a word of _WRITING_WORDS is in them too.
+_READING = frozenset({"SELECT", "VALUES", "TABLE", "WITH", "SHOW", "DESCRIBE", "EXPLAIN"})
+#: Words that may make a reading statement write (SELECT ... INTO, WITH ... INSERT): such a
+#: statement counts as a write (a word in a string counts too: a cache miss too many, never
+#: a stale result).
+_WRITING_WORDS = frozenset({"into", "insert", "update", "delete", "merge", "create", "drop",
+                            "alter", "replace", "truncate", "copy", "call", "set", "nextval",
+                            "setval"})
+
+
+def _only_reads(task: Task) -> bool:
+    """True for a task that cannot change the data: a read (`task.reads`), or one statement
+    whose first keyword reads and that names no word that could make it write."""
+    if task.reads:
+        return True
+    statement = task.statement
+    if statement is None or statement.keyword not in _READING:
+        return False
+    words = "".join(c if c.isalnum() or c == "_" else " " for c in statement.text.lower())
+    return _WRITING_WORDS.isdisjoint(words.split())
 
 
 class Dispatch:
@@ -41,6 +61,10 @@ class Dispatch:
         self._closed_done = False
         self._lock = threading.Lock()
         self._close_lock = threading.Lock()
+        #: writes given to the writer plus writes ended: the result cache compares it (a write
+        #: queued, running or done since a result was kept makes it old)
+        self.writes = 0
+        self._writes_lock = threading.Lock()
         self.writer_link = backend.open_writer()
         runner = WriteRunner(self.writer_link, backend.open_isolated)
         self.threaded = threads > 0
@@ -105,10 +129,26 @@ class Dispatch:
                 if outcome is not None:
                     settle(task, *outcome)
 
+    def _count_write(self, task: Task) -> None:
+        """A write is given to the writer, and once more when it ends. A task that only reads
+        is not counted (a read of TEMP objects runs on the writer, and must not make every
+        cached result old): see _only_reads."""
+        if _only_reads(task):
+            return
+        with self._writes_lock:
+            self.writes += 1
+        if not task.done():
+            task.add_done_callback(self._write_ended)
+
+    def _write_ended(self, _task: object) -> None:
+        with self._writes_lock:
+            self.writes += 1
+
     def submit_write(self, task: Task) -> None:
         self.check_open()
         task.error_bases = self.error_bases
         task.control.is_write = True
+        self._count_write(task)
         if self.writer is not None:
             self.writer.submit(task)
         else:
@@ -147,6 +187,7 @@ class Dispatch:
         return value, None
 
     def _send_to_writer(self, task: Task) -> None:
+        self._count_write(task)
         if self.writer is not None:
             self.writer.submit(task)
         else:

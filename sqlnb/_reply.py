@@ -99,6 +99,11 @@ class Reply:
                 self._value = new
             return self._value
 
+    def peek(self) -> tuple[Any, BaseException | None]:
+        """(value, error) as set, without waiting or building anything (the history reads
+        a finished task's outcome so: a small result's frame is not built for it)."""
+        return self._value, self._error
+
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """The error, or None; TimeoutError if not set within `timeout` seconds."""
         if not self.wait(timeout):

@@ -13,22 +13,26 @@ import _thread
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import math
 import os
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from . import _sql
 from ._control import QUEUED, Control, Progress
 from ._dispatch import Dispatch
 from ._explore import Explorer
 from ._import import checked_encoding, import_work, source_format
 from ._redact import Secret, hold
-from ._task import Stopped, Task, settle
+from ._task import SmallFrame, Stopped, Task, settle
+from .cache import CACHE, CacheHit, params_key
 from .engines import engine_for, open_backend
 from .engines.sqltext import split_name, tokens
 from .errors import (
@@ -39,6 +43,7 @@ from .errors import (
     annotate,
     shorten,
 )
+from .history import HISTORY, filtered
 from .results import Catalog, Result
 
 if TYPE_CHECKING:
@@ -78,6 +83,11 @@ class Options:
     threads: int = 3
     #: seconds a connection waits for another's lock before "database is locked"
     busy_timeout: float = 5.0
+    #: statements the query history keeps in memory (the oldest go first): db.history()
+    history_size: int = 1000
+    #: bytes of DataFrames the result cache keeps, for every Database (the least recently
+    #: used go first): query(cache=True), %%sql --cache
+    cache_bytes: int = 256 * 2**20
 
 
 #: The process-wide defaults (see Options).
@@ -107,10 +117,26 @@ class QueryHandle:
     go of the connection, then lets the interrupt through.
     """
 
-    __slots__ = ("__weakref__", "_task")
+    __slots__ = ("__weakref__", "_cache", "_task")
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, cache: CacheHit | str | None = None) -> None:
         self._task = task
+        self._cache = cache
+
+    @property
+    def from_cache(self) -> bool:
+        """True when the result cache gave this result (submit's `cache`): nothing ran."""
+        return isinstance(self._cache, CacheHit)
+
+    @property
+    def cache_line(self) -> str | None:
+        """What the cache says of this result, for the line under it: "from cache · 3 min old
+        · no writes since" (or "· may be stale" where sqlnb cannot know), or why a result
+        asked to be cached was not ("not cached: random() is not deterministic"); None when
+        no cache was asked for, or it has nothing to say."""
+        if isinstance(self._cache, CacheHit):
+            return self._cache.line()
+        return self._cache
 
     @property
     def sql(self) -> str:
@@ -276,6 +302,7 @@ def _mailbox(loop: asyncio.AbstractEventLoop) -> _Mailbox:
 
 
 _DEFAULT: Any = object()
+_serials = itertools.count(1)
 
 
 class Database:
@@ -319,6 +346,13 @@ class Database:
         self._schema_version = 0
         self._catalog: tuple[int, Catalog] | None = None
         self._catalog_reading: tuple[int, Task] | None = None
+        #: the named results saved on this Database (save_result), by lower-case name
+        self._saved: dict[str, _sql.Saved] = {}
+        #: this Database among the process's (the history tells them apart by it)
+        self._serial = next(_serials)
+        #: the done-callback that records each of the user's statements in the history
+        self._record = HISTORY.recorder(self._serial, backend.label, backend.name,
+                                        backend.dialect)
 
     # -- about --------------------------------------------------------------------------------
     @property
@@ -379,14 +413,95 @@ class Database:
 
     # -- the one path every statement takes ----------------------------------------------------
     def submit(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
-               time_limit: float | None = None, dataframe: bool = False) -> QueryHandle:
+               time_limit: float | None = None, dataframe: bool = False,
+               frames: Mapping[str, pd.DataFrame] | None = None, cache: bool = False,
+               cache_ttl: float | None = None) -> QueryHandle:
         """Start one statement and return its handle at once.
 
         A read runs on the pool, a write on the writer (as SQLite says, not as the text looks).
         The handle's value is a `Result`, or a DataFrame when `dataframe=True` (built on the
         worker batch by batch, except a result of a few rows, which `result()` builds).
+
+        `frames` ({"df": df}) makes pandas DataFrames readable as tables of those names by this
+        statement alone (`SELECT * FROM df JOIN t USING (id)`): DuckDB scans them where they
+        are, the other engines get a temporary table (Spark: a temporary view) of each, by
+        Arrow, made before the statement and dropped after it, on the writer. A frame's name
+        hides a table of the same name for the statement.
+
+        `cache=True` (with dataframe=True) gives the DataFrame of the last run of the same SQL
+        with the same parameters on this Database when no write can have changed its answer
+        since (sqlnb counts its writes; SQLite's PRAGMA data_version shows other processes';
+        DuckDB's file lock lets none write), and keeps this one otherwise. Where sqlnb cannot
+        know (Spark, PostgreSQL) only `cache_ttl` seconds cache, "may be stale"; cache_ttl
+        also bounds a result's age elsewhere. A statement whose answer changes without a
+        write (random(), now(), a file read) or that reads `frames` is never cached.
+        `handle.from_cache` and `handle.cache_line` say what happened.
         """
-        return QueryHandle(self._statement_task(sql, params, time_limit, dataframe))
+        if cache or cache_ttl is not None:
+            return self._cached_submit(sql, params, time_limit, dataframe, frames, cache_ttl)
+        return QueryHandle(self._statement_task(sql, params, time_limit, dataframe, frames))
+
+    def _cached_submit(self, sql: str, params: Any, time_limit: float | None, dataframe: bool,
+                       frames: Mapping[str, Any] | None, ttl: float | None) -> QueryHandle:
+        """submit() with the result cache (see there)."""
+        if ttl is not None:
+            ttl = check_seconds(ttl, "cache_ttl")
+        if not dataframe:
+            raise UsageError("the result cache keeps DataFrames: pass dataframe=True "
+                             "(db.query does)")
+        self._dispatch.check_open()
+        sql, params = self._identifiers(sql, params)
+        statement = self._single(sql)
+        why = self._uncacheable(statement, frames, ttl)
+        if why is not None:
+            task = self._statement_task(sql, params, time_limit, dataframe, frames)
+            return QueryHandle(task, f"not cached: {why}")
+        self._backend.check_params(statement, params)
+        key = (self._serial, statement.text, params_key(params))
+        token = self._cache_token()
+        kept = CACHE.get(key)
+        if kept is not None:
+            age = time.monotonic() - kept.kept
+            fresh = kept.token == token and (ttl is None or age <= ttl)
+            if fresh:
+                frame = kept.frame.copy(deep=False)
+                task = Task(None, self._control(time_limit), sql, statement=statement,
+                            params=params, frame=True)
+                task.set_result(frame)
+                HISTORY.record_cached(self._serial, self._backend.label, self._backend.name,
+                                      self._backend.dialect, sql, params, len(frame))
+                return QueryHandle(task, CacheHit(age, self._backend.knows_changes))
+            CACHE.drop(key)
+        label = self._backend.label
+
+        def keep(value: Any) -> Any:  # on the worker, before the caller hears of the result
+            frame = value.frame() if isinstance(value, SmallFrame) else value
+            CACHE.put(key, frame, token, label, statement.text, _cache_budget())
+            return frame
+
+        return QueryHandle(self._statement_task(sql, params, time_limit, dataframe,
+                                                keep=keep))
+
+    def _uncacheable(self, statement: Statement, frames: Any, ttl: float | None
+                     ) -> str | None:
+        """Why the statement's result must not be cached, or None."""
+        if frames:
+            return "it reads DataFrames, which can change without a write"
+        if not self._backend.knows_changes and ttl is None:
+            return (f"sqlnb cannot see every write to {self._backend.title} (others may "
+                    "write to it): give a time to live, --cache-ttl SECONDS (cache_ttl=)")
+        tree = _sql.parse(statement.text.strip().rstrip(";").rstrip(), self.dialect)
+        if tree is None or not _sql.is_query(tree):
+            return "only a query the parser can read is cached"
+        return _sql.unknowable(tree, self.dialect, self._backend.volatile_functions)
+
+    def _cache_token(self) -> tuple[Any, ...]:
+        """The state a kept result must have been read in to be given again."""
+        return (self._dispatch.writes, self._backend.data_version())
+
+    def cache_clear(self) -> int:
+        """Forget this Database's kept results (query(cache=True)); how many there were."""
+        return CACHE.clear(self._serial)
 
     def statements(self, sql: str) -> tuple[Statement, ...]:
         """The statements of `sql`, as this Database's engine splits them: each with its
@@ -420,6 +535,189 @@ class Database:
         json.dumps it); numpy scalars become Python values."""
         return self._backend.adapt_parameter(value, name)
 
+    @property
+    def dialect(self) -> str:
+        """This Database's SQL dialect as sqlglot names it ("sqlite", "duckdb", "spark"; ""
+        for sqlglot's generic SQL): what sqlnb parses and writes SQL in."""
+        return self._backend.sqlglot_dialect
+
+    # -- named results ------------------------------------------------------------------------
+    def save_result(self, name: str, sql: str,
+                    params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+                    materialize: bool = False, time_limit: float | None = None,
+                    block: bool = True, frames: Mapping[str, pd.DataFrame] | None = None
+                    ) -> QueryHandle | None:
+        """Make the query `sql` a named result: later statements on this Database read it as
+        the table `name` (`FROM name`). It is a TEMP VIEW of the session (Spark: a temporary
+        view), or with materialize=True a TEMP TABLE of its rows now (Spark: a cached view);
+        nothing is written to the database's files. Saving a name again replaces it.
+
+        A name that is a table or view of the database already is refused (the result would
+        hide it). A view cannot hold parameters: a query with `:name` parameters needs
+        materialize=True, and so does one that reads DataFrames (`frames`, as in submit: a
+        view could not read them later). saved_results() lists them, expand(name) writes one
+        as a single query with CTEs. block=False returns the save's QueryHandle.
+        """
+        _check_name(name, "named result")
+        sql, params = self._identifiers(sql, params)
+        statement = self._single(sql)
+        query = statement.text.strip().rstrip(";").rstrip()
+        tree = _sql.parse(query, self.dialect)
+        if (tree is not None and not _sql.is_query(tree)) or (
+                tree is None and statement.keyword not in ("SELECT", "WITH", "VALUES")):
+            raise UsageError(f"a named result is a query's rows, and this statement is not a "
+                             f"query ({shorten(query, 40)}): save a SELECT")
+        if (statement.named or statement.positional) and not materialize:
+            raise UsageError("a named result is a view, and a view holds no parameters: save it "
+                             "with materialize=True (%%sql --save NAME --materialize), which "
+                             "keeps its rows for the values bound now")
+        self._backend.check_params(statement, params)
+        key = name.lower()
+        previous = self._saved.get(key)
+        if previous is None and self.tables_named([name], time_limit=time_limit):
+            raise UsageError(f"{name!r} is a table or view of the database already: a named "
+                             "result of that name would hide it. Choose another name")
+        read = _sql.tables_read(tree) if tree is not None else []
+        depends = tuple(t for t in read if t.lower() in self._saved and t.lower() != key)
+        saved = _sql.Saved(name, query, depends,
+                           tuple(t for t in read if t not in depends and t.lower() != key),
+                           "table" if materialize else "view")
+        work = self._backend.save_result_work(
+            self.quote_identifier(name), query, params, materialize=materialize,
+            previous=previous.kind if previous else None)
+        if frames:
+            if not materialize:
+                shown = ", ".join(frames)
+                raise UsageError(f"a named result that reads DataFrames ({shown}) must keep its "
+                                 "rows: save it with materialize=True (%%sql --save NAME "
+                                 "--materialize), as a view could not read them later")
+            work = self._with_frames(work, self._checked_frames(frames))
+        self._dispatch.check_open()
+        task = Task(work, self._control(time_limit), f"(save {name}) {query}", params=params,
+                    groupable=False)
+        task.add_done_callback(self._record)
+
+        def keep(done: Task) -> None:
+            if done.exception() is None:
+                self._saved[key] = saved
+
+        task.add_done_callback(keep)
+        self._watch_schema(task)
+        handle = self._submit_write(task)
+        if not block:
+            return handle
+        handle.result()
+        return None
+
+    def saved_results(self) -> pd.DataFrame:
+        """The named results saved on this Database, in the order they were saved: name, kind
+        ("view" or "table"), depends_on (the named results it reads), reads (the other tables
+        it reads) and its SQL."""
+        import pandas as pd
+
+        rows = [(s.name, s.kind, ", ".join(s.depends), ", ".join(s.reads), s.sql)
+                for s in self._saved.values()]
+        return pd.DataFrame(rows, columns=["name", "kind", "depends_on", "reads", "sql"])
+
+    def expand(self, name: str) -> str:
+        """The named result `name` as one query, in this Database's dialect: each named result
+        it reads (directly or not) a CTE before it, in order (for a dashboard, a dbt model or
+        another tool)."""
+        _check_name(name, "named result")
+        if name.lower() not in self._saved:
+            known = ", ".join(s.name for s in self._saved.values()) or "none yet"
+            raise UsageError(f"no named result {name!r} (saved: {known}): save one with "
+                             "%%sql --save NAME or db.save_result(NAME, SQL)")
+        return _sql.expand(name, self._saved, self.dialect)
+
+    def names_read(self, sql: str) -> tuple[str, ...]:
+        """The unqualified names the one statement `sql` reads as tables (in FROM and JOIN,
+        subqueries too, not the names its own WITH defines), in order, as sqlglot parses it
+        in the engine's dialect; () when the parser cannot read it (it then runs as it is)."""
+        tree = _sql.parse(sql.strip().rstrip(";").rstrip(), self.dialect)
+        return tuple(_sql.tables_read(tree)) if tree is not None else ()
+
+    def tables_named(self, names: Iterable[str], *, time_limit: float | None = None
+                     ) -> list[str]:
+        """Those of `names` that are a table or view of the database (TEMP ones and named
+        results too) that an unqualified name in a statement finds, as the engine compares
+        names (case-insensitively here). Reads the catalog (kept until a change of schema)."""
+        known = {name.lower() for name in self._visible_tables(time_limit)}
+        return [name for name in names if name.lower() in known]
+
+    def _visible_tables(self, time_limit: float | None) -> list[str]:
+        """The catalog's tables as an unqualified name finds them."""
+        catalog = self.catalog(time_limit=time_limit)
+        return list(catalog.tables)  # type: ignore[union-attr]
+
+    def _identifiers(self, sql: str, params: Any) -> tuple[str, Any]:
+        """`sql` with each IDENTIFIER(:name) replaced by the parameter `name`'s value written
+        as one quoted name of the engine (quote_identifier: whatever it holds, it stays a
+        name, never SQL), and the parameters no longer named taken out. A table's or column's
+        name held in a variable is given so, as on Databricks and Snowflake; a qualified one
+        as IDENTIFIER(:schema).IDENTIFIER(:table). The value must be a non-empty str."""
+        if not isinstance(params, Mapping) or "identifier" not in sql.lower():
+            return sql, params
+        significant = [t for t in self.tokens(sql) if t[0] not in ("ws", "comment")]
+        pieces: list[str] = []
+        last = 0
+        replaced: set[str] = set()
+        for i in range(len(significant) - 3):
+            word, open_, param, close = significant[i:i + 4]
+            if not (word[0] == "word" and word[2].upper() == "IDENTIFIER"
+                    and open_[2] == "(" and param[0] == "param" and param[2][:1] in ":$@"
+                    and close[2] == ")" and param[2][1:] in params):
+                continue
+            name = param[2][1:]
+            value = params[name]
+            if not isinstance(value, str) or not value or "\x00" in value:
+                raise UsageError(f"IDENTIFIER(:{name}) takes a table's or column's name (a "
+                                 f"non-empty str), not {shorten(repr(value), 40)}")
+            pieces += [sql[last:word[1]], self._backend.quote_identifier(value)]
+            last = close[1] + len(close[2])
+            replaced.add(name)
+        if not replaced:
+            return sql, params
+        text = "".join(pieces) + sql[last:]
+        still = {t[2][1:] for t in self.tokens(text) if t[0] == "param"}
+        return text, {k: v for k, v in params.items() if k not in replaced or k in still}
+
+    def format_sql(self, sql: str, *, strict: bool = False) -> str:
+        """`sql` written pretty in the engine's dialect (sqlglot), statement by statement,
+        each ending with `;` on a script of several, comments kept (as /* */). A statement the
+        parser cannot read, or whose writing would lose a comment, is kept as it is; with
+        strict=True it is a UsageError naming it instead (%sqlnb format notes it so)."""
+        out = []
+        for statement in self.statements(sql):
+            text = statement.text.strip().rstrip(";").rstrip()
+            pretty = _sql.format_statement(text, self.dialect)
+            if pretty is not None:
+                written = " ".join(pretty.split())
+                lost = [body for body in self._comments(text) if body not in written]
+                if lost:
+                    pretty = None
+            if pretty is None:
+                if strict:
+                    raise UsageError(f"cannot format {shorten(text, 40)!r}: the parser does "
+                                     f"not read it in {self.dialect or 'generic'} SQL (or a "
+                                     "comment would be lost); it is left as it is")
+                pretty = text
+            out.append(pretty)
+        if len(out) == 1:
+            return out[0]
+        return ";\n\n".join(out) + ";"
+
+    def _comments(self, sql: str) -> list[str]:
+        """The text of each comment in `sql`, without its marks and spacing."""
+        found = []
+        for kind, _start, text in self.tokens(sql):
+            if kind == "comment":
+                body = text[2:-2] if text.startswith("/*") else text[2:]
+                body = " ".join(body.split())
+                if body:
+                    found.append(body)
+        return found
+
     def _single(self, sql: str) -> Statement:
         """The one statement of `sql`, or a UsageError if it holds none or several."""
         statements = self.statements(sql)
@@ -432,14 +730,25 @@ class Database:
         return statements[0]
 
     def _statement_task(self, sql: str, params: Any, time_limit: float | None,
-                        dataframe: bool) -> Task:
+                        dataframe: bool, frames: Mapping[str, Any] | None = None,
+                        keep: Callable[[Any], Any] | None = None) -> Task:
+        """The task of one statement, submitted. `keep`: called with its value on the worker
+        (the result cache), which it returns."""
         self._dispatch.check_open()
+        sql, params = self._identifiers(sql, params)
         statement = self._single(sql)
         self._backend.check_params(statement, params)
         alone = statement.runs_alone
-        task = Task(None, self._control(time_limit, statement.surely_writes), sql,
+        if frames:
+            return self._frames_task(statement, params, time_limit, dataframe, frames)
+        work = None
+        if keep is not None:
+            def work(link: Link, control: Control) -> Any:
+                return keep(link.run(statement, params, control, dataframe))
+        task = Task(work, self._control(time_limit, statement.surely_writes), sql,
                     statement=statement, params=params, frame=dataframe, groupable=not alone,
                     transaction=not alone, reroutable=True)
+        task.add_done_callback(self._record)
         if statement.changes_session or statement.keyword in _RENAMING:
             self._watch_schema(task)
         if statement.surely_writes:
@@ -447,6 +756,62 @@ class Database:
         else:
             self._dispatch.submit_read(task)
         return task
+
+    def _frames_task(self, statement: Statement, params: Any, time_limit: float | None,
+                     dataframe: bool, frames: Mapping[str, Any]) -> Task:
+        """The task of a statement that reads DataFrames (submit's `frames`): the engine
+        shows them on the link that runs it (Backend.show_frames), and takes them away after."""
+        def run(link: Link, control: Control) -> Any:
+            return link.run(statement, params, control, dataframe)
+
+        work = self._with_frames(run, self._checked_frames(frames))
+        backend = self._backend
+
+        on_readers = backend.frames_on_readers and not statement.surely_writes
+        alone = statement.runs_alone
+        task = Task(work, self._control(time_limit, not on_readers), statement.text,
+                    statement=statement, params=params, frame=dataframe, groupable=False,
+                    transaction=not alone and not on_readers, reroutable=on_readers)
+        task.add_done_callback(self._record)
+        if statement.changes_session or statement.keyword in _RENAMING:
+            self._watch_schema(task)
+        self._dispatch.submit(task, write=not on_readers)
+        return task
+
+    @staticmethod
+    def _checked_frames(frames: Mapping[str, Any]) -> dict[str, Any]:
+        """`frames` checked: str names, pandas DataFrames."""
+        import pandas as pd
+
+        checked: dict[str, Any] = {}
+        for name, df in frames.items():
+            if not isinstance(name, str) or not name.strip():
+                raise UsageError(f"a name in frames must be a table's name (a str), not "
+                                 f"{name!r}")
+            if not isinstance(df, pd.DataFrame):
+                raise UsageError(f"frames[{name!r}] is a {type(df).__name__}, not a pandas "
+                                 "DataFrame")
+            checked[name] = df
+        return checked
+
+    def _with_frames(self, inner: Callable[[Link, Control], Any], frames: dict[str, Any]
+                     ) -> Callable[[Link, Control], Any]:
+        """`inner` with the DataFrames shown on its link first (Backend.show_frames), and
+        taken away after it, also after its failure."""
+        backend = self._backend
+
+        def work(link: Link, control: Control) -> Any:
+            undo = backend.show_frames(link, frames, control)
+            try:
+                value = inner(link, control)
+            except BaseException:
+                with contextlib.suppress(Exception):  # (inner's error is the one)
+                    undo()
+                raise
+            undo()
+            return value
+
+        return work
 
     # -- async: the Datasette-shaped API ----------------------------------------------------------
     async def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
@@ -554,13 +919,18 @@ class Database:
 
     # -- sync: the notebook and script API --------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
-              time_limit: float | None = None) -> pd.DataFrame:
+              time_limit: float | None = None,
+              frames: Mapping[str, pd.DataFrame] | None = None, cache: bool = False,
+              cache_ttl: float | None = None) -> pd.DataFrame:
         """Run one statement and return its rows as a pandas DataFrame.
 
         A large result is built on the reader, batch by batch, under the time limit; one of a few
-        rows comes back whole and is built here (faster than another thread hop).
+        rows comes back whole and is built here (faster than another thread hop). `frames`
+        ({"df": df}): DataFrames the statement reads as tables of those names; `cache`,
+        `cache_ttl`: the result cache (see submit).
         """
-        return self.submit(sql, params, time_limit=time_limit, dataframe=True).result()
+        return self.submit(sql, params, time_limit=time_limit, dataframe=True,
+                           frames=frames, cache=cache, cache_ttl=cache_ttl).result()
 
     def write(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
               block: bool = True, time_limit: float | None = None) -> Any:
@@ -725,6 +1095,26 @@ class Database:
         handle = self._read_or_writer(task)
         return handle.result() if block else handle
 
+    def history(self, *, failed: bool = False, slow: float | None = None,
+                last: int | None = None) -> pd.DataFrame:
+        """The statements this Database ran, oldest first, one row each: number, started,
+        database, engine, sql, params, seconds, rows, outcome ("done", "error", "cancelled",
+        "time limit", "closed"), error and cached (a cache gave the result).
+
+        failed=True keeps those that did not end "done"; slow keeps those that ran at least
+        that many seconds; last keeps the last N. Secrets are redacted (a URL's password or
+        token, parameters named like secrets, the literals of a statement that names one).
+        The history is the process's, bounded by sqlnb.options.history_size; %sqlnb history
+        shows every Database's."""
+        if slow is not None and (isinstance(slow, bool) or not isinstance(slow, (int, float))
+                                 or slow < 0):
+            raise UsageError(f"slow must be a number of seconds, 0 or more, not {slow!r}")
+        if last is not None:
+            _check_count(last, "last", 1)
+        HISTORY.flush()
+        entries = filtered(HISTORY.entries(self._serial), failed=failed, slow=slow, last=last)
+        return HISTORY.frame(entries)
+
     # -- exploring a table, in the engine -------------------------------------------------------
     def profile(self, table: str, *, top: int = 3, time_limit: float | None = None,
                 block: bool = True) -> pd.DataFrame | QueryHandle:
@@ -778,6 +1168,7 @@ class Database:
                 time_limit: float | None = None) -> str:
         """The engine's plan for one statement, not run, as an indented tree of lines."""
         self._dispatch.check_open()
+        sql, params = self._identifiers(sql, params)
         statement = self._single(sql)
         self._backend.check_params(statement, params)
         task = Task(lambda link, control: link.explain(statement, params, control),
@@ -823,6 +1214,8 @@ class Database:
         # the hottest path in sqlnb (every awaited single write): kept to plain steps, with
         # _limit's fast path inline (the calls cost 3% of concurrent write throughput)
         self._dispatch.check_open()
+        if type(params) is dict:  # (IDENTIFIER(:name) takes named parameters only)
+            sql, params = self._identifiers(sql, params)
         statement = self._single(sql)
         if params is not None and type(params) is not tuple:
             self._backend.check_params(statement, params)
@@ -836,6 +1229,7 @@ class Database:
             limit = self._limit(time_limit)
         task = Task(None, Control(limit, self._dispatch.timer, is_write=True), sql, statement,
                     params, False, not alone, not alone)
+        task.add_done_callback(self._record)
         if statement.changes_session or statement.keyword in _RENAMING:
             self._watch_schema(task)
         self._dispatch.submit_write(task)
@@ -861,6 +1255,7 @@ class Database:
 
         task = Task(work, self._control(time_limit), sql, groupable=not alone,
                     transaction=not alone)
+        task.add_done_callback(self._record)
         if any(s.changes_session or s.keyword in _RENAMING for s in statements):
             self._watch_schema(task)
         return self._submit_write(task)
@@ -879,6 +1274,7 @@ class Database:
         # an iterator can be read once only, so it gets a transaction of its own
         task = Task(work, self._control(time_limit), sql, statement=statement,
                     groupable=not isinstance(params_seq, Iterator))
+        task.add_done_callback(self._record)
         return self._submit_write(task)
 
     def _write_fn(self, fn: Callable[[Any], Any], isolated: bool, transaction: bool,
@@ -929,6 +1325,7 @@ class Database:
         self._dispatch.check_open()
         if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise UsageError(f"chunk_rows must be a whole number above 0, not {chunk_rows!r}")
+        sql, params = self._identifiers(sql, params)
         statement = self._single(sql)
         self._backend.check_params(statement, params)
 
@@ -936,7 +1333,9 @@ class Database:
             return link.chunks(statement, params, control, chunk_rows)
 
         task = Task(lambda link, control: None, self._control(time_limit), sql,
-                    statement=statement, groupable=False, transaction=False, reroutable=True)
+                    statement=statement, params=params, groupable=False, transaction=False,
+                    reroutable=True)
+        task.add_done_callback(self._record)
         return task, produce
 
     def _start_stream(self, task: Task, produce: Callable[..., Iterator[Any]],
@@ -1002,6 +1401,13 @@ def _weak(method: Callable[[QueryHandle], None]) -> Callable[[QueryHandle], None
 def _check_name(value: object, what: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise UsageError(f"{what} must be a {what}'s name (a str), not {value!r}")
+
+
+def _cache_budget() -> int:
+    """sqlnb.options.cache_bytes, checked."""
+    budget = options.cache_bytes
+    _check_count(budget, "sqlnb.options.cache_bytes", 0)
+    return budget
 
 
 def _check_count(value: object, what: str, least: int, most: int | None = None) -> None:

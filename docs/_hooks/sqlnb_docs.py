@@ -33,7 +33,6 @@ SETTINGS_MARK = "<!-- sqlnb:settings -->"
 OTHER_TOOLS_OPTIONS = {
     "--persist": "JupySQL's and ipython-sql's %sql",
     "--append": "JupySQL's %sql",
-    "--save": "JupySQL's %sql",
     "--with": "JupySQL's %sql",
     "--params": "the %%bigquery magic",
     "--only": "python -m benchmarks",

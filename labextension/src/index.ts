@@ -1,6 +1,7 @@
 /**
- * sqlnb's JupyterLab 4 / Notebook 7 plugin: SQL syntax highlighting in `%%sql` cells and after
- * `%sql` on a line, in the editors of (I)Python code.
+ * sqlnb's JupyterLab 4 / Notebook 7 plugins: SQL syntax highlighting in `%%sql` cells and after
+ * `%sql` on a line, in the editors of (I)Python code; and a "Format SQL" command (Alt+Shift+F)
+ * that formats the `%%sql` cell under the cursor (format.ts).
  *
  * Each editor gets an extension that, while the editor's mime type is (I)Python, puts in place
  * of JupyterLab's Python language the same language with the magics' SQL parsed as SQLite
@@ -21,6 +22,9 @@ import { Compartment, Prec } from '@codemirror/state';
 import type { EditorView, PluginValue } from '@codemirror/view';
 import { ViewPlugin } from '@codemirror/view';
 
+import { INotebookTracker } from '@jupyterlab/notebook';
+
+import { addFormatCommand } from './format';
 import { withSqlMagics } from './magics';
 
 const PYTHON_MIME_TYPES = new Set(['text/x-ipython', 'text/x-python']);
@@ -123,4 +127,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+const formatPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'sqlnb-highlight:format',
+  description: 'A "Format SQL" command for the %%sql cell under the cursor.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker): void => {
+    addFormatCommand(app, tracker);
+  }
+};
+
+export default [plugin, formatPlugin];

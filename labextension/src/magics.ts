@@ -21,7 +21,7 @@ const CELL_MAGIC = /^%%sql(?=\s|$)/;
 /** `%sql` at the start of a line, or after `name =` (also `a, b =`). */
 const LINE_MAGIC = /^\s*(?:[A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*\s*=\s*)?%sql(?=\s|$)/;
 /** The options that take a value. */
-const VALUED = new Set(['--db', '--time-limit']);
+const VALUED = new Set(['--db', '--time-limit', '--save', '--cache-ttl']);
 /** A connection target rather than SQL: `%sql sqlite:///file.db`, `%sql spark:local[2]`. */
 const TARGET_URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/|^spark:local/;
 

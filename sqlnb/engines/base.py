@@ -28,14 +28,14 @@ from __future__ import annotations
 import contextlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._redact import Secret, has_secret, reveal
-from ..errors import ErrorBases, UsageError
+from ..errors import ErrorBases, UsageError, annotate
 from . import sqltext
 from .sqltext import Dialect, split_name
 
@@ -313,6 +313,18 @@ class Backend(ABC):
 
     #: the engine's lexical rules (its strings, quoted names, comments): how its SQL splits
     dialect: ClassVar[Dialect] = sqltext.SQLITE
+    #: the engine's SQL dialect as sqlglot names it ("sqlite", "duckdb", "spark", "postgres"):
+    #: what sqlnb parses a statement with to know the tables it reads, the functions it calls,
+    #: and to write SQL back (named results' CTEs, formatting); "" is sqlglot's generic SQL
+    sqlglot_dialect: ClassVar[str] = ""
+    #: functions of the engine that sqlglot does not know and whose answer changes from call
+    #: to call (lower case): the cache never keeps a statement that calls one (sqlglot's own
+    #: random(), now(), uuid() ... and a shared list are known already: sqlnb._sql)
+    volatile_functions: ClassVar[frozenset[str]] = frozenset()
+    #: the schema of the session's TEMP objects, where a name can be qualified with it
+    #: ("temp" on SQLite and DuckDB): a named result is dropped as temp.NAME, never a table of
+    #: the same name in another schema
+    temp_schema: ClassVar[str | None] = None
 
     def statements(self, sql: str) -> tuple[Statement, ...]:
         """The statements of `sql`, in order (blank and comment-only pieces dropped), split by
@@ -363,6 +375,66 @@ class Backend(ABC):
         """A table's or column's name in the engine's SQL: each part of `schema.table` quoted
         (see sqltext.split_name and quote_identifier)."""
         return ".".join(self.quote_identifier(part) for part in split_name(name))
+
+    #: whether sqlnb can know every change to the data: its own writes it counts, and
+    #: data_version() sees other processes' (SQLite), or none can write while sqlnb has the
+    #: database open (DuckDB's file lock). False (Spark, PostgreSQL): the result cache keeps
+    #: a result only for an explicit time to live, and says it "may be stale"
+    knows_changes: ClassVar[bool] = False
+
+    def data_version(self) -> Any:
+        """A value that changes when another connection commits a change to the database
+        (SQLite's PRAGMA data_version on a connection of the backend's own), compared by the
+        result cache; None where it needs none (see knows_changes)."""
+        return None
+
+    #: whether show_frames works on a reader's link (DuckDB registers a DataFrame on the
+    #: link's own cursor): else a statement that reads DataFrames runs on the writer, whose
+    #: session may make temporary tables
+    frames_on_readers: ClassVar[bool] = False
+
+    def show_frames(self, link: Link, frames: Mapping[str, Any], control: Control
+                    ) -> Callable[[], None]:
+        """Make each DataFrame of `frames` readable as a table of its name by the next
+        statement on `link` (`SELECT * FROM df JOIN t`: Database.query(frames=...), and the
+        magics' DataFrame variables named in FROM); returns what takes them away again (it
+        runs after the statement, also after its failure). The names are as the SQL writes
+        them unquoted. By default the engine cannot: a UsageError saying what to do instead."""
+        raise UsageError(f"{self.title} cannot read a pandas DataFrame named in FROM: import "
+                         "it first (db.insert_df(df, 'name') or %sqlnb import df name)")
+
+    def saved_result_sql(self, name: str, query: str, *, materialize: bool,
+                         previous: str | None) -> list[str]:
+        """The statements that make `query` the named result `name` (quoted) for this
+        Database's session (`%%sql --save NAME`, `Database.save_result`): a TEMP VIEW, or a
+        TEMP TABLE of its rows now with `materialize`, replacing what `previous` ("view" or
+        "table") sqlnb made under that name before. The last one gets the query's parameters.
+
+        The objects are the session's: an engine whose connections do not share TEMP objects
+        (and does not move a read of them to the writer, as SQLite's and DuckDB's do) gives
+        its own statements, or its own work (save_result_work)."""
+        where = f"{self.temp_schema}." if self.temp_schema else ""
+        steps = [f"DROP {previous.upper()} IF EXISTS {where}{name}"] if previous else []
+        return [*steps, f"CREATE TEMP {'TABLE' if materialize else 'VIEW'} {name} AS {query}"]
+
+    def save_result_work(self, name: str, query: str, params: Any, *, materialize: bool,
+                         previous: str | None) -> Callable[[Link, Control], Any]:
+        """The writer's work that saves a named result: by default, saved_result_sql's
+        statements in order (see there), the query's parameters bound to the last."""
+        steps = [sqltext.single(text, self.dialect) for text in self.saved_result_sql(
+            name, query, materialize=materialize, previous=previous)]
+
+        def work(link: Link, control: Control) -> Any:
+            result = None
+            for index, step in enumerate(steps):
+                try:
+                    result = link.run(step, params if index == len(steps) - 1 else None,
+                                      control, False)
+                except Exception as error:
+                    raise annotate(error, step.text) from None
+            return result
+
+        return work
 
     def adapt_parameter(self, value: Any, name: str) -> Any:
         """A Python value from elsewhere (the magics' `:name` takes the notebook's variable

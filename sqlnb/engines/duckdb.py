@@ -31,7 +31,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -609,6 +609,12 @@ class DuckDBBackend(Backend):
 
     name = "duckdb"
     title = "DuckDB"
+    sqlglot_dialect = "duckdb"
+    temp_schema = "temp"
+    frames_on_readers = True
+    #: no other process can write a DuckDB file sqlnb has open (DuckDB locks it), so sqlnb's
+    #: own count of writes is all the result cache needs (DuckDB has no data_version)
+    knows_changes = True
     schemes = ("duckdb",)
     suffixes = (".duckdb", ".ddb")
     example = "duckdb:///path/to/file.duckdb, duckdb:// for memory, or a path ending .duckdb"
@@ -712,6 +718,20 @@ class DuckDBBackend(Backend):
             return len(df)
 
         return work
+
+    def show_frames(self, link: Link, frames: Mapping[str, Any], control: Control
+                    ) -> Callable[[], None]:
+        # DuckDB scans a DataFrame where it is: registered on the link's own cursor (a
+        # reader's too), as a view that only that cursor sees
+        cursor = link.cursor  # type: ignore[attr-defined]
+        for name, df in frames.items():
+            cursor.register(name, df)
+
+        def undo() -> None:
+            for name in frames:
+                cursor.unregister(name)
+
+        return undo
 
     def native_import(self, path: str, format: str, table: str, if_exists: str
                       ) -> Callable[[Link, Control], int] | None:

@@ -843,9 +843,10 @@ class PostgresLink(Link):
         return COLUMN_LIMIT
 
     def ingest(self, reader: Any, schema: str | None, name: str, mode: str,
-               control: Control) -> None:
+               control: Control, temporary: bool = False) -> None:
         """Write Arrow batches into a table through COPY (the driver's bulk ingest). mode:
-        "create" (an error if it exists), "append" (made if missing) or "replace"."""
+        "create" (an error if it exists), "append" (made if missing) or "replace";
+        `temporary`: a TEMP table of the session (no schema)."""
         self.ready(control)
         qualified = f"{_quote(schema)}.{_quote(name)}" if schema else _quote(name)
         if mode == "append" and not self.query_sql("SELECT to_regclass($1) IS NOT NULL",
@@ -853,7 +854,8 @@ class PostgresLink(Link):
             mode = "create"  # an append makes a missing table, as on every engine
         with self._statement(self._plain):
             try:
-                self._plain.adbc_ingest(name, reader, mode=mode, db_schema_name=schema)
+                self._plain.adbc_ingest(name, reader, mode=mode, db_schema_name=schema,
+                                        temporary=temporary)
             except adbc_driver_manager.Error as error:
                 if "already exists" in str(error):
                     _clean(error)
@@ -1085,6 +1087,8 @@ class PostgresBackend(Backend):
     #: code written before sqlnb ran on PostgreSQL expects them to be ADBC's
     error_types = (adbc_driver_manager.Error,)
     dialect = POSTGRES
+    sqlglot_dialect = "postgres"
+    temp_schema = "pg_temp"
 
     @classmethod
     def parse_target(cls, target: Any) -> Any:
@@ -1195,6 +1199,43 @@ class PostgresBackend(Backend):
                         f"{shorten(statement.text, 40)!r} would let its sessions write: it is "
                         "refused (a read-only role on the server is the real guard)")
         return statements
+
+    def show_frames(self, link: Link, frames: Mapping[str, Any], control: Control
+                    ) -> Callable[[], None]:
+        # a TEMP table each on the writer's connection, by COPY, in the statement's
+        # transaction; named as PostgreSQL folds the unquoted name (lower case)
+        import pyarrow as pa
+
+        made: list[str] = []
+
+        def undo() -> None:
+            for name in made:
+                link.execute_sql(  # type: ignore[attr-defined]
+                    f"DROP TABLE IF EXISTS pg_temp.{_quote(name)}")
+
+        rows = control.rows
+        try:
+            for name, df in frames.items():
+                arrow = pa.Table.from_pandas(df, preserve_index=False)
+                link.ingest(arrow.to_reader(), None, name.lower(),  # type: ignore[attr-defined]
+                            "create", control, temporary=True)
+                made.append(name.lower())
+        except BaseException:
+            with contextlib.suppress(adbc_driver_manager.Error):
+                undo()
+            raise
+        control.rows = rows
+        return undo
+
+    def saved_result_sql(self, name: str, query: str, *, materialize: bool,
+                         previous: str | None) -> list[str]:
+        # a view saved again is replaced in place: PostgreSQL refuses to drop a view that
+        # another named result reads (and CREATE OR REPLACE keeps them reading it); its
+        # columns must then keep their names and types, or PostgreSQL says so
+        if previous == "view" and not materialize:
+            return [f"CREATE OR REPLACE TEMP VIEW {name} AS {query}"]
+        return super().saved_result_sql(name, query, materialize=materialize,
+                                        previous=previous)
 
     def adapt_parameter(self, value: Any, name: str) -> Any:
         """What the driver binds: a date stays a date, a Decimal a numeric, numpy scalars

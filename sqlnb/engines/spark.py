@@ -55,7 +55,7 @@ import urllib.parse
 import uuid
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,6 +87,7 @@ from ..engine import (
     redact,
     reveal,
     rows_to_dataframe,
+    single,
     split,
 )
 
@@ -477,6 +478,14 @@ class SparkLink(Link):
             params = dict(params) if hasattr(params, "keys") else list(params)
         return self.session.sql(statement.text, args=params)
 
+    def keep_rows(self, statement: Statement, params: Any, name: str) -> None:
+        """Run the query `statement` now and keep its rows on the executors (a local
+        checkpoint) as the session's temporary view `name` (quoted): a materialized named
+        result. Not CACHE TABLE, whose cache Spark refreshes when the tables it reads change."""
+        with self._tagged():
+            self._sql(statement, params).localCheckpoint(eager=True).createOrReplaceTempView(
+                name)
+
     def run(self, statement: Statement, params: Any, control: Control, frame: bool) -> Any:
         with self._tagged():
             # a command (a write, SET ...) runs as spark.sql() defines it; its rows, if it has
@@ -656,6 +665,7 @@ class SparkBackend(Backend):
 
     name = "spark"
     title = "Spark"
+    sqlglot_dialect = "spark"
     schemes = ("sc", "spark")  # sc://host:port (Spark Connect), spark:local[N] (a local one)
     example = "sc://host:15002 for Spark Connect, or spark:local[2] for a local server"
     extra = "spark"
@@ -894,6 +904,44 @@ class SparkBackend(Backend):
     def statements(self, sql: str) -> tuple[Statement, ...]:
         return tuple(replace(s, writes=s.keyword not in READ_KEYWORDS)
                      for s in split(sql, self.dialect))
+
+    def saved_result_sql(self, name: str, query: str, *, materialize: bool,
+                         previous: str | None) -> list[str]:
+        # a temporary view of the session every link shares (materialized: save_result_work)
+        return [f"CREATE OR REPLACE TEMP VIEW {name} AS {query}"]
+
+    def save_result_work(self, name: str, query: str, params: Any, *, materialize: bool,
+                         previous: str | None) -> Callable[[Link, Control], Any]:
+        if not materialize:
+            return super().save_result_work(name, query, params, materialize=False,
+                                            previous=previous)
+        statement = single(query, self.dialect)
+
+        def work(link: Link, control: Control) -> Any:
+            link.keep_rows(statement, params, name)  # type: ignore[attr-defined]
+            return None
+
+        return work
+
+    def show_frames(self, link: Link, frames: Mapping[str, Any], control: Control
+                    ) -> Callable[[], None]:
+        # a temporary view of the session each, its rows sent by Arrow (on the writer, so two
+        # statements never replace each other's views of the same name)
+        def make(spark: Any) -> None:
+            for name, df in frames.items():
+                spark.createDataFrame(df).createOrReplaceTempView(self.quote_identifier(name))
+
+        def drop(spark: Any) -> None:
+            for name in frames:
+                spark.catalog.dropTempView(name)  # (a plain name, not parsed)
+
+        try:
+            link.call(make, "DataFrames in FROM")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                link.call(drop, "DataFrames in FROM")
+            raise
+        return lambda: link.call(drop, "DataFrames in FROM")
 
     def insert_work(self, df: Any, table: str, *, if_exists: str
                     ) -> Callable[[Link, Control], int]:

@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -667,6 +667,8 @@ class SQLiteBackend(Backend):
 
     name = "sqlite"
     title = "SQLite"
+    sqlglot_dialect = "sqlite"
+    temp_schema = "temp"
     schemes = ("sqlite", "file")  # sqlite:///path, sqlite:// (memory); file: URIs as they are
     example = "sqlite:///path/to/file.db, sqlite:// for memory, a file: URI or a path"
     options = (
@@ -706,6 +708,9 @@ class SQLiteBackend(Backend):
         self.busy_timeout = busy_timeout or 0.0
         self.session = SessionState()
         self._session_lock = threading.Lock()
+        #: the connection that asks PRAGMA data_version for the result cache (opened at need)
+        self._version_conn: sqlite3.Connection | None = None
+        self._version_lock = threading.Lock()
         try:
             conn = self._check(target, wal)
         except sqlite3.OperationalError as error:
@@ -766,10 +771,25 @@ class SQLiteBackend(Backend):
             conn.begin = "BEGIN"  # type: ignore[attr-defined]
         return conn
 
+    knows_changes = True
+
+    def data_version(self) -> Any:
+        # PRAGMA data_version changes when any other connection (sqlnb's writer, another
+        # process) commits; it is a connection's own count, so one connection asks, always
+        with self._version_lock:
+            if self._version_conn is None:
+                self._version_conn = open_connection(self.target.read_uri, self.busy_timeout)
+            return self._version_conn.execute("PRAGMA data_version").fetchone()[0]
+
     def close(self) -> None:
         if self._first_writer is not None:  # no writer link was ever made of it
             self._first_writer.close()
             self._first_writer = None
+        with self._version_lock:
+            if self._version_conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._version_conn.close()
+                self._version_conn = None
 
     # -- SQL -----------------------------------------------------------------------------------
     def statements(self, sql: str) -> tuple[Statement, ...]:
@@ -798,6 +818,30 @@ class SQLiteBackend(Backend):
 
         work = insert_work(df, table, if_exists=if_exists)
         return lambda link, control: work(link.conn, control)  # type: ignore[attr-defined]
+
+    def show_frames(self, link: Link, frames: Mapping[str, Any], control: Control
+                    ) -> Callable[[], None]:
+        # a TEMP table each, on the writer's connection, in the statement's transaction
+        from .sqlite_insert import insert_work, quote
+
+        conn = link.conn  # type: ignore[attr-defined]
+        made: list[str] = []
+
+        def undo() -> None:
+            for name in made:
+                conn.execute(f"DROP TABLE IF EXISTS temp.{quote(name)}")
+
+        rows = control.rows
+        try:
+            for name, df in frames.items():
+                insert_work(df, name, if_exists="fail", temp=True)(conn, control)
+                made.append(name)
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                undo()
+            raise
+        control.rows = rows  # (the rows shown are the statement's)
+        return undo
 
     # -- routing and the session ---------------------------------------------------------------
     @property

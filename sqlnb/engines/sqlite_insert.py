@@ -23,10 +23,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def insert_work(df: Any, table: str, *, if_exists: str
+def insert_work(df: Any, table: str, *, if_exists: str, temp: bool = False
                 ) -> Callable[[sqlite3.Connection, Control], int]:
     """The work for the writer (the caller checked the arguments; SQLite's own limits are
-    checked here, in the caller too)."""
+    checked here, in the caller too). `temp`: a TEMP table of the connection (a DataFrame
+    named in FROM, for one statement)."""
     names = [str(c) for c in df.columns]
     if len(set(n.lower() for n in names)) != len(names):
         raise UsageError("the DataFrame's column names repeat (SQLite ignores case): "
@@ -34,7 +35,7 @@ def insert_work(df: Any, table: str, *, if_exists: str
     types = [_sql_type(df.iloc[:, i]) for i in range(len(names))]
     target = quote(table)
     declared = ", ".join(f"{quote(n)} {t}".rstrip() for n, t in zip(names, types))
-    create = f"CREATE TABLE {target} ({declared})"
+    create = f"CREATE {'TEMP ' if temp else ''}TABLE {target} ({declared})"
     marks = ", ".join("?" * len(names))
     insert = f"INSERT INTO {target} ({', '.join(map(quote, names))}) VALUES ({marks})"
 

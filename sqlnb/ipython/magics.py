@@ -15,9 +15,11 @@ import concurrent.futures
 import contextvars
 import html
 import io
+import json
 import keyword
 import math
 import re
+import sys
 import threading
 import time
 import warnings
@@ -39,9 +41,11 @@ from IPython.core.magic_arguments import (
     magic_arguments,
     parse_argstring,
 )
-from traitlets import Bool, Float, Int
+from traitlets import Bool, Float, Int, Unicode, observe
 
 import sqlnb
+import sqlnb.cache
+import sqlnb.history
 from sqlnb import engine
 from sqlnb.errors import shorten
 
@@ -53,13 +57,14 @@ if TYPE_CHECKING:
     from .completion import Completer
 
 #: Options of %sql / %%sql that take a value (the others are flags).
-_VALUED = {"--db", "--time-limit"}
+_VALUED = {"--db", "--time-limit", "--save", "--cache-ttl"}
 _TOKEN = re.compile(r"\s*(\S+)")
 _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
 #: SQLite's error for a { or } in SQL: someone expected a template
 _BRACE = re.compile(r'unrecognized token: "[{}]')
 _NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False,
-                                 explain=False)
+                                 explain=False, save=None, materialize=False, cache=False,
+                                 cache_ttl=None)
 
 
 class SqlCellError(Exception):
@@ -163,6 +168,27 @@ class SqlNB(Magics):
         True, config=True,
         help="Show a failing statement as one line; False shows the full traceback.",
     )
+    cache = Bool(
+        False, config=True,
+        help="Reuse a cell's read result when the same SQL with the same parameters ran on "
+             "the same database and no write can have changed its answer since (SQLite, "
+             "DuckDB); on Spark and PostgreSQL only --cache-ttl caches. As --cache on a cell.",
+    )
+    history_file = Unicode(
+        "", config=True,
+        help="Keep the query history (%sqlnb history) in this SQLite file too, so a new "
+             "kernel shows it: a path, or 'default' for <Jupyter data folder>/sqlnb/"
+             "history.sqlite. Empty (the default): in memory only. Secrets are never in it.",
+    )
+
+    @observe("history_file")
+    def _history_file_changed(self, change: Any) -> None:
+        path = _history_path(change["new"])
+        try:
+            sqlnb.history.persist_to(path)
+        except (OSError, sqlnb.UsageError, ValueError) as error:
+            raise IPythonUsageError(f"SqlNB.history_file: cannot keep the history in "
+                                    f"{str(path)!r}: {error}") from None
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -178,6 +204,11 @@ class SqlNB(Magics):
         self._background: dict[str, BackgroundCell] = {}
         #: targets whose secret the user was told is in the cell (each told once)
         self._secrets_said: set[str] = set()
+        #: names that are both a table and a DataFrame variable (the user told once each)
+        self._shadows_said: set[str] = set()
+        #: the SQL of the last %sql/%%sql run (%sqlnb format with nothing after it)
+        self._last_sql: str | None = None
+
         #: another extension's %sql / %%sql that loading sqlnb replaced ("line"/"cell" ->
         #: magic), given back by `%unload_ext sqlnb`
         self.replaced: dict[str, Any] = {}
@@ -196,13 +227,24 @@ class SqlNB(Magics):
               help="stop the query after this many seconds (default: %%config SqlNB.time_limit)")
     @argument("--explain", action="store_true",
               help="show the engine's plan of each statement instead of running it")
+    @argument("--save", metavar="NAME",
+              help="make the cell's last query a named result: later cells read it as the "
+                   "table NAME (a view of the session; see %%sqlnb saved)")
+    @argument("--materialize", action="store_true",
+              help="with --save: keep the query's rows now, as a temporary table")
+    @argument("--cache", action="store_true",
+              help="reuse a read's result while no write can have changed it (default: "
+                   "%%config SqlNB.cache)")
+    @argument("--cache-ttl", type=float, metavar="SECONDS",
+              help="reuse a read's result up to this old (where sqlnb cannot see every "
+                   "write, as on Spark and PostgreSQL, the only way to cache)")
     @no_var_expand  # `$name` and `{x}` in SQL are SQLite's, never IPython's
     @line_cell_magic
     def sql(self, line: str, cell: str | None = None) -> Any:
         """Run SQL on the current database; the value is a DataFrame of the last result.
 
         %%sql [--db NAME] [--time-limit SECONDS] [--no-progress] [--background] [--explain]
-              [VAR <<]
+              [--save NAME [--materialize]] [--cache] [--cache-ttl SECONDS] [VAR <<]
         %sql [options] [VAR <<] SELECT ...     (also: df = %sql SELECT ...)
         %sql sqlite:///path/to/file.db         (open a database and make it current)
 
@@ -219,6 +261,8 @@ class SqlNB(Magics):
             if safe is error:
                 raise
             raise safe from None
+        finally:
+            sqlnb.history.flush()  # to the history file, if there is one (never on a worker)
 
     def _sql(self, line: str, cell: str | None) -> Any:
         options, target, rest = _split_line(line)
@@ -238,6 +282,7 @@ class SqlNB(Magics):
                                     "'VAR <<': use letters, digits and _")
         limit = _limit(args.time_limit, self.time_limit)
         db = self.database(args.db)
+        self._last_sql = sql  # (what %sqlnb format formats when given nothing)
         statements = self._statements(db, sql)
         if args.explain:
             if target is not None or args.background:
@@ -245,13 +290,21 @@ class SqlNB(Magics):
                                         "nothing: it takes no VAR << and no --background")
             self._explain(db, statements, limit)
             return None
+        if args.materialize and args.save is None:
+            raise IPythonUsageError("--materialize keeps a named result's rows: give it with "
+                                    "--save NAME")
+        save = (args.save, args.materialize) if args.save is not None else None
+        if args.cache_ttl is not None and not args.cache_ttl > 0:
+            raise IPythonUsageError(f"--cache-ttl must be more than 0 seconds, not "
+                                    f"{args.cache_ttl:g}")
+        caching = (args.cache or self.cache, args.cache_ttl)
         if args.background:
-            handle = self._run_background(db, statements, limit, target)
+            handle = self._run_background(db, statements, limit, target, save, caching)
             return handle if target is None else None
         progress = CellProgress(enabled=self.show_progress and not args.no_progress,
                                 widgets=widgets_available(self.shell),
                                 kernel=getattr(self.shell, "kernel", None))
-        value = self._run_cell(db, statements, limit, progress)
+        value = self._run_cell(db, statements, limit, progress, save=save, caching=caching)
         if target is not None:
             self.shell.user_ns[target] = value
         return value
@@ -270,8 +323,11 @@ class SqlNB(Magics):
 
     def _run_cell(self, db: sqlnb.Database, statements: list[tuple[Statement, Any]],
                   limit: float | None, progress: CellProgress,
-                  on_start: Any = None) -> Any:
-        """Run the statements in order; the cell's value, or a SqlCellError naming the failure."""
+                  on_start: Any = None, save: tuple[str, bool] | None = None,
+                  caching: tuple[bool, float | None] = (False, None)) -> Any:
+        """Run the statements in order; the cell's value, or a SqlCellError naming the failure.
+        `save` (name, materialize): the last statement becomes that named result, and the
+        cell's value is read from it."""
         frame = None
         changed: int | None = None
         total = len(statements)
@@ -280,10 +336,19 @@ class SqlNB(Magics):
             where = _where(index, total)
             handle = None
             try:
-                handle = db.submit(statement.text, params, time_limit=limit, dataframe=True)
+                if save is not None and index == total - 1:
+                    handle = self._save(db, save, statement, params, limit, progress, on_start,
+                                        where)
+                else:
+                    cache, ttl = caching if not statement.surely_writes else (False, None)
+                    handle = db.submit(statement.text, params, time_limit=limit, dataframe=True,
+                                       frames=self._frames(db, statement), cache=cache,
+                                       cache_ttl=ttl)
                 if on_start is not None:
                     on_start(handle)
                 value = progress.wait(handle, "" if total == 1 else f"{where} · ")
+                if handle.cache_line is not None:
+                    print(handle.cache_line if total == 1 else f"{where}: {handle.cache_line}")
             except KeyboardInterrupt:  # the kernel's Stop: worded as the Cancel button's cancel
                 elapsed = handle.progress.elapsed if handle is not None else 0.0
                 message = _cancelled(elapsed, _stopped_fate(handle), where, index,
@@ -311,8 +376,48 @@ class SqlNB(Magics):
         self._results[id(frame)] = frame
         return frame
 
+    def _frames(self, db: sqlnb.Database, statement: Statement) -> dict[str, Any]:
+        """The notebook's pandas DataFrame variables that `statement` reads as tables (in FROM
+        or JOIN, as the engine's dialect parses it; `Database.names_read`). A name that is a
+        table of the database too is the table's: the user is told so, once per name."""
+        pandas = sys.modules.get("pandas")
+        if pandas is None:
+            return {}
+        namespace = self.shell.user_ns
+        text = statement.text
+        if not any(isinstance(value, pandas.DataFrame) and name in text  # (parse only then)
+                   for name, value in list(namespace.items()) if not name.startswith("_")):
+            return {}
+        found = {name: namespace[name] for name in db.names_read(text)
+                 if not name.startswith("_")
+                 and isinstance(namespace.get(name), pandas.DataFrame)}
+        if not found:
+            return found
+        for name in db.tables_named(list(found)):
+            del found[name]
+            if name not in self._shadows_said:
+                self._shadows_said.add(name)
+                print(f"note: {name} is a table and a DataFrame variable: the table was read "
+                      "(rename the variable to read the DataFrame)")
+        return found
+
+    def _save(self, db: sqlnb.Database, save: tuple[str, bool], statement: Statement,
+              params: Any, limit: float | None, progress: CellProgress, on_start: Any,
+              where: str) -> sqlnb.QueryHandle:
+        """Make `statement` the named result save[0]; the handle of the read of its rows."""
+        name, materialize = save
+        handle = db.save_result(name, statement.text, params, materialize=materialize,
+                                time_limit=limit, block=False,
+                                frames=self._frames(db, statement))
+        if on_start is not None:
+            on_start(handle)
+        progress.wait(handle, f"saving {name} · ")
+        return db.submit(f"SELECT * FROM {db.quote_identifier(name)}", None, time_limit=limit,
+                         dataframe=True)
+
     def _run_background(self, db: sqlnb.Database, statements: list[Any], limit: float | None,
-                        target: str | None) -> BackgroundCell:
+                        target: str | None, save: tuple[str, bool] | None = None,
+                        caching: tuple[bool, float | None] = (False, None)) -> BackgroundCell:
         """Start the cell on a thread of its own; the widget stays live with its Cancel button."""
         widgets = widgets_available(self.shell)  # a terminal gets no progress line: it would
         progress = CellProgress(enabled=widgets, widgets=widgets,  # garble the prompt
@@ -324,7 +429,8 @@ class SqlNB(Magics):
 
         def run() -> None:
             try:
-                value = self._run_cell(db, statements, limit, progress, on_start=cell._started)
+                value = self._run_cell(db, statements, limit, progress, on_start=cell._started,
+                                       save=save, caching=caching)
             except BaseException as error:
                 cell._reply.set_exception(error)
                 return
@@ -394,6 +500,20 @@ class SqlNB(Magics):
                                                         (Cancel and Stop always work); a CSV is
                                                         UTF-8 unless --encoding names its codec
         %sqlnb wait VAR                                 wait for a --background cell's VAR
+        %sqlnb format [SQL]                             the SQL (the last %%sql cell's) written
+                                                        pretty in the engine's dialect, comments
+                                                        kept; what does not parse is left as is
+        %sqlnb cache [clear]                            the results --cache keeps (every
+                                                        database's), or forget them
+        %sqlnb saved                                    the named results (%%sql --save NAME):
+                                                        kind, what each reads, their SQL
+        %sqlnb expand NAME                              a named result and those it reads as one
+                                                        query with CTEs, in the engine's dialect
+        %sqlnb history [--failed] [--slow SECONDS] [-n N] [--rerun N]
+                                                        the statements run (every database's),
+                                                        secrets redacted; --rerun N runs entry
+                                                        N's SQL again on its database, binding
+                                                        :name from the variables as they are now
         """
         try:
             return self._sqlnb(line)
@@ -406,15 +526,98 @@ class SqlNB(Magics):
     def _sqlnb(self, line: str) -> Any:
         words = line.split(None, 1)
         if not words:
-            raise IPythonUsageError("%sqlnb needs a command: connect, list, use, close, tables, "
-                                    "schema, profile, plot, explain, import or wait (see %sqlnb?)")
+            raise IPythonUsageError(f"%sqlnb needs a command: {_COMMANDS} (see %sqlnb?)")
         command, rest = words[0], words[1] if len(words) > 1 else ""
         handler = getattr(self, f"_cmd_{command}", None)
         if handler is None:
-            raise IPythonUsageError(f"unknown %sqlnb command {command!r}: use connect, list, "
-                                    "use, close, tables, schema, profile, plot, explain, "
-                                    "import or wait")
+            raise IPythonUsageError(f"unknown %sqlnb command {command!r}: use {_COMMANDS}")
         return handler(rest)
+
+    def _cmd_history(self, rest: str) -> Any:
+        args = history_parser().parse_argstring(rest)
+        if args.rerun is not None:
+            if args.failed or args.slow is not None or args.n is not None:
+                raise IPythonUsageError("--rerun N runs one entry again: give it alone")
+            return self._rerun(args.rerun)
+        if args.n is not None and args.n < 1:
+            raise IPythonUsageError(f"-n takes a whole number above 0, not {args.n}")
+        if args.slow is not None and not args.slow >= 0:
+            raise IPythonUsageError(f"--slow takes seconds, 0 or more, not {args.slow:g}")
+        frame = sqlnb.history.frame(failed=args.failed, slow=args.slow, last=args.n)
+        return frame.set_index("number")
+
+    def _cmd_cache(self, rest: str) -> Any:
+        word = rest.strip()
+        if word == "clear":
+            count = sqlnb.cache.clear()
+            print(f"cache cleared: {count} {'result' if count == 1 else 'results'} dropped")
+            return None
+        if word:
+            raise IPythonUsageError(f"%sqlnb cache takes nothing, or clear, not {word!r}")
+        kept = sqlnb.cache.frame()
+        used = int(kept["bytes"].sum()) if len(kept) else 0
+        print(f"{len(kept)} kept {'result' if len(kept) == 1 else 'results'}, "
+              f"{used / 2**20:.1f} of {sqlnb.options.cache_bytes / 2**20:.0f} MB "
+              "(sqlnb.options.cache_bytes)")
+        return kept
+
+    def _cmd_format(self, rest: str) -> None:
+        sql = rest.strip() or self._last_sql
+        if not sql:
+            raise IPythonUsageError("%sqlnb format formats the SQL after it, or the last "
+                                    "%%sql cell's: run one first, or give the SQL")
+        text, notes = _formatted(self.database(None), sql)
+        print(text)
+        for line in notes:
+            print(line)
+
+    def format_cell(self, source: str) -> dict[str, Any]:
+        """A `%%sql` cell's source with its SQL formatted (its first line, and so its options,
+        untouched), for the JupyterLab extension's "Format SQL" command: {"source": ...,
+        "notes": [one line per statement left as it is]}, or {"error": ...}."""
+        lines = source.split("\n")
+        first = next((i for i, line in enumerate(lines) if line.strip()), None)
+        if first is None or not re.match(r"%%sql(\s|$)", lines[first]):
+            return {"error": "Format SQL formats a %%sql cell: this cell is not one"}
+        head, body = "\n".join(lines[:first + 1]), "\n".join(lines[first + 1:])
+        if not body.strip():
+            return {"source": source, "notes": []}
+        try:
+            options, _target, _rest = _split_line(lines[first][len("%%sql"):])
+            args = parse_argstring(self.sql, " ".join(options)) if options else _NO_OPTIONS
+            text, notes = _formatted(self.database(args.db), body)
+        except (IPythonUsageError, sqlnb.UsageError) as error:
+            return {"error": str(error)}
+        return {"source": f"{head}\n{text}", "notes": notes}
+
+    def _cmd_saved(self, rest: str) -> Any:
+        _nothing_after("saved", rest, "%sqlnb expand NAME writes one as a single query")
+        return self._explore(lambda db: db.saved_results())
+
+    def _cmd_expand(self, rest: str) -> None:
+        name = _unquoted(rest.strip(), "'\"")
+        if not name:
+            raise IPythonUsageError("%sqlnb expand needs a named result: see %sqlnb saved")
+        db = self.database(None)
+        try:
+            print(db.expand(name))
+        except sqlnb.UsageError as error:
+            raise IPythonUsageError(str(error)) from None
+
+    def _rerun(self, number: int) -> Any:
+        """Run history entry `number` again as a cell, on the open database it ran on."""
+        entry = sqlnb.history.find(number)
+        if entry is None:
+            raise IPythonUsageError(f"no history entry {number}: %sqlnb history shows the "
+                                    "entries kept")
+        names = [name for name, db in self._databases.items()
+                 if db.path == entry.database and not db.closed]
+        if not names:
+            raise IPythonUsageError(f"entry {number} ran on {entry.database!r}, which is not "
+                                    "open: open it with %sqlnb connect, then rerun")
+        name = self._current if self._current in names else names[0]
+        print(f"rerun of {number} on {name}: {_shown(entry.source)}")
+        return self._sql(f"--db {name}", entry.source)
 
     def _cmd_connect(self, rest: str) -> Any:
         args = connect_parser().parse_argstring(rest)
@@ -756,6 +959,79 @@ class SqlNB(Magics):
 
 # -- helpers -----------------------------------------------------------------------------------
 
+#: The %sqlnb commands, as its errors list them.
+_COMMANDS = ("connect, list, use, close, tables, schema, profile, plot, explain, import, wait, "
+             "history, cache, saved, expand or format")
+
+
+def _formatted(db: sqlnb.Database, sql: str) -> tuple[str, list[str]]:
+    """`sql` formatted statement by statement in `db`'s dialect, and a note for each statement
+    left as it is (the parser cannot read it, or a comment would be lost)."""
+    try:
+        statements = db.statements(sql)
+    except sqlnb.UsageError as error:
+        raise IPythonUsageError(str(error)) from None
+    pieces, notes = [], []
+    for index, statement in enumerate(statements):
+        try:
+            pieces.append(db.format_sql(statement.text, strict=True))
+        except sqlnb.UsageError as error:
+            pieces.append(statement.text.strip().rstrip(";").rstrip())
+            notes.append(f"note: {_where(index, len(statements))}: {error}")
+    if not pieces:
+        return sql.strip(), notes
+    return (pieces[0] if len(pieces) == 1 else ";\n\n".join(pieces) + ";"), notes
+
+
+class _Json:
+    """A value whose text/plain is its JSON (what a front end reads from user_expressions)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return json.dumps(self.value)
+
+    def _repr_pretty_(self, printer: Any, _cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+def format_cell(source: str) -> _Json:
+    """What the JupyterLab extension's "Format SQL" command asks the kernel (in an execute
+    request's user_expressions): SqlNB.format_cell for the shell's magics, as JSON."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    magics = shell.magics_manager.registry.get("SqlNB") if shell is not None else None
+    if magics is None:
+        return _Json({"error": "sqlnb is not loaded in this kernel: run %load_ext sqlnb"})
+    return _Json(magics.format_cell(source))
+
+
+def history_parser() -> MagicArgumentParser:
+    """`%sqlnb history`'s arguments."""
+    parser = MagicArgumentParser(prog="%sqlnb history")
+    parser.add_argument("--failed", action="store_true",
+                        help="only the statements that did not end done")
+    parser.add_argument("--slow", type=float, metavar="SECONDS",
+                        help="only the statements that ran at least this long")
+    parser.add_argument("-n", type=int, metavar="N", help="only the last N statements")
+    parser.add_argument("--rerun", type=int, metavar="N",
+                        help="run entry N again, as a cell, on the database it ran on")
+    return parser
+
+
+def _history_path(setting: str) -> Path | None:
+    """Where SqlNB.history_file keeps the history: None (memory only) for "", the Jupyter
+    data folder's sqlnb/history.sqlite for "default", else the path given."""
+    if not setting.strip():
+        return None
+    if setting.strip() == "default":
+        from jupyter_core.paths import jupyter_data_dir
+
+        return Path(jupyter_data_dir()) / "sqlnb" / "history.sqlite"
+    return Path(setting).expanduser()
+
 #: Columns whose types the line under a result names (the rest are counted).
 SHAPE_COLUMNS = 12
 
@@ -918,7 +1194,7 @@ def import_parser() -> MagicArgumentParser:
 #: The %sqlnb commands that take options, and their parsers (the others take a name, a
 #: statement or nothing; SqlNB.sqlnb's docstring gives every command's usage).
 COMMAND_PARSERS = {"connect": connect_parser, "profile": profile_parser, "plot": plot_parser,
-                   "import": import_parser}
+                   "import": import_parser, "history": history_parser}
 
 
 def _secret_note(backend: type[engine.Backend]) -> str:
@@ -1031,10 +1307,9 @@ def _cancelled(elapsed: float, fate: str, where: str, index: int, text: str) -> 
 
 
 #: What a `{` in SQL gets: sqlnb fills in no templates; how to use a name held in a variable.
-_TEMPLATE_HINT = (" -- sqlnb does not fill in {...} templates, and :name binds values only "
-                  "(never table or column names): build the SQL in Python, e.g. "
-                  "db.query(f'SELECT * FROM \"{table}\"') with db = sqlnb.connect(...) made "
-                  "current by %sqlnb use db")
+_TEMPLATE_HINT = (" -- sqlnb does not fill in {...} templates: :name binds a value, and "
+                  "IDENTIFIER(:name) a table's or column's name held in the variable name "
+                  "(checked and quoted, never pasted): SELECT * FROM IDENTIFIER(:table)")
 
 
 def _one_line(error: BaseException, where: str, index: int, text: str) -> str:

@@ -1,0 +1,88 @@
+"""The JupyterLab extension's "Format SQL" command in a real browser (headless Chromium through
+Playwright, JupyterLab on loopback, sqlnb's extension as installed): Alt+Shift+F in a `%%sql`
+cell rewrites its SQL, formatted by the kernel in the database's dialect; the first line (the
+magic and its options) and comments stay, a statement that does not parse is left as it is,
+and a Python cell is not touched."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from .test_browser import ARGS, CHROMIUM, _run_cell, serve
+from .test_highlight_browser import _browser_or_skip
+
+CELLS = ["%load_ext sqlnb",
+         "%%sql --no-progress\nselect a, b from t -- keep me\nwhere a > 1; select from where",
+         "x = 1  # python, select a from t"]
+FORMATTED = ("%%sql --no-progress\nSELECT\n  a,\n  b\nFROM t /* keep me */\nWHERE\n  a > 1;\n\n"
+             "select from where;")
+
+
+def _notebook(path: Path) -> None:
+    path.write_text(json.dumps({
+        "cells": [{"cell_type": "code", "metadata": {}, "source": s, "outputs": [],
+                   "execution_count": None} for s in CELLS],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4, "nbformat_minor": 5,
+    }))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    _browser_or_skip()
+    root = tmp_path_factory.mktemp("format")
+    home = root / "home"
+    (home / "config" / "labconfig").mkdir(parents=True)
+    (home / "config" / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"jupysql-plugin": True}}))
+    _notebook(root / "format.ipynb")
+    with serve("jupyterlab", root, home) as (base, token):
+        yield f"{base}/lab/tree/format.ipynb?reset&token={token}"
+
+
+def _source(page, index: int) -> str:
+    return page.evaluate("""(index) => [...document.querySelectorAll(
+        '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell')][index].querySelector(
+        '.cm-content').cmView.view.state.doc.toString()""", index)
+
+
+def test_format_sql_command(lab):
+    from playwright import sync_api as playwright
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(lab)
+            cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
+            cells.nth(len(CELLS) - 1).wait_for(timeout=60_000)
+            _run_cell(page, 0)  # %load_ext sqlnb
+            for _ in range(600):
+                if any(ch.isdigit() for ch in cells.nth(0).locator(".jp-InputPrompt")
+                       .inner_text()):
+                    break
+                time.sleep(0.1)
+            for index in (1, 2):
+                cells.nth(index).locator(".jp-InputArea-editor").click()
+                page.keyboard.press("Alt+Shift+F")
+            for _ in range(300):
+                if _source(page, 1) == FORMATTED:
+                    break
+                time.sleep(0.1)
+            else:
+                pytest.fail(f"the cell was not formatted: {_source(page, 1)!r}; notes: "
+                            f"{page.locator('.Toastify__toast').all_inner_texts()}")
+            notes = page.locator(".Toastify__toast")
+            notes.first.wait_for(timeout=30_000)
+            assert "statement 2 of 2: cannot format 'select from where'" in \
+                " ".join(notes.all_inner_texts())
+            assert _source(page, 2) == CELLS[2]
+        finally:
+            browser.close()
