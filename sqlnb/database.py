@@ -44,6 +44,7 @@ from .results import Catalog, Result
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ._explore_view import View
     from .engines.base import Link
     from .engines.sqltext import Statement
 
@@ -773,6 +774,17 @@ class Database:
         _check_name(column, "column")
         work = self._explorer.quartiles(table, column)
         return self._explore(work, f"(quartiles of {table}.{column})", time_limit, block)
+
+    def explore(self, source: str, params: Mapping[str, Any] | None = None, *,
+                time_limit: float | None = None) -> View:
+        """A `View` of a table (its name) or a query's result, sorted, filtered, searched and
+        paged in the engine: each page, count and summary is a query (a read, under the time
+        limit), so the result is never fetched whole. What the magics' result explorer draws;
+        `params` are the query's own :name parameters. It runs one page now, for the columns."""
+        from ._explore_view import View
+
+        self._dispatch.check_open()
+        return View(self, source, params, time_limit=time_limit)
 
     def explain(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
                 time_limit: float | None = None) -> str:
