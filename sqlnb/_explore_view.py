@@ -188,8 +188,11 @@ class View:
     is the SQL of the whole view as it stands.
     """
 
+    #: Rows a page holds unless a call says otherwise.
+    PAGE_ROWS = PAGE_ROWS
+
     def __init__(self, db: Database, sql: str, params: Mapping[str, Any] | None = None, *,
-                 columns: Sequence[Column] | None = None,
+                 columns: Sequence[Column] | pd.DataFrame | None = None,
                  time_limit: float | None = None) -> None:
         if params is not None and not isinstance(params, Mapping):
             raise UsageError("the explorer binds parameters by name: give a dict for the "
@@ -201,6 +204,8 @@ class View:
         self.time_limit = time_limit
         self._state = State()
         self._counts: dict[tuple[Any, ...], int] = {}
+        if columns is not None and hasattr(columns, "dtypes"):  # a page of the result
+            columns = columns_of(columns)
         self._columns: list[Column] = list(columns) if columns is not None else []
         if not self._columns:
             self._columns = columns_of(self._run(self._select(self._source, limit=PAGE_ROWS)))

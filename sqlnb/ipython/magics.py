@@ -159,6 +159,12 @@ class SqlNB(Magics):
         help="Show a progress widget (a text line in a terminal) for a query that runs longer "
              "than a moment, with a Cancel button.",
     )
+    explorer = Int(
+        20, config=True,
+        help="A %%sql query's result of more rows than this shows in the result explorer (a "
+             "grid that sorts, filters, searches and pages in the engine); smaller results, and "
+             "every result when this is -1, show as a plain table. The DataFrame is the same.",
+    )
     short_errors = Bool(
         True, config=True,
         help="Show a failing statement as one line; False shows the full traceback.",
@@ -172,6 +178,9 @@ class SqlNB(Magics):
         #: the magics' own results (by id; weakly, as DataFrames cannot be hashed): only they
         #: get the display_limit, not frames the user builds from them
         self._results: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        #: the query behind each result (by id): (db, sql, params, time limit), which the
+        #: explorer runs again, wrapped, for each page
+        self._queries: dict[int, tuple[Any, str, Any, float | None]] = {}
         #: the profiles %sqlnb profile returned, shown as a report (see _profile_shown)
         self._profiles: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         #: the last --background cell of each `VAR <<`, for %sqlnb wait VAR
@@ -300,6 +309,7 @@ class SqlNB(Magics):
                 raise SqlCellError(message) from error
             if len(value.columns) or "rowcount" not in value.attrs:
                 frame = value
+                source = (db, statement, params, limit)
             elif value.attrs["rowcount"] >= 0:  # -1: the engine counted nothing
                 changed = (changed or 0) + value.attrs["rowcount"]
         took = time.monotonic() - started
@@ -309,7 +319,18 @@ class SqlNB(Magics):
             return result
         progress.finish(f"{len(frame):,} {'row' if len(frame) == 1 else 'rows'} in {took:.2f} s")
         self._results[id(frame)] = frame
+        self._remember_query(frame, *source)
         return frame
+
+    def _remember_query(self, frame: Any, db: sqlnb.Database, statement: Statement,
+                        params: Any, limit: float | None) -> None:
+        """Keep the query behind a result (while the result lives) for its explorer: a
+        query's only (a statement that may write is never run again)."""
+        if statement.writes or statement.keyword not in EXPLORABLE:
+            return
+        key = id(frame)
+        self._queries[key] = (db, statement.text, params, limit)
+        weakref.finalize(frame, self._queries.pop, key, None)
 
     def _run_background(self, db: sqlnb.Database, statements: list[Any], limit: float | None,
                         target: str | None) -> BackgroundCell:
@@ -393,6 +414,10 @@ class SqlNB(Magics):
                                                         (Cancel and Stop always work); a CSV is
                                                         UTF-8 unless --encoding names its codec
         %sqlnb wait VAR                                 wait for a --background cell's VAR
+        %sqlnb explore [--rows N] [--time-limit SECONDS] TABLE|VAR|QUERY
+                                                        the result explorer: sort, filter,
+                                                        search and page in the engine (a
+                                                        DataFrame VAR in an in-memory one)
         """
         try:
             return self._sqlnb(line)
@@ -406,13 +431,14 @@ class SqlNB(Magics):
         words = line.split(None, 1)
         if not words:
             raise IPythonUsageError("%sqlnb needs a command: connect, list, use, close, tables, "
-                                    "schema, profile, plot, explain, import or wait (see %sqlnb?)")
+                                    "schema, profile, plot, explain, import, explore or wait (see "
+                                    "%sqlnb?)")
         command, rest = words[0], words[1] if len(words) > 1 else ""
         handler = getattr(self, f"_cmd_{command}", None)
         if handler is None:
             raise IPythonUsageError(f"unknown %sqlnb command {command!r}: use connect, list, "
                                     "use, close, tables, schema, profile, plot, explain, "
-                                    "import or wait")
+                                    "import, explore or wait")
         return handler(rest)
 
     def _cmd_connect(self, rest: str) -> Any:
@@ -512,6 +538,67 @@ class SqlNB(Magics):
                 # the cell's display update again, from this cell: nbconvert keeps no message
                 # that comes after the cell it belongs to has ended
                 cell._progress.refresh()
+
+    def _cmd_explore(self, rest: str) -> Any:
+        """%sqlnb explore [--time-limit S] [--rows N] TABLE|VAR|QUERY: the result explorer."""
+        words = rest.split()
+        limit: float | None = None
+        rows = sqlnb.View.PAGE_ROWS
+        while words and words[0].startswith("--"):
+            option = words.pop(0)
+            if option not in ("--time-limit", "--rows") or not words:
+                raise IPythonUsageError("%sqlnb explore [--time-limit SECONDS] [--rows N] "
+                                        "TABLE|VAR|QUERY: a table's name, a DataFrame "
+                                        "variable or a query")
+            value = words.pop(0)
+            try:
+                if option == "--rows":
+                    rows = int(value)
+                    if rows < 1:
+                        raise ValueError
+                else:
+                    limit = float(value)
+            except ValueError:
+                raise IPythonUsageError(f"{option} takes a number, not {value!r}") from None
+        source = " ".join(words)
+        if not source:
+            raise IPythonUsageError("%sqlnb explore needs a table's name, a DataFrame variable "
+                                    "or a query: %sqlnb explore flights")
+        import pandas as pd
+
+        value = self.shell.user_ns.get(source) if source.isidentifier() else None
+        on_close = None
+        db = None
+        try:
+            if isinstance(value, pd.DataFrame):  # into an in-memory engine of its own
+                db = _memory_database()
+                db.insert_df(value, "df")
+                on_close = db.close
+                view = db.explore("df", time_limit=limit)
+            else:
+                db = self.database(None)
+                params = None
+                statements = db.statements(source)
+                if len(statements) == 1 and statements[0].named:
+                    params = self._bind(db, statements[0], "the query")
+                view = db.explore(source, params, time_limit=_limit(limit, self.time_limit))
+        except sqlnb.UsageError as error:
+            raise IPythonUsageError(str(error)) from None
+        except sqlnb.Error as error:
+            if on_close is not None:
+                on_close()
+            raise SqlCellError(f"{type(error).__name__}: {str(error).splitlines()[0]}") from error
+        except Exception as error:  # the engine's own error (no such table ...)
+            if on_close is not None:
+                on_close()
+            if db is None or not isinstance(error, db.error_types) or not self.short_errors:
+                raise
+            raise SqlCellError(f"{type(error).__name__}: {str(error).splitlines()[0]}") from error
+        if not widgets_available(self.shell):
+            return view
+        from .explorer import Explorer
+
+        return Explorer(view, page_rows=rows, on_close=on_close)
 
     def _cmd_tables(self, rest: str) -> Any:
         _nothing_after("tables", rest, "for one table's columns use %sqlnb schema TABLE")
@@ -753,6 +840,8 @@ class SqlNB(Magics):
                 return f'<div style="white-space: nowrap; overflow-x: auto">{table}</div>'
             if not self._is_result(frame):
                 return previous_html(frame) if previous_html else frame._repr_html_()
+            if self._shows_explorer(frame):
+                return None  # the explorer's static table, from its bundle (as_explorer)
             with pd.option_context(*self._display_options(frame)):
                 table = frame._repr_html_() or ""
             return (f'{table}<div class="sqlnb-shape" style="color: var(--jp-ui-font-color2, '
@@ -772,6 +861,37 @@ class SqlNB(Magics):
                 printer.text(f"{frame!r}\n{_shape(frame)}")
 
         plain.for_type(pd.DataFrame, as_text)
+        bundles = self.shell.display_formatter.mimebundle_formatter
+
+        def as_explorer(frame: pd.DataFrame, include: Any = None, exclude: Any = None
+                        ) -> dict[str, Any] | None:
+            explorer = self._explorer_of(frame)
+            return None if explorer is None else explorer._repr_mimebundle_()
+
+        bundles.for_type(pd.DataFrame, as_explorer)
+
+    def _shows_explorer(self, frame: Any) -> bool:
+        """True for a result that shows as the explorer: one of more than `explorer` rows,
+        of one query (a read), in a kernel that draws widgets, on a Database still open."""
+        if (self.explorer < 0 or not self._is_result(frame) or len(frame) <= self.explorer
+                or not widgets_available(self.shell)):
+            return False
+        query = self._queries.get(id(frame))
+        return query is not None and not query[0].closed
+
+    def _explorer_of(self, frame: Any) -> Any:
+        """The explorer a result shows as (None: the plain table). Its first page is the
+        result's first rows and its count the result's, so nothing runs until a click."""
+        if not self._shows_explorer(frame):
+            return None
+        db, sql, params, limit = self._queries[id(frame)]
+        from .explorer import Explorer
+
+        try:
+            view = db.explore(sql, params, time_limit=limit, result=frame)
+        except sqlnb.UsageError:
+            return None  # a query the explorer cannot wrap: the plain table
+        return Explorer(view, first_page=frame)
 
     def _is_result(self, frame: Any) -> bool:
         """True for a DataFrame these magics returned (not one built from it)."""
@@ -786,6 +906,20 @@ class SqlNB(Magics):
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+#: The first keywords of a query whose result the explorer can show (by running it again).
+EXPLORABLE = frozenset({"SELECT", "WITH", "VALUES", "FROM", "TABLE"})
+
+
+def _memory_database() -> sqlnb.Database:
+    """An in-memory Database for exploring a DataFrame: DuckDB's where it is installed (it
+    reads a DataFrame's columns fast), else SQLite's."""
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        return sqlnb.connect()
+    return sqlnb.connect("duckdb:///:memory:")
+
 
 #: Columns whose types the line under a result names (the rest are counted).
 SHAPE_COLUMNS = 12

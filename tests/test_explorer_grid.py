@@ -1,0 +1,207 @@
+"""The result explorer's grid (sqlnb/ipython/explorer.py) through its Python model: a header's
+click sorts, a filter line filters and the footer's count follows, pages go to the end, a slow
+sort is cancelled by the next click or by Cancel; `%sqlnb explore` on a table, a query and a
+DataFrame; a large %%sql result displays as the explorer (and a saved notebook keeps a static
+table), a small one as the plain table."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+import sqlnb
+from sqlnb.ipython.explorer import LIVE_AGAIN, Explorer, parse_filter
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.fixture
+def flights(db):
+    db.write("CREATE TABLE flights (id INTEGER, carrier TEXT, fare REAL, day TEXT)")
+    db.write_many("INSERT INTO flights VALUES (?, ?, ?, ?)",
+                  [(i, ["AA", "UA", "Delta", None][i % 4], None if i % 7 == 0 else i * 1.5,
+                    f"2024-01-{i % 28 + 1:02d}") for i in range(1, 251)])
+    return db
+
+
+def _grid(db, source="flights", **kwargs) -> Explorer:
+    grid = Explorer(db.explore(source), **kwargs)
+    grid.wait()
+    return grid
+
+
+def test_a_header_click_sorts_and_the_footer_says_so(flights):
+    grid = _grid(flights)
+    assert grid.describe() == "rows 1-100 of 250"
+    assert list(grid.frame.index[:2]) == [1, 2]  # rows numbered from 1
+    grid.click_header("fare")
+    grid.wait()
+    fares = grid.frame["fare"].tolist()
+    assert fares[:3] == [1.5, 3.0, 4.5]
+    assert grid.headers["fare"].description == "fare ▲"
+    grid.click_header("fare")
+    grid.wait()
+    assert grid.frame["fare"].iloc[0] == 375.0
+    assert grid.describe() == "rows 1-100 of 250 · sorted by fare desc"
+    grid._then_by.value = True  # a second key, as shift-click would add it
+    grid.click_header("carrier")
+    grid.wait()
+    assert [s.column for s in grid.view.sorts] == ["fare", "carrier"]
+    assert grid.headers["carrier"].description == "carrier ▲2"
+    grid.click_header("fare")  # third click on fare: no longer a key
+    grid.wait()
+    assert [s.column for s in grid.view.sorts] == ["carrier"]
+
+
+def test_a_filter_line_changes_the_footers_count(flights):
+    grid = _grid(flights)
+    grid.set_filter("carrier", "= AA, UA")
+    grid.wait()
+    assert grid.describe() == "rows 1-100 of 125 · 1 filter"
+    assert set(grid.frame["carrier"]) == {"AA", "UA"}
+    grid.set_filter("fare", "10..20")
+    grid.wait()
+    assert grid.view.count() == len(grid.frame)
+    assert grid.frame["fare"].between(10, 20).all()
+    grid.set_filter("carrier", "null")
+    grid.wait()
+    assert grid.frame["carrier"].isna().all()
+    grid.search("delt")
+    grid.wait()
+    assert grid.describe().endswith("search 'delt'") and grid.frame.empty  # null AND Delta
+    grid.clear_filters()
+    grid.wait()
+    assert grid.describe() == "rows 1-100 of 250"
+    grid.set_filter("fare", "cheap")  # not a number: said in the grid, nothing runs
+    assert "holds numbers, and 'cheap' is not one" in grid.status.value
+
+
+def test_pages_reach_the_last_one(flights):
+    grid = _grid(flights)
+    grid.go("last")
+    grid.wait()
+    assert grid.describe() == "rows 201-250 of 250"
+    assert grid.frame.index[-1] == 250
+    grid.go("next")  # no page after the last
+    grid.wait()
+    assert grid.describe() == "rows 201-250 of 250"
+    grid.go("previous")
+    grid.wait()
+    assert grid.describe() == "rows 101-200 of 250"
+    assert "rows 101-200 of 250" in grid.footer.value
+
+
+def test_parse_filter():
+    class C:  # a column, as far as parse_filter asks
+        def __init__(self, kind):
+            self.kind = kind
+
+    assert parse_filter(C("number"), "1..5") == {"low": "1", "high": "5"}
+    assert parse_filter(C("number"), "..5") == {"low": None, "high": "5"}
+    assert parse_filter(C("date"), ">= 2024-01-02") == {"low": "2024-01-02"}
+    assert parse_filter(C("text"), "= a, b") == {"one_of": ["a", "b"]}
+    assert parse_filter(C("text"), "a..b") == {"contains": "a..b"}
+    assert parse_filter(C("number"), "7") == {"one_of": ["7"]}
+    assert parse_filter(C("text"), "NOT NULL") == {"null": False}
+    assert parse_filter(C("text"), "  ") == {}
+    with pytest.raises(sqlnb.UsageError, match="at least one end"):
+        parse_filter(C("number"), "..")
+
+
+def test_a_new_click_cancels_the_slow_sort_and_cancel_stops_one(tmp_path):
+    with sqlnb.connect(tmp_path / "t.duckdb") as db:
+        grid = _grid(db, "SELECT range AS x, hash(range) AS h FROM range(3000000000)")
+        grid.click_header("h")  # a sort of 3e9 rows: long
+        slow = grid._page
+        assert not slow.wait(0.3)
+        assert grid.status.value == "running"
+        assert grid.cancel_button.layout.display is None  # Cancel shows while it runs
+        grid.click_header("h")  # the next click cancels it
+        with pytest.raises(sqlnb.QueryCancelled):
+            slow.result(30)
+        again = grid._page
+        grid.cancel()
+        with pytest.raises(sqlnb.QueryCancelled):
+            again.result(30)
+        grid.wait()
+        assert grid.frame is not None and len(grid.frame) == 100  # the page stays
+
+
+def test_static_html_for_a_saved_notebook(flights):
+    grid = _grid(flights, page_rows=5)
+    bundle = grid._repr_mimebundle_()
+    assert WIDGET in bundle
+    assert "rows 1-5 of 250" in bundle["text/html"] and LIVE_AGAIN in bundle["text/html"]
+    assert bundle["text/html"].count("<tr>") == 6  # the header and five rows
+    assert grid.frame["carrier"].tolist()[2] is None or pd.isna(grid.frame["carrier"][3])
+    assert ">NULL</td>" in grid.static_html()  # row 3's carrier
+
+
+# -- the magics ---------------------------------------------------------------------------------
+@pytest.fixture
+def ip(tmp_path):
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "sqlnb")
+    shell.run_line_magic("sqlnb", f"connect {tmp_path / 'f.db'}")
+    yield shell
+    shell.run_line_magic("unload_ext", "sqlnb")
+    InteractiveShell.clear_instance()
+
+
+def test_sqlnb_explore_a_table_a_query_and_a_dataframe_without_widgets(ip):
+    """In a terminal (no widgets) %sqlnb explore gives the View itself."""
+    ip.run_cell_magic("sql", "", "CREATE TABLE t AS SELECT 1 AS x UNION ALL SELECT 2")
+    view = ip.run_line_magic("sqlnb", "explore t")
+    assert isinstance(view, sqlnb.View) and view.count() == 2
+    ip.user_ns["least"] = 2
+    view = ip.run_line_magic("sqlnb", "explore SELECT x FROM t WHERE x >= :least")
+    assert view.page()["x"].tolist() == [2] and view.params == {"least": 2}
+    ip.user_ns["frame"] = pd.DataFrame({"a": [3, 1, 2]})
+    view = ip.run_line_magic("sqlnb", "explore --rows 2 frame")
+    assert view.sort("a").page()["a"].tolist() == [1, 2, 3]
+    view.database.close()
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="runs a query"):
+        ip.run_line_magic("sqlnb", "explore DELETE FROM t")
+    with pytest.raises(UsageError, match="needs a table's name"):
+        ip.run_line_magic("sqlnb", "explore")
+    with pytest.raises(UsageError, match="--rows takes a number"):
+        ip.run_line_magic("sqlnb", "explore --rows x t")
+
+
+def test_a_large_result_displays_as_the_explorer_and_a_small_one_plain(ip):
+    ip.kernel = object()  # a kernel that draws widgets, as far as the magics ask
+    try:
+        big = ip.run_cell_magic("sql", "", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                                           "SELECT x + 1 FROM c WHERE x < 500) SELECT x FROM c")
+        small = ip.run_cell_magic("sql", "", "SELECT 1 AS x")
+        formats, _ = ip.display_formatter.format(big)
+        assert WIDGET in formats and LIVE_AGAIN in formats["text/html"]
+        assert "rows 1-100 of 500" in formats["text/html"]
+        formats, _ = ip.display_formatter.format(small)
+        assert WIDGET not in formats and "sqlnb-shape" in formats["text/html"]
+        ip.run_line_magic("config", "SqlNB.explorer = -1")
+        formats, _ = ip.display_formatter.format(big)
+        assert WIDGET not in formats
+        ip.run_line_magic("config", "SqlNB.explorer = 20")
+        derived = big.head(100)  # a frame built from a result is not a result
+        assert WIDGET not in ip.display_formatter.format(derived)[0]
+    finally:
+        del ip.kernel
+
+
+def test_in_a_real_kernel_the_result_is_a_live_widget_with_a_static_copy(kernel):
+    status, _ = kernel.run("%sqlnb connect :memory: --as grid")
+    assert status == "ok"
+    status, outputs = kernel.run("%%sql\nWITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT "
+                                 "x + 1 FROM c WHERE x < 300) SELECT x, 'v' || x AS s FROM c")
+    assert status == "ok"
+    (result,) = [content for kind, content in outputs if kind == "execute_result"]
+    data = result["data"]
+    assert WIDGET in data and "rows 1-100 of 300" in data["text/html"]
+    status, outputs = kernel.run("import json\nprint(json.dumps(sorted(_.columns)))")
+    assert status == "ok" and json.loads(outputs[-1][1]["text"]) == ["s", "x"]  # a DataFrame
