@@ -356,6 +356,24 @@ class View:
         frame.index = range(offset, offset + len(frame))
         return frame
 
+    def summary_sql(self) -> str:
+        """The SQL of each column's summary over the whole result (filters not applied): its
+        count of values, and the least and the greatest of a number, date or text column.
+        One row: `n`, then `count_i`, `min_i`, `max_i` for the i-th column (from 0)."""
+        terms = ["count(*) AS n"]
+        for i, column in enumerate(self._columns):
+            if not column.unique:
+                continue
+            q = self._q(column.name)
+            terms.append(f"count({q}) AS count_{i}")
+            if column.kind in ("number", "date", "text"):
+                terms += [f"min({q}) AS min_{i}", f"max({q}) AS max_{i}"]
+        return f"SELECT {', '.join(terms)} FROM ({self._source}\n) AS {ALIAS}"
+
+    def submit_summary(self) -> QueryHandle:
+        """Start the columns' summary (`summary_sql`); its handle (value: a one-row frame)."""
+        return self._submit(self.summary_sql())
+
     def submit_count(self) -> QueryHandle:
         """Start counting the view's rows; its handle (value: a one-row DataFrame, column n)."""
         key = self._count_key()

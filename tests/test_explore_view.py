@@ -295,13 +295,16 @@ def test_dates_and_times_filter_by_range_on_engines_that_type_them(tmp_path, req
 
 def test_kinds_come_from_the_first_page(view_engine, tmp_path, request):
     """Each engine's result types give the kinds the filters offer: numbers, text, dates (on
-    SQLite dates are text), and a column of NULLs only is text (every engine compares it)."""
+    SQLite dates are text); each column's summary runs in the engine."""
     engine = view_engine
     with fresh(engine, tmp_path, request) as db:
         _load(db, engine, "t", [(1, 0.5, "a", datetime.date(2000, 1, 1))])
         kinds = {c.name: c.kind for c in db.explore("t").columns}
         assert kinds == {"i": "number", "f": "number", "s": "text",
                          "d": "text" if engine == "sqlite" else "date"}
+        summary = db.explore("t").submit_summary().result(60)  # what a header's tooltip says
+        assert summary.iloc[0]["n"] == 1 and summary.iloc[0]["min_2"] == "a"
+        assert [summary.iloc[0][f"count_{i}"] for i in range(4)] == [1, 1, 1, 1]
 
 
 def test_column_kind_from_values():

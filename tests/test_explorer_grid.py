@@ -7,6 +7,7 @@ table), a small one as the plain table."""
 from __future__ import annotations
 
 import json
+import time
 
 import pandas as pd
 import pytest
@@ -77,6 +78,17 @@ def test_a_filter_line_changes_the_footers_count(flights):
     assert grid.describe() == "rows 1-100 of 250"
     grid.set_filter("fare", "cheap")  # not a number: said in the grid, nothing runs
     assert "holds numbers, and 'cheap' is not one" in grid.status.value
+
+
+def test_each_header_summarizes_its_column_from_the_engine(flights):
+    grid = _grid(flights)
+    grid._summary.result(30)
+    deadline = time.monotonic() + 30  # (the tooltips are set by the handle's callback)
+    while len(grid.summary) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert grid.summary["carrier"] == "188 values, 62 NULL · AA .. UA"
+    assert grid.summary["fare"] == "215 values, 35 NULL · 1.5 .. 375.0"
+    assert "215 values, 35 NULL" in grid.headers["fare"].tooltip
 
 
 def test_pages_reach_the_last_one(flights):

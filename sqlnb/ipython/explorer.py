@@ -147,10 +147,12 @@ class Explorer:
             self.sql_text,
         ], layout=w.Layout(width="100%"))
         self.widget.add_class("sqlnb-explorer")
+        self.summary: dict[str, str] = {}
         if first_page is not None:  # the result's first rows, already in the kernel
             self._show(first_page.head(page_rows), self._serial)
         else:
             self.refresh()
+        self._summarize()
 
     # -- what a user does ---------------------------------------------------------------------
     def click_header(self, name: str) -> None:
@@ -230,6 +232,33 @@ class Explorer:
             self._on_close = None
 
     # -- queries --------------------------------------------------------------------------------
+    def _summarize(self) -> None:
+        """Start the columns' summary (one query, in the engine); each header's tooltip says
+        it when it is in."""
+        try:
+            handle = self.view.submit_summary()
+        except sqlnb.UsageError:
+            return
+        self._summary = handle
+        handle.add_done_callback(self._summarized)
+
+    def _summarized(self, handle: sqlnb.QueryHandle) -> None:
+        if handle.exception() is not None:
+            return  # (a summary is a help: its failure shows nowhere)
+        row = handle.result().iloc[0]
+        total = int(row["n"])
+        for i, column in enumerate(self.view.columns):
+            if f"count_{i}" not in row:
+                continue
+            values = int(row[f"count_{i}"])
+            text = f"{values:,} values, {total - values:,} NULL"
+            if f"min_{i}" in row and values:
+                text += f" · {_short(row[f'min_{i}'])} .. {_short(row[f'max_{i}'])}"
+            self.summary[column.name] = text
+            self.headers[column.name].tooltip = (
+                f"{column.name}: {column.dtype} ({column.kind}) · {text} -- click to sort")
+
+
     def _apply(self, change: Callable[[], Any]) -> None:
         try:
             change()
@@ -412,6 +441,11 @@ def _cell(value: Any) -> str:
     if missing:  # (a float column's NaN and NULL are alike in a DataFrame)
         return '<td style="color: var(--jp-ui-font-color2, #888)">NULL</td>'
     return f"<td>{html.escape(str(value))}</td>"
+
+
+def _short(value: Any) -> str:
+    text = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+    return text if len(text) <= 24 else text[:23] + "…"
 
 
 def _filter_line(f: Any) -> str:
