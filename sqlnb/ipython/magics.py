@@ -915,10 +915,9 @@ def _memory_database() -> sqlnb.Database:
     """An in-memory Database for exploring a DataFrame: DuckDB's where it is installed (it
     reads a DataFrame's columns fast), else SQLite's."""
     try:
-        import duckdb  # noqa: F401
-    except ImportError:
+        return sqlnb.connect("duckdb:///:memory:")
+    except sqlnb.UsageError:  # DuckDB is not installed
         return sqlnb.connect()
-    return sqlnb.connect("duckdb:///:memory:")
 
 
 #: Columns whose types the line under a result names (the rest are counted).
