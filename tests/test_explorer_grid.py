@@ -149,7 +149,7 @@ def test_static_html_for_a_saved_notebook(flights):
     assert "rows 1-5 of 250" in bundle["text/html"] and LIVE_AGAIN in bundle["text/html"]
     assert bundle["text/html"].count("<tr>") == 6  # the header and five rows
     assert grid.frame["carrier"].tolist()[2] is None or pd.isna(grid.frame["carrier"][3])
-    assert ">NULL</td>" in grid.static_html()  # row 3's carrier
+    assert '<td class="null">NULL</td>' in grid.static_html()  # row 3's carrier
 
 
 # -- the magics ---------------------------------------------------------------------------------
@@ -217,3 +217,20 @@ def test_in_a_real_kernel_the_result_is_a_live_widget_with_a_static_copy(kernel)
     assert WIDGET in data and "rows 1-100 of 300" in data["text/html"]
     status, outputs = kernel.run("import json\nprint(json.dumps(sorted(_.columns)))")
     assert status == "ok" and json.loads(outputs[-1][1]["text"]) == ["s", "x"]  # a DataFrame
+    # %sqlnb explore shows its grid under a display id, which each page shown updates
+    kernel.run("%sql CREATE TABLE t AS SELECT 1 AS x UNION ALL SELECT 2")
+    status, outputs = kernel.run("g = %sqlnb explore t\ng")
+    assert status == "ok"
+    (shown,) = [content for kind, content in outputs if kind == "display_data"]
+    assert WIDGET in shown["data"] and shown["transient"]["display_id"]
+    assert "rows 1-2 of 2" in shown["data"]["text/html"]
+    msg_id = kernel.start("g.click_header('x'); g.click_header('x'); g.wait()")
+    updates = []
+    while True:
+        msg = kernel.client.get_iopub_msg(timeout=60)
+        if msg["msg_type"] == "update_display_data":
+            updates.append(msg["content"])
+        if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"):
+            break
+    assert any("sorted by x desc" in u["data"]["text/html"] for u in updates), updates

@@ -19,8 +19,9 @@ A filter is typed as a line per column (`parse_filter`): `10..20`, `>= 5`, `<= 2
 `= a, b` (one of), `null`, `not null`, or text a text column must contain.
 
 Saved with the notebook: the output holds, beside the widget, a static HTML table of the page on
-screen with its footer and a line saying the grid is live again once the cell runs; GitHub and
-nbviewer show that table.
+screen with its footer and a line saying the grid is live again once the cell runs (the grid is
+displayed under a display id, updated with each page shown); GitHub and nbviewer show that
+table.
 """
 
 from __future__ import annotations
@@ -117,12 +118,11 @@ class Explorer:
         self.search_box = w.Text(placeholder="search the text columns",
                                  continuous_update=False, layout=w.Layout(width="16em"))
         self.search_box.observe(lambda change: self.search(change["new"]), names="value")
-        self.pager = {name: w.Button(description=label, layout=w.Layout(width="3.5em"),
-                                     tooltip=tip)
-                      for name, label, tip in (("first", "⏮", "first page"),
-                                               ("previous", "◀", "previous page"),
-                                               ("next", "▶", "next page"),
-                                               ("last", "⏭", "last page"))}
+        self.pager = {name: w.Button(icon=icon, layout=w.Layout(width="3.5em"), tooltip=tip)
+                      for name, icon, tip in (("first", "angle-double-left", "first page"),
+                                              ("previous", "angle-left", "previous page"),
+                                              ("next", "angle-right", "next page"),
+                                              ("last", "angle-double-right", "last page"))}
         for name, button in self.pager.items():
             button.on_click(lambda _b, name=name: self.go(name))
         self.table = w.HTML(value="")
@@ -148,6 +148,7 @@ class Explorer:
         ], layout=w.Layout(width="100%"))
         self.widget.add_class("sqlnb-explorer")
         self.summary: dict[str, str] = {}
+        self._display: Any = None  # the display the grid is shown in (its static copy kept)
         if first_page is not None:  # the result's first rows, already in the kernel
             self._show(first_page.head(page_rows), self._serial)
         else:
@@ -338,6 +339,8 @@ class Explorer:
         self._update_footer()
         self._update_headers()
         self._finish(serial, "")
+        if self._display is not None:  # the saved notebook's static copy: the page shown
+            self._display.update(self._repr_mimebundle_(), raw=True)
 
     def _say_error(self, message: str) -> None:
         self.error = message
@@ -406,6 +409,13 @@ class Explorer:
                 f'<div class="sqlnb-shape">{html.escape(self.describe())}</div>'
                 f'<div class="sqlnb-shape"><i>{html.escape(LIVE_AGAIN)}</i></div></div>')
 
+    def _ipython_display_(self) -> None:
+        """Show the grid under a display id, so that each page shown also becomes the static
+        copy a saved notebook keeps (the display is updated with it)."""
+        from IPython.display import display
+
+        self._display = display(self._repr_mimebundle_(), raw=True, display_id=True)
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle["text/html"] = self.static_html()
@@ -416,22 +426,42 @@ class Explorer:
         return f"<sqlnb explorer: {self.describe()}>"
 
 
+#: The page's look: compact rows, a header that stays in view, the notebook theme's colours
+#: (dark themes included), numbers aligned right.
+PAGE_STYLE = """<style>
+.sqlnb-page { border-collapse: collapse; font-family: var(--jp-code-font-family, monospace);
+  font-size: var(--jp-code-font-size, 13px); color: var(--jp-content-font-color1, inherit); }
+.sqlnb-page th, .sqlnb-page td { padding: 1px 8px; line-height: 1.5; white-space: nowrap;
+  text-align: left; border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); }
+.sqlnb-page td.n { text-align: right; }
+.sqlnb-page thead th { position: sticky; top: 0; background: var(--jp-layout-color1, #fff);
+  border-bottom: 2px solid var(--jp-border-color1, #bdbdbd); }
+.sqlnb-page tbody th { color: var(--jp-ui-font-color2, #757575); font-weight: normal;
+  text-align: right; }
+.sqlnb-page tbody tr:hover { background: var(--jp-layout-color2, #eee); }
+.sqlnb-page .null { color: var(--jp-ui-font-color3, #9e9e9e); }
+</style>"""
+
+
 def page_html(frame: Any) -> str:
     """A page as an HTML table: its values escaped, its row numbers (from 1) on the left,
-    NULLs shown as a grey "NULL", and colours from the notebook's theme."""
+    numbers aligned right, NULLs shown as a grey "NULL", colours from the notebook's theme."""
+    import pandas as pd
+
+    numeric = [pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+               for dtype in frame.dtypes]
     cells = []
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     cells.append(f"<thead><tr><th></th>{head}</tr></thead><tbody>")
     for number, row in zip(frame.index, frame.itertuples(index=False)):
-        tds = "".join(_cell(v) for v in row)
+        tds = "".join(_cell(v, n) for v, n in zip(row, numeric))
         cells.append(f"<tr><th>{number:,}</th>{tds}</tr>")
     cells.append("</tbody>")
-    return ('<div style="max-height: 32em; overflow: auto"><table class="sqlnb-page" '
-            'style="border-collapse: collapse; color: var(--jp-content-font-color1, inherit)">'
-            + "".join(cells) + "</table></div>")
+    return (f'{PAGE_STYLE}<div style="max-height: 32em; overflow: auto">'
+            f'<table class="sqlnb-page">{"".join(cells)}</table></div>')
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, numeric: bool = False) -> str:
     import pandas as pd
 
     try:
@@ -439,8 +469,9 @@ def _cell(value: Any) -> str:
     except (TypeError, ValueError):  # a list, an array: a value
         missing = False
     if missing:  # (a float column's NaN and NULL are alike in a DataFrame)
-        return '<td style="color: var(--jp-ui-font-color2, #888)">NULL</td>'
-    return f"<td>{html.escape(str(value))}</td>"
+        return '<td class="null">NULL</td>'
+    opening = '<td class="n">' if numeric else "<td>"
+    return f"{opening}{html.escape(str(value))}</td>"
 
 
 def _short(value: Any) -> str:

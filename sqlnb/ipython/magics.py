@@ -865,6 +865,8 @@ class SqlNB(Magics):
 
         def as_explorer(frame: pd.DataFrame, include: Any = None, exclude: Any = None
                         ) -> dict[str, Any] | None:
+            # the cell's value (an execute_result, which no display id can update): its
+            # static copy is the result's first page
             explorer = self._explorer_of(frame)
             return None if explorer is None else explorer._repr_mimebundle_()
 
