@@ -234,3 +234,66 @@ def test_in_a_real_kernel_the_result_is_a_live_widget_with_a_static_copy(kernel)
                 and msg["content"]["execution_state"] == "idle"):
             break
     assert any("sorted by x desc" in u["data"]["text/html"] for u in updates), updates
+
+
+# -- the fetch limit ---------------------------------------------------------------------------
+@pytest.fixture(params=["duckdb", "postgres", "sqlite"])
+def capped_shell(request, tmp_path):
+    """A shell whose current database is a fresh one of each engine that counts the rows it
+    fetches as they come (Spark sends a result whole: see docs/explorer.md)."""
+    from .test_engines import fresh
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "sqlnb")
+    with fresh(request.param, tmp_path, request) as db:
+        shell.user_ns["capdb"] = db
+        shell.run_line_magic("sqlnb", "use capdb")
+        yield request.param, shell
+        shell.run_line_magic("unload_ext", "sqlnb")
+    InteractiveShell.clear_instance()
+
+
+BIG = {  # 200,000 rows, in order
+    "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) "
+              "SELECT x FROM c",
+    "duckdb": "SELECT range + 1 AS x FROM range(200000) ORDER BY x",
+    "postgres": "SELECT x FROM generate_series(1, 200000) AS x",
+}
+
+
+def test_a_result_over_the_fetch_limit_holds_its_first_rows_and_says_so(capped_shell, capsys):
+    engine, ip = capped_shell
+    ip.run_line_magic("config", "SqlNB.fetch_limit = 1000")
+    ip.run_cell_magic("sql", "big <<", BIG[engine])
+    said = capsys.readouterr().out
+    big = ip.user_ns["big"]
+    assert big["x"].tolist() == list(range(1, 1001))
+    assert "the first 1,000 rows of 200,000" in said and "--all" in said
+    formats, _ = ip.display_formatter.format(big)
+    assert "the first 1,000 rows of 200,000" in formats["text/plain"]
+    whole = ip.run_cell_magic("sql", "--all", BIG[engine])
+    assert len(whole) == 200_000
+    small = ip.run_cell_magic("sql", "", "SELECT 1 AS x")  # under the limit: as before
+    assert len(small) == 1 and "first" not in capsys.readouterr().out
+    ip.run_line_magic("config", "SqlNB.fetch_limit = 0")
+    assert len(ip.run_cell_magic("sql", "", BIG[engine])) == 200_000
+    ip.run_line_magic("config", "SqlNB.fetch_limit = 1000000")
+
+
+def test_a_long_fetch_over_the_limit_is_stopped_not_finished(ip, monkeypatch):
+    """A result still arriving when its rows pass the limit is cancelled, and its first rows
+    fetched again with a LIMIT: the kernel never holds the whole."""
+    from sqlnb.ipython.magics import SqlNB
+
+    stopped = []
+    first_rows = SqlNB._first_rows
+    monkeypatch.setattr(SqlNB, "_first_rows", lambda self, *args: stopped.append(args) or
+                        first_rows(self, *args))
+    ip.run_line_magic("config", "SqlNB.fetch_limit = 1000")
+    try:
+        frame = ip.run_cell_magic("sql", "", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                                             "SELECT x + 1 FROM c WHERE x < 5000000) "
+                                             "SELECT x, 'row ' || x AS s FROM c")
+    finally:
+        ip.run_line_magic("config", "SqlNB.fetch_limit = 1000000")
+    assert len(stopped) == 1 and len(frame) == 1000 and frame["x"].iloc[-1] == 1000

@@ -59,7 +59,7 @@ _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
 #: SQLite's error for a { or } in SQL: someone expected a template
 _BRACE = re.compile(r'unrecognized token: "[{}]')
 _NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False,
-                                 explain=False)
+                                 explain=False, all=False)
 
 
 class SqlCellError(Exception):
@@ -159,6 +159,13 @@ class SqlNB(Magics):
         help="Show a progress widget (a text line in a terminal) for a query that runs longer "
              "than a moment, with a Cancel button.",
     )
+    fetch_limit = Int(
+        1_000_000, config=True,
+        help="A %%sql query's result of more rows than this is not fetched whole: the cell's "
+             "value holds its first fetch_limit rows and says so in one line, the explorer "
+             "sorts, filters and pages every row in the engine, and %%sql --all fetches them "
+             "all. 0: no limit. db.query() in Python always returns the whole result.",
+    )
     explorer = Int(
         20, config=True,
         help="A %%sql query's result of more rows than this shows in the result explorer (a "
@@ -181,6 +188,8 @@ class SqlNB(Magics):
         #: the query behind each result (by id): (db, sql, params, time limit), which the
         #: explorer runs again, wrapped, for each page
         self._queries: dict[int, tuple[Any, str, Any, float | None]] = {}
+        #: the row counts of results larger than fetch_limit (by id), whose first rows they hold
+        self._capped: dict[int, int] = {}
         #: the profiles %sqlnb profile returned, shown as a report (see _profile_shown)
         self._profiles: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         #: the last --background cell of each `VAR <<`, for %sqlnb wait VAR
@@ -203,6 +212,9 @@ class SqlNB(Magics):
                    "cell's handle until the result replaces it")
     @argument("--time-limit", metavar="SECONDS", type=float,
               help="stop the query after this many seconds (default: %%config SqlNB.time_limit)")
+    @argument("--all", action="store_true",
+              help="fetch the whole result however many rows it has (see %%config "
+                   "SqlNB.fetch_limit)")
     @argument("--explain", action="store_true",
               help="show the engine's plan of each statement instead of running it")
     @no_var_expand  # `$name` and `{x}` in SQL are SQLite's, never IPython's
@@ -210,7 +222,7 @@ class SqlNB(Magics):
     def sql(self, line: str, cell: str | None = None) -> Any:
         """Run SQL on the current database; the value is a DataFrame of the last result.
 
-        %%sql [--db NAME] [--time-limit SECONDS] [--no-progress] [--background] [--explain]
+        %%sql [--db NAME] [--time-limit SECONDS] [--no-progress] [--background] [--explain] [--all]
               [VAR <<]
         %sql [options] [VAR <<] SELECT ...     (also: df = %sql SELECT ...)
         %sql sqlite:///path/to/file.db         (open a database and make it current)
@@ -255,12 +267,12 @@ class SqlNB(Magics):
             self._explain(db, statements, limit)
             return None
         if args.background:
-            handle = self._run_background(db, statements, limit, target)
+            handle = self._run_background(db, statements, limit, target, args.all)
             return handle if target is None else None
         progress = CellProgress(enabled=self.show_progress and not args.no_progress,
                                 widgets=widgets_available(self.shell),
                                 kernel=getattr(self.shell, "kernel", None))
-        value = self._run_cell(db, statements, limit, progress)
+        value = self._run_cell(db, statements, limit, progress, fetch_all=args.all)
         if target is not None:
             self.shell.user_ns[target] = value
         return value
@@ -279,7 +291,7 @@ class SqlNB(Magics):
 
     def _run_cell(self, db: sqlnb.Database, statements: list[tuple[Statement, Any]],
                   limit: float | None, progress: CellProgress,
-                  on_start: Any = None) -> Any:
+                  on_start: Any = None, fetch_all: bool = False) -> Any:
         """Run the statements in order; the cell's value, or a SqlCellError naming the failure."""
         frame = None
         changed: int | None = None
@@ -292,7 +304,25 @@ class SqlNB(Magics):
                 handle = db.submit(statement.text, params, time_limit=limit, dataframe=True)
                 if on_start is not None:
                     on_start(handle)
-                value = progress.wait(handle, "" if total == 1 else f"{where} · ")
+                cap = self._cap(statement, fetch_all)
+                capped: list[bool] = []
+
+                def watch(running: sqlnb.QueryHandle, cap: int | None = cap,
+                          capped: list[bool] = capped) -> None:
+                    if cap is not None and not capped and running.progress.rows > cap:
+                        capped.append(True)  # more rows than the fetch limit: stop fetching
+                        running.cancel()
+
+                try:
+                    value = progress.wait(handle, "" if total == 1 else f"{where} · ",
+                                          watch if cap is not None else None)
+                except sqlnb.QueryCancelled:
+                    if not capped:
+                        raise
+                    value = self._first_rows(db, statement, params, limit, cap)
+                else:
+                    if cap is not None and len(value) > cap:  # in before the watch saw it:
+                        value = self._keep_first(value.head(cap).copy(), len(value))  # alike
             except KeyboardInterrupt:  # the kernel's Stop: worded as the Cancel button's cancel
                 elapsed = handle.progress.elapsed if handle is not None else 0.0
                 message = _cancelled(elapsed, _stopped_fate(handle), where, index,
@@ -317,9 +347,39 @@ class SqlNB(Magics):
             result: Any = WriteSummary(changed, total)
             progress.finish(f"{result!r} in {took:.2f} s")
             return result
-        progress.finish(f"{len(frame):,} {'row' if len(frame) == 1 else 'rows'} in {took:.2f} s")
+        rows = self._capped.get(id(frame))
+        if rows is not None:
+            progress.finish(f"the first {len(frame):,} rows of {rows:,} in {took:.2f} s")
+            print(_capped_line(len(frame), rows))  # said in any case: never silent
+        else:
+            progress.finish(f"{len(frame):,} {'row' if len(frame) == 1 else 'rows'} in "
+                            f"{took:.2f} s")
         self._results[id(frame)] = frame
         self._remember_query(frame, *source)
+        return frame
+
+    def _cap(self, statement: Statement, fetch_all: bool) -> int | None:
+        """The rows a statement's result may have before it is no longer fetched whole (None:
+        no limit): a query's only, unless --all or fetch_limit 0."""
+        if (fetch_all or self.fetch_limit <= 0 or statement.writes
+                or statement.keyword not in EXPLORABLE):
+            return None
+        return self.fetch_limit
+
+    def _first_rows(self, db: sqlnb.Database, statement: Statement, params: Any,
+                    limit: float | None, cap: int) -> Any:
+        """A result larger than the fetch limit: its first `cap` rows (the query run again,
+        wrapped with LIMIT) and its row count, counted in the engine."""
+        view = db.explore(statement.text, params, time_limit=limit)
+        return self._keep_first(view.page(0, cap), view.count())
+
+    def _keep_first(self, frame: Any, rows: int) -> Any:
+        """`frame`, the first rows of a result of `rows` rows, remembered as such (the
+        line under it and the explorer's count say so)."""
+        frame.index = range(len(frame))
+        key = id(frame)
+        self._capped[key] = rows
+        weakref.finalize(frame, self._capped.pop, key, None)
         return frame
 
     def _remember_query(self, frame: Any, db: sqlnb.Database, statement: Statement,
@@ -333,7 +393,7 @@ class SqlNB(Magics):
         weakref.finalize(frame, self._queries.pop, key, None)
 
     def _run_background(self, db: sqlnb.Database, statements: list[Any], limit: float | None,
-                        target: str | None) -> BackgroundCell:
+                        target: str | None, fetch_all: bool = False) -> BackgroundCell:
         """Start the cell on a thread of its own; the widget stays live with its Cancel button."""
         widgets = widgets_available(self.shell)  # a terminal gets no progress line: it would
         progress = CellProgress(enabled=widgets, widgets=widgets,  # garble the prompt
@@ -345,7 +405,8 @@ class SqlNB(Magics):
 
         def run() -> None:
             try:
-                value = self._run_cell(db, statements, limit, progress, on_start=cell._started)
+                value = self._run_cell(db, statements, limit, progress, on_start=cell._started,
+                                       fetch_all=fetch_all)
             except BaseException as error:
                 cell._reply.set_exception(error)
                 return
@@ -845,7 +906,7 @@ class SqlNB(Magics):
             with pd.option_context(*self._display_options(frame)):
                 table = frame._repr_html_() or ""
             return (f'{table}<div class="sqlnb-shape" style="color: var(--jp-ui-font-color2, '
-                    f'#616161)">{html.escape(_shape(frame))}</div>')
+                    f'#616161)">{html.escape(self._shape(frame))}</div>')
 
         as_markup.for_type(pd.DataFrame, as_html)
         plain = formatters["text/plain"]
@@ -858,7 +919,7 @@ class SqlNB(Magics):
                 printer.text(repr(frame))
                 return
             with pd.option_context(*self._display_options(frame)):
-                printer.text(f"{frame!r}\n{_shape(frame)}")
+                printer.text(f"{frame!r}\n{self._shape(frame)}")
 
         plain.for_type(pd.DataFrame, as_text)
         bundles = self.shell.display_formatter.mimebundle_formatter
@@ -891,9 +952,19 @@ class SqlNB(Magics):
 
         try:
             view = db.explore(sql, params, time_limit=limit, result=frame)
+            if id(frame) in self._capped:  # the result holds the first rows only
+                view.remember_count(self._capped[id(frame)])
         except sqlnb.UsageError:
             return None  # a query the explorer cannot wrap: the plain table
         return Explorer(view, first_page=frame)
+
+    def _shape(self, frame: Any) -> str:
+        """The line under a result; a result larger than fetch_limit says it holds its first
+        rows only."""
+        rows = self._capped.get(id(frame))
+        if rows is None:
+            return _shape(frame)
+        return f"{_capped_line(len(frame), rows)}\n{_shape(frame)}"
 
     def _is_result(self, frame: Any) -> bool:
         """True for a DataFrame these magics returned (not one built from it)."""
@@ -911,6 +982,12 @@ class SqlNB(Magics):
 
 #: The first keywords of a query whose result the explorer can show (by running it again).
 EXPLORABLE = frozenset({"SELECT", "WITH", "VALUES", "FROM", "TABLE"})
+
+
+def _capped_line(held: int, rows: int) -> str:
+    return (f"the first {held:,} rows of {rows:,}: the result is larger than the fetch limit "
+            f"(%config SqlNB.fetch_limit); %%sql --all fetches every row, and the explorer "
+            f"sorts, filters and pages all {rows:,} in the engine")
 
 
 def _memory_database() -> sqlnb.Database:
