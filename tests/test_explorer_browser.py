@@ -1,7 +1,8 @@
-"""The result explorer end to end in JupyterLab 4, in headless Chromium (as tests/test_browser.py
-drives it): a click on a header sorts the rows, a filter line changes the footer's count, the
-last page is reached, Cancel stops a slow sort, and the saved notebook holds a static table of
-the page that was on screen, with its footer and the line saying the grid is live again.
+"""The result explorer end to end in JupyterLab 4 and Notebook 7, in headless Chromium (as
+tests/test_browser.py drives them): a click on a header sorts the rows, a filter line changes
+the footer's count, the last page is reached, Cancel stops a slow sort, and the saved notebook
+holds a static table of the page that was on screen, with its footer and the line saying the
+grid is live again.
 
 A screenshot of the grid is saved to test-artifacts/ (or $SQLNB_ARTIFACTS).
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_browser import ARGS, CHROMIUM, _open, _run_cell, serve
+from .test_browser import APPS, ARGS, CHROMIUM, _open, _run_cell, serve
 
 SLOW = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000000) "
         "SELECT x, (x * 7919) % 1000003 AS h FROM c")
@@ -53,7 +54,8 @@ def _wait_for(check, what: str, timeout: float = 60) -> None:
     pytest.fail(f"{what} within {timeout} s")
 
 
-def test_the_explorer_in_jupyterlab(tmp_path):
+@pytest.mark.parametrize("app", sorted(APPS))
+def test_the_explorer_in_the_browser(app, tmp_path):
     if not Path(CHROMIUM).exists():
         if os.environ.get("SQLNB_REQUIRE_BROWSER"):
             pytest.fail(f"no browser at {CHROMIUM}: apt-get install chromium")
@@ -66,11 +68,12 @@ def test_the_explorer_in_jupyterlab(tmp_path):
     _notebook(path)
     artifacts = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
-    with serve("jupyterlab", tmp_path, home) as (base, token), \
-            playwright.sync_playwright() as p:
+    module, url = APPS[app]
+    with serve(module, tmp_path, home) as (base, token), playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = _open(browser, f"{base}/lab/tree/grid.ipynb?reset&token={token}")
+            page = _open(browser, base + url.replace("slow.ipynb", "grid.ipynb").format(
+                token=token))
             cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
             for index in (0, 1):
                 _run_cell(page, index)
@@ -95,7 +98,7 @@ def test_the_explorer_in_jupyterlab(tmp_path):
             grid.locator("button[title='last page']").click()
             grid.locator(".jupyter-widgets", has_text="rows 201-250 of 250").last.wait_for(
                 timeout=60_000)
-            grid.screenshot(path=str(artifacts / "explorer-jupyterlab.png"))
+            grid.screenshot(path=str(artifacts / f"explorer-{app}.png"))
             # a slow sort, cancelled from the grid
             _run_cell(page, 3)
             slow = cells.nth(3)
