@@ -297,3 +297,27 @@ def test_a_long_fetch_over_the_limit_is_stopped_not_finished(ip, monkeypatch):
     finally:
         ip.run_line_magic("config", "SqlNB.fetch_limit = 1000000")
     assert len(stopped) == 1 and len(frame) == 1000 and frame["x"].iloc[-1] == 1000
+
+
+def test_a_cell_run_again_closes_the_grids_of_its_last_run(ip):
+    class Kernel:  # what the magics ask a kernel: the request of the cell running now
+        def get_parent(self):
+            return {"metadata": {"cellId": "cell-1"}}
+
+    ip.kernel = Kernel()
+    magics = ip.magics_manager.registry["SqlNB"]
+    try:
+        ip.run_cell_magic("sql", "", "CREATE TABLE t AS WITH RECURSIVE c(x) AS (SELECT 1 "
+                                     "UNION ALL SELECT x + 1 FROM c WHERE x < 100) SELECT x FROM c")
+        ip.execution_count = 7
+        first = ip.run_line_magic("sqlnb", "explore t")
+        second = ip.run_line_magic("sqlnb", "explore t")  # the same run: both stay
+        assert first.widget.comm is not None and second.widget.comm is not None
+        ip.execution_count = 8  # the cell run again
+        third = ip.run_line_magic("sqlnb", "explore t")
+        assert first.widget.comm is None and second.widget.comm is None  # closed
+        assert third.widget.comm is not None
+        magics.close_grids()
+        assert third.widget.comm is None
+    finally:
+        del ip.kernel

@@ -190,6 +190,9 @@ class SqlNB(Magics):
         self._queries: dict[int, tuple[Any, str, Any, float | None]] = {}
         #: the row counts of results larger than fetch_limit (by id), whose first rows they hold
         self._capped: dict[int, int] = {}
+        #: the explorers each notebook cell showed (by the front end's cell id), with the run
+        #: of the cell that showed them: a cell run again closes the grids of its last run
+        self._grids: dict[str, list[tuple[int, Any]]] = {}
         #: the profiles %sqlnb profile returned, shown as a report (see _profile_shown)
         self._profiles: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         #: the last --background cell of each `VAR <<`, for %sqlnb wait VAR
@@ -659,7 +662,7 @@ class SqlNB(Magics):
             return view
         from .explorer import Explorer
 
-        return Explorer(view, page_rows=rows, on_close=on_close)
+        return self._keep_grid(Explorer(view, page_rows=rows, on_close=on_close))
 
     def _cmd_tables(self, rest: str) -> Any:
         _nothing_after("tables", rest, "for one table's columns use %sqlnb schema TABLE")
@@ -879,7 +882,8 @@ class SqlNB(Magics):
         return self.database(name)
 
     def close_all(self) -> None:
-        """Close the databases the magics opened."""
+        """Close the grids the magics showed and the databases they opened."""
+        self.close_grids()
         for name in list(self._owned):
             self._databases.pop(name).close()
         self._owned.clear()
@@ -956,7 +960,31 @@ class SqlNB(Magics):
                 view.remember_count(self._capped[id(frame)])
         except sqlnb.UsageError:
             return None  # a query the explorer cannot wrap: the plain table
-        return Explorer(view, first_page=frame)
+        return self._keep_grid(Explorer(view, first_page=frame))
+
+    def _keep_grid(self, grid: Any) -> Any:
+        """Register a grid under the running cell: the grids an earlier run of that cell
+        showed are closed (their widgets, their queries still running, a DataFrame's
+        in-memory database), since the new output replaces theirs."""
+        cell = _cell_id(self.shell)
+        if cell is None:
+            return grid
+        run = self.shell.execution_count
+        kept = []
+        for shown_run, old in self._grids.get(cell, []):
+            if shown_run == run:
+                kept.append((shown_run, old))
+            else:
+                old.close()
+        self._grids[cell] = [*kept, (run, grid)]
+        return grid
+
+    def close_grids(self) -> None:
+        """Close every grid the magics showed (unloading sqlnb does)."""
+        for grids in self._grids.values():
+            for _run, grid in grids:
+                grid.close()
+        self._grids.clear()
 
     def _shape(self, frame: Any) -> str:
         """The line under a result; a result larger than fetch_limit says it holds its first
@@ -982,6 +1010,21 @@ class SqlNB(Magics):
 
 #: The first keywords of a query whose result the explorer can show (by running it again).
 EXPLORABLE = frozenset({"SELECT", "WITH", "VALUES", "FROM", "TABLE"})
+
+
+def _cell_id(shell: Any) -> str | None:
+    """The front end's id of the cell running now (JupyterLab, Notebook 7 and VS Code send
+    it with each execute request), or None."""
+    kernel = getattr(shell, "kernel", None)
+    get_parent = getattr(kernel, "get_parent", None)
+    if get_parent is None:
+        return None
+    try:
+        parent = get_parent()
+    except Exception:  # a kernel of another make: no cell ids
+        return None
+    cell = (parent or {}).get("metadata", {}).get("cellId")
+    return cell if isinstance(cell, str) else None
 
 
 def _capped_line(held: int, rows: int) -> str:
