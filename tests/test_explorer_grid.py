@@ -223,7 +223,7 @@ def test_in_a_real_kernel_the_result_is_a_live_widget_with_a_static_copy(kernel)
     assert status == "ok"
     (shown,) = [content for kind, content in outputs if kind == "display_data"]
     assert WIDGET in shown["data"] and shown["transient"]["display_id"]
-    assert "rows 1-2 of 2" in shown["data"]["text/html"]
+    assert "rows 1-2" in shown["data"]["text/html"]  # the first page (its count may follow)
     msg_id = kernel.start("g.click_header('x'); g.click_header('x'); g.wait()")
     updates = []
     while True:

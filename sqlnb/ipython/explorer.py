@@ -216,6 +216,11 @@ class Explorer:
         for handle in handles:
             handle.cancel()
 
+    def settle(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the last click's queries; True if they are over."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self._pending == 0, timeout)
+
     def wait(self, timeout: float = 60.0) -> None:
         """Wait until the queries the last click started have ended and the grid shows what
         they gave (a TimeoutError after `timeout` s)."""
@@ -321,6 +326,7 @@ class Explorer:
         if handle is not self._page:  # the count: the view keeps it
             self._update_footer()
             self._finish(serial, "")
+            self._update_static()
             return
         self._show(handle.result(), serial)
 
@@ -339,6 +345,9 @@ class Explorer:
         self._update_footer()
         self._update_headers()
         self._finish(serial, "")
+        self._update_static()
+
+    def _update_static(self) -> None:
         if self._display is not None:  # the saved notebook's static copy: the page shown
             self._display.update(self._repr_mimebundle_(), raw=True)
 
@@ -353,6 +362,8 @@ class Explorer:
 
     def describe(self, shown: int | None = None) -> str:
         """The footer: which rows are on screen, of how many, sorted and filtered how."""
+        if self.frame is None:
+            return "running the first page"
         shown = len(self.frame) if shown is None and self.frame is not None else shown or 0
         return self.view.describe(self.offset, self.offset + shown)
 

@@ -662,7 +662,9 @@ class SqlNB(Magics):
             return view
         from .explorer import Explorer
 
-        return self._keep_grid(Explorer(view, page_rows=rows, on_close=on_close))
+        grid = Explorer(view, page_rows=rows, on_close=on_close)
+        grid.settle(FIRST_PAGE_WAIT)  # shown with its first page where it comes at once
+        return self._keep_grid(grid)
 
     def _cmd_tables(self, rest: str) -> Any:
         _nothing_after("tables", rest, "for one table's columns use %sqlnb schema TABLE")
@@ -1007,6 +1009,10 @@ class SqlNB(Magics):
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+#: Seconds %sqlnb explore waits for its grid's first page before showing the grid (which
+#: shows the page when it comes, and has its own Cancel meanwhile).
+FIRST_PAGE_WAIT = 2.0
 
 #: The first keywords of a query whose result the explorer can show (by running it again).
 EXPLORABLE = frozenset({"SELECT", "WITH", "VALUES", "FROM", "TABLE"})

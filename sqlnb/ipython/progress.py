@@ -46,6 +46,8 @@ from typing import Any, TextIO
 
 import sqlnb
 
+from .explorer import page_html
+
 #: A query that ends within this many seconds shows no progress at all.
 SHOW_AFTER = 0.3
 #: A query still fetching after this many seconds, with its first rows in, shows them at once.
@@ -154,10 +156,12 @@ class WidgetView:
                 self.rows.value = ""
             if first is not None:
                 self._rows_of = handle
+                first = first.copy(deep=False)
+                first.index = range(1, len(first) + 1)  # as the explorer's first page shows it
                 self.rows.value = (
                     f'<div class="sqlnb-first-rows"><div style="color: var(--jp-ui-font-color2, '
                     f'#616161)">the first {len(first)} rows, while the rest arrives:</div>'
-                    f"{first.to_html(index=False, max_rows=len(first))}</div>")
+                    f"{page_html(first)}</div>")
 
     def finish(self, line: str) -> None:
         """The query is over: `line` (its summary) takes the widget's place."""
