@@ -426,7 +426,7 @@ class View:
         of = f" of {total:,}" if total is not None else ""
         if start is not None and stop is not None:
             parts.append(f"rows {start + 1:,}-{stop:,}{of}" if stop > start
-                         else f"no rows{of}" if total == 0 else f"rows{of}")
+                         else "no rows" if total == 0 else f"rows{of}")
         elif total is not None:
             parts.append(f"{total:,} rows")
         if self._state.sorts:
