@@ -113,7 +113,8 @@ class Explorer:
         self.filter_text.observe(lambda change: self.set_filter(
             self.filter_column.value, change["new"]), names="value")
         self.filter_column.observe(lambda _c: self._show_filter_text(), names="value")
-        self.clear = w.Button(description="clear filters", layout=w.Layout(width="auto"))
+        self.clear = w.Button(description="clear filters",
+                               layout=w.Layout(width="auto", flex="0 0 auto"))
         self.clear.on_click(lambda _b: self.clear_filters())
         self.search_box = w.Text(placeholder="search the text columns",
                                  continuous_update=False, layout=w.Layout(width="16em"))
