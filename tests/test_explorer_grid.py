@@ -159,6 +159,7 @@ def ip(tmp_path):
     shell = InteractiveShell.instance()
     shell.run_line_magic("load_ext", "sqlnb")
     shell.run_line_magic("sqlnb", f"connect {tmp_path / 'f.db'}")
+    shell.user_ns["path"] = tmp_path / "f.db"
     yield shell
     shell.run_line_magic("unload_ext", "sqlnb")
     InteractiveShell.clear_instance()
@@ -175,7 +176,9 @@ def test_sqlnb_explore_a_table_a_query_and_a_dataframe_without_widgets(ip):
     ip.user_ns["frame"] = pd.DataFrame({"a": [3, 1, 2]})
     view = ip.run_line_magic("sqlnb", "explore --rows 2 frame")
     assert view.sort("a").page()["a"].tolist() == [1, 2, 3]
-    view.database.close()
+    ip.magics_manager.registry["SqlNB"].close_all()  # (what %unload_ext sqlnb does)
+    assert view.database.closed
+    ip.run_line_magic("sqlnb", f"connect {ip.user_ns['path']}")
     from IPython.core.error import UsageError
 
     with pytest.raises(UsageError, match="runs a query"):

@@ -193,6 +193,8 @@ class SqlNB(Magics):
         #: the explorers each notebook cell showed (by the front end's cell id), with the run
         #: of the cell that showed them: a cell run again closes the grids of its last run
         self._grids: dict[str, list[tuple[int, Any]]] = {}
+        #: the in-memory databases of DataFrames explored without a grid (in a terminal)
+        self._frame_databases: list[sqlnb.Database] = []
         #: the profiles %sqlnb profile returned, shown as a report (see _profile_shown)
         self._profiles: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         #: the last --background cell of each `VAR <<`, for %sqlnb wait VAR
@@ -659,6 +661,8 @@ class SqlNB(Magics):
                 raise
             raise SqlCellError(f"{type(error).__name__}: {str(error).splitlines()[0]}") from error
         if not widgets_available(self.shell):
+            if on_close is not None:  # the DataFrame's database: closed with the magics
+                self._frame_databases.append(view.database)
             return view
         from .explorer import Explorer
 
@@ -886,6 +890,9 @@ class SqlNB(Magics):
     def close_all(self) -> None:
         """Close the grids the magics showed and the databases they opened."""
         self.close_grids()
+        for db in self._frame_databases:
+            db.close()
+        self._frame_databases.clear()
         for name in list(self._owned):
             self._databases.pop(name).close()
         self._owned.clear()
