@@ -74,6 +74,7 @@ def test_a_filter_line_changes_the_footers_count(flights):
     grid.wait()
     assert grid.describe() == "no rows · 2 filters · search 'delt'"  # null AND Delta
     assert grid.frame.empty
+    assert grid.to_df().empty and ":search" in grid.sql and grid.params["search"] == "%delt%"
     grid.clear_filters()
     grid.wait()
     assert grid.describe() == "rows 1-100 of 250"

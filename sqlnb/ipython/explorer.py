@@ -156,6 +156,22 @@ class Explorer:
             self.refresh()
         self._summarize()
 
+    # -- the view on screen, from Python -------------------------------------------------------
+    @property
+    def sql(self) -> str:
+        """The SQL of the view on screen (sorted, filtered, searched; not paged)."""
+        return self.view.sql
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The values its SQL binds, by name."""
+        return self.view.params
+
+    def to_df(self, *, limit: int | None = 1_000_000) -> Any:
+        """The view on screen as a DataFrame, fetched from the engine (see View.to_df: more
+        than `limit` rows is refused, naming the size; limit=None fetches them all)."""
+        return self.view.to_df(limit=limit)
+
     # -- what a user does ---------------------------------------------------------------------
     def click_header(self, name: str) -> None:
         """A click on a header: sort by it; again: descending; again: not by it. With "then
