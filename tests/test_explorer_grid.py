@@ -93,6 +93,14 @@ def test_each_header_summarizes_its_column_from_the_engine(flights):
     assert "215 values, 35 NULL" in grid.headers["fare"].tooltip
 
 
+def test_a_whole_results_summary_is_computed_in_the_kernel_alike(flights):
+    whole = flights.query("SELECT * FROM flights")
+    grid = Explorer(flights.explore("flights", result=whole), first_page=whole, whole=whole)
+    assert grid.summary["carrier"] == "188 values, 62 NULL · AA .. UA"
+    assert grid.summary["fare"] == "215 values, 35 NULL · 1.5 .. 375.0"
+    assert grid.describe() == "rows 1-100 of 250"  # no query ran: the count is the result's
+
+
 def test_pages_reach_the_last_one(flights):
     grid = _grid(flights)
     grid.go("last")

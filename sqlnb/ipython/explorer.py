@@ -74,11 +74,17 @@ class Explorer:
     """The grid over one `View`: headers that sort, a filter line per column, a search box,
     pages, a footer saying what is on screen, progress with Cancel, and the view's SQL.
 
+    `first_page`: rows already in the kernel shown as the first page (no query); `whole`: the
+    whole result, already in the kernel, whose columns' summary is computed from it rather
+    than by a query in the engine (a %%sql result's grid does not scan a cluster's table on
+    display); `on_close`: what to free with the grid.
+
     `explorer.view` is the `View` (its `.sql`, `.params`, `.to_df()`); `wait()` waits for the
     queries a click started (what a test or a script does between two clicks)."""
 
     def __init__(self, view: View, *, page_rows: int = View.PAGE_ROWS,
-                 first_page: Any = None, on_close: Callable[[], None] | None = None) -> None:
+                 first_page: Any = None, whole: Any = None,
+                 on_close: Callable[[], None] | None = None) -> None:
         import ipywidgets as w
 
         self.view = view
@@ -154,7 +160,10 @@ class Explorer:
             self._show(first_page.head(page_rows), self._serial)
         else:
             self.refresh()
-        self._summarize()
+        if whole is not None:  # the whole result is here: its summary costs no query
+            self._summary_of(whole)
+        else:
+            self._summarize()
 
     # -- the view on screen, from Python -------------------------------------------------------
     @property
@@ -268,7 +277,28 @@ class Explorer:
     def _summarized(self, handle: sqlnb.QueryHandle) -> None:
         if handle.exception() is not None:
             return  # (a summary is a help: its failure shows nowhere)
-        row = handle.result().iloc[0]
+        self._show_summary(handle.result().iloc[0])
+
+    def _summary_of(self, frame: Any) -> None:
+        """The columns' summary from the whole result, already in the kernel (a %%sql
+        result under the fetch limit): no query."""
+        import pandas as pd
+
+        row: dict[str, Any] = {"n": len(frame)}
+        for i, column in enumerate(self.view.columns):
+            if not column.unique:
+                continue
+            series = frame.iloc[:, i]
+            row[f"count_{i}"] = int(series.count())
+            if column.kind in ("number", "date", "text"):
+                values = series.dropna()
+                try:
+                    row[f"min_{i}"], row[f"max_{i}"] = values.min(), values.max()
+                except TypeError:  # values of mixed types (SQLite): no order in Python
+                    continue
+        self._show_summary(pd.Series(row))
+
+    def _show_summary(self, row: Any) -> None:
         total = int(row["n"])
         for i, column in enumerate(self.view.columns):
             if f"count_{i}" not in row:

@@ -969,7 +969,8 @@ class SqlNB(Magics):
                 view.remember_count(self._capped[id(frame)])
         except sqlnb.UsageError:
             return None  # a query the explorer cannot wrap: the plain table
-        return self._keep_grid(Explorer(view, first_page=frame))
+        whole = None if id(frame) in self._capped else frame
+        return self._keep_grid(Explorer(view, first_page=frame, whole=whole))
 
     def _keep_grid(self, grid: Any) -> Any:
         """Register a grid under the running cell: the grids an earlier run of that cell
