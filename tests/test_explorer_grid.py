@@ -47,7 +47,7 @@ def test_a_header_click_sorts_and_the_footer_says_so(flights):
     grid.wait()
     assert grid.frame["fare"].iloc[0] == 375.0
     assert grid.describe() == "rows 1-100 of 250 · sorted by fare desc"
-    grid._then_by.value = True  # a second key, as shift-click would add it
+    grid.then_by.value = True  # a second key, as shift-click would add it
     grid.click_header("carrier")
     grid.wait()
     assert [s.column for s in grid.view.sorts] == ["fare", "carrier"]
@@ -75,6 +75,9 @@ def test_a_filter_line_changes_the_footers_count(flights):
     assert grid.describe() == "no rows · 2 filters · search 'delt'"  # null AND Delta
     assert grid.frame.empty
     assert grid.to_df().empty and ":search" in grid.sql and grid.params["search"] == "%delt%"
+    grid.sql_button.value = True  # the SQL button shows the view's SQL and its values
+    shown = grid.sql_text.value
+    assert shown.startswith(grid.sql) and "-- :search = '%delt%'" in shown
     grid.clear_filters()
     grid.wait()
     assert grid.describe() == "rows 1-100 of 250"

@@ -100,7 +100,7 @@ class Explorer:
         self._serial = 0
         self._page: sqlnb.QueryHandle | None = None
         self._on_close = on_close
-        self._then_by = w.ToggleButton(description="then by", value=False,
+        self.then_by = w.ToggleButton(description="then by", value=False,
                                        tooltip="pressed: a header's click adds a sort key "
                                                "after the others")
         self.headers: dict[str, Any] = {}
@@ -146,7 +146,7 @@ class Explorer:
         self.sql_button.observe(lambda _c: self._show_sql(), names="value")
         self.widget = w.VBox([
             w.HBox([self.search_box, self.filter_column, self.filter_text, self.clear]),
-            w.HBox([*self.headers.values(), self._then_by],
+            w.HBox([*self.headers.values(), self.then_by],
                    layout=w.Layout(flex_flow="row wrap")),
             self.table,
             w.HBox([*self.pager.values(), self.footer, self.status, self.cancel_button,
@@ -189,7 +189,7 @@ class Explorer:
         current = next((s for s in sorts if s.column == name), None)
         if current is None:
             new = (name, False)
-            keys = [*((s.column, s.descending) for s in sorts), new] if self._then_by.value \
+            keys = [*((s.column, s.descending) for s in sorts), new] if self.then_by.value \
                 else [new]
         elif not current.descending:
             keys = [(s.column, s.column == name or s.descending) for s in sorts]
@@ -392,6 +392,8 @@ class Explorer:
         self._update_footer()
         self._update_headers()
         self._finish(serial, "")
+        if self.sql_button.value:  # the SQL shown follows the view
+            self._show_sql()
         self._update_static()
 
     def _update_static(self) -> None:
