@@ -9,6 +9,7 @@ The engine (this package, without `sqlnb.ipython`) works in any Python program:
 """
 
 from ._control import Progress
+from ._explore_view import View
 from ._redact import redact
 from .database import Database, Options, QueryHandle, connect, options
 from .errors import (
@@ -55,6 +56,7 @@ __all__ = [
     "Result",
     "TransactionRolledBack",
     "UsageError",
+    "View",
     "__version__",
     "connect",
     "options",

@@ -49,6 +49,7 @@ from .results import Catalog, Result
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ._explore_view import View
     from .engines.base import Link
     from .engines.sqltext import Statement
 
@@ -1163,6 +1164,22 @@ class Database:
         _check_name(column, "column")
         work = self._explorer.quartiles(table, column)
         return self._explore(work, f"(quartiles of {table}.{column})", time_limit, block)
+
+    def explore(self, source: str, params: Mapping[str, Any] | None = None, *,
+                time_limit: float | None = None, result: pd.DataFrame | None = None) -> View:
+        """A `View` of a table (its name) or a query's result, sorted, filtered, searched and
+        paged in the engine: each page, count and summary is a query (a read, under the time
+        limit), so the result is never fetched whole. What the magics' result explorer draws;
+        `params` are the query's own :name parameters. It runs one page now, for the columns,
+        unless `result` (the query's whole result, already fetched) gives the columns and
+        the row count."""
+        from ._explore_view import View
+
+        self._dispatch.check_open()
+        view = View(self, source, params, time_limit=time_limit, columns=result)
+        if result is not None:
+            view.remember_count(len(result))
+        return view
 
     def explain(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
                 time_limit: float | None = None) -> str:

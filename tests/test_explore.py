@@ -608,8 +608,9 @@ def test_a_result_says_its_rows_and_column_types(shell):
 
 def test_the_widget_shows_the_first_rows_before_the_result(kernel):
     """A large result: the widget's first rows reach the front before the result does."""
-    msg_id = kernel.start("%%sql --time-limit 120\nWITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
-                          "SELECT x + 1 FROM c WHERE x < 3000000) SELECT x, x * 2 AS y FROM c")
+    msg_id = kernel.start("%%sql --time-limit 120 --all\nWITH RECURSIVE c(x) AS (SELECT 1 "
+                          "UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) "
+                          "SELECT x, x * 2 AS y FROM c")  # (--all: past the fetch limit)
     seen = []
     while True:
         msg = kernel.client.get_iopub_msg(timeout=120)
@@ -625,7 +626,7 @@ def test_the_widget_shows_the_first_rows_before_the_result(kernel):
         elif kind == "execute_result":
             seen.append(("result", content["data"]["text/plain"]))
     assert [kind for kind, _ in seen] == ["first rows", "result"], seen
-    assert "the first 10 rows" in seen[0][1] and "<td>10</td>" in seen[0][1]
+    assert "the first 10 rows" in seen[0][1] and '<td class="n">10</td>' in seen[0][1]
     assert seen[1][1].splitlines()[-1] == "3,000,000 rows · x int64, y int64"
 
 

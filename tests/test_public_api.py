@@ -11,7 +11,7 @@ import sqlnb
 EXPECTED = {
     "BackgroundWriteError", "Database", "DatabaseClosed", "Error", "Options", "Progress",
     "QueryCancelled", "QueryHandle", "QueryInterrupted", "QueryTimeout", "Result",
-    "TransactionRolledBack", "UsageError",
+    "TransactionRolledBack", "UsageError", "View",
     "__version__", "connect", "options", "redact",
 }
 

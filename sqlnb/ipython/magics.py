@@ -64,7 +64,7 @@ _TARGET = re.compile(r"\s*([^\s<]+)\s*<<")
 _BRACE = re.compile(r'unrecognized token: "[{}]')
 _NO_OPTIONS = argparse.Namespace(db=None, time_limit=None, no_progress=False, background=False,
                                  explain=False, save=None, materialize=False, cache=False,
-                                 cache_ttl=None)
+                                 cache_ttl=None, all=False)
 
 
 class SqlCellError(Exception):
@@ -164,6 +164,19 @@ class SqlNB(Magics):
         help="Show a progress widget (a text line in a terminal) for a query that runs longer "
              "than a moment, with a Cancel button.",
     )
+    fetch_limit = Int(
+        1_000_000, config=True,
+        help="A %%sql query's result of more rows than this is not fetched whole: the cell's "
+             "value holds its first fetch_limit rows and says so in one line, the explorer "
+             "sorts, filters and pages every row in the engine, and %%sql --all fetches them "
+             "all. 0: no limit. db.query() in Python always returns the whole result.",
+    )
+    explorer = Int(
+        20, config=True,
+        help="A %%sql query's result of more rows than this shows in the result explorer (a "
+             "grid that sorts, filters, searches and pages in the engine); smaller results, and "
+             "every result when this is -1, show as a plain table. The DataFrame is the same.",
+    )
     short_errors = Bool(
         True, config=True,
         help="Show a failing statement as one line; False shows the full traceback.",
@@ -198,6 +211,16 @@ class SqlNB(Magics):
         #: the magics' own results (by id; weakly, as DataFrames cannot be hashed): only they
         #: get the display_limit, not frames the user builds from them
         self._results: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+        #: the query behind each result (by id): (db, sql, params, time limit), which the
+        #: explorer runs again, wrapped, for each page
+        self._queries: dict[int, tuple[Any, str, Any, float | None]] = {}
+        #: the row counts of results larger than fetch_limit (by id), whose first rows they hold
+        self._capped: dict[int, int] = {}
+        #: the explorers each notebook cell showed (by the front end's cell id), with the run
+        #: of the cell that showed them: a cell run again closes the grids of its last run
+        self._grids: dict[str, list[tuple[int, Any]]] = {}
+        #: the in-memory databases of DataFrames explored without a grid (in a terminal)
+        self._frame_databases: list[sqlnb.Database] = []
         #: the profiles %sqlnb profile returned, shown as a report (see _profile_shown)
         self._profiles: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         #: the last --background cell of each `VAR <<`, for %sqlnb wait VAR
@@ -225,6 +248,9 @@ class SqlNB(Magics):
                    "cell's handle until the result replaces it")
     @argument("--time-limit", metavar="SECONDS", type=float,
               help="stop the query after this many seconds (default: %%config SqlNB.time_limit)")
+    @argument("--all", action="store_true",
+              help="fetch the whole result however many rows it has (see %%config "
+                   "SqlNB.fetch_limit)")
     @argument("--explain", action="store_true",
               help="show the engine's plan of each statement instead of running it")
     @argument("--save", metavar="NAME",
@@ -244,7 +270,7 @@ class SqlNB(Magics):
         """Run SQL on the current database; the value is a DataFrame of the last result.
 
         %%sql [--db NAME] [--time-limit SECONDS] [--no-progress] [--background] [--explain]
-              [--save NAME [--materialize]] [--cache] [--cache-ttl SECONDS] [VAR <<]
+              [--all] [--save NAME [--materialize]] [--cache] [--cache-ttl SECONDS] [VAR <<]
         %sql [options] [VAR <<] SELECT ...     (also: df = %sql SELECT ...)
         %sql sqlite:///path/to/file.db         (open a database and make it current)
 
@@ -299,12 +325,14 @@ class SqlNB(Magics):
                                     f"{args.cache_ttl:g}")
         caching = (args.cache or self.cache, args.cache_ttl)
         if args.background:
-            handle = self._run_background(db, statements, limit, target, save, caching)
+            handle = self._run_background(db, statements, limit, target, save, caching,
+                                          args.all)
             return handle if target is None else None
         progress = CellProgress(enabled=self.show_progress and not args.no_progress,
                                 widgets=widgets_available(self.shell),
                                 kernel=getattr(self.shell, "kernel", None))
-        value = self._run_cell(db, statements, limit, progress, save=save, caching=caching)
+        value = self._run_cell(db, statements, limit, progress, save=save, caching=caching,
+                               fetch_all=args.all)
         if target is not None:
             self.shell.user_ns[target] = value
         return value
@@ -324,10 +352,11 @@ class SqlNB(Magics):
     def _run_cell(self, db: sqlnb.Database, statements: list[tuple[Statement, Any]],
                   limit: float | None, progress: CellProgress,
                   on_start: Any = None, save: tuple[str, bool] | None = None,
-                  caching: tuple[bool, float | None] = (False, None)) -> Any:
+                  caching: tuple[bool, float | None] = (False, None),
+                  fetch_all: bool = False) -> Any:
         """Run the statements in order; the cell's value, or a SqlCellError naming the failure.
         `save` (name, materialize): the last statement becomes that named result, and the
-        cell's value is read from it."""
+        cell's value is read from it. `fetch_all`: no fetch limit (--all)."""
         frame = None
         changed: int | None = None
         total = len(statements)
@@ -346,7 +375,25 @@ class SqlNB(Magics):
                                        cache_ttl=ttl)
                 if on_start is not None:
                     on_start(handle)
-                value = progress.wait(handle, "" if total == 1 else f"{where} · ")
+                cap = self._cap(statement, fetch_all)
+                capped: list[bool] = []
+
+                def watch(running: sqlnb.QueryHandle, cap: int | None = cap,
+                          capped: list[bool] = capped) -> None:
+                    if cap is not None and not capped and running.progress.rows > cap:
+                        capped.append(True)  # more rows than the fetch limit: stop fetching
+                        running.cancel()
+
+                try:
+                    value = progress.wait(handle, "" if total == 1 else f"{where} · ",
+                                          watch if cap is not None else None)
+                except sqlnb.QueryCancelled:
+                    if not capped:
+                        raise
+                    value = self._first_rows(db, statement, params, limit, cap)
+                else:
+                    if cap is not None and len(value) > cap:  # in before the watch saw it:
+                        value = self._keep_first(value.head(cap).copy(), len(value))  # alike
                 if handle.cache_line is not None:
                     print(handle.cache_line if total == 1 else f"{where}: {handle.cache_line}")
             except KeyboardInterrupt:  # the kernel's Stop: worded as the Cancel button's cancel
@@ -365,6 +412,7 @@ class SqlNB(Magics):
                 raise SqlCellError(message) from error
             if len(value.columns) or "rowcount" not in value.attrs:
                 frame = value
+                source = (db, statement, params, limit)
             elif value.attrs["rowcount"] >= 0:  # -1: the engine counted nothing
                 changed = (changed or 0) + value.attrs["rowcount"]
         took = time.monotonic() - started
@@ -372,8 +420,15 @@ class SqlNB(Magics):
             result: Any = WriteSummary(changed, total)
             progress.finish(f"{result!r} in {took:.2f} s")
             return result
-        progress.finish(f"{len(frame):,} {'row' if len(frame) == 1 else 'rows'} in {took:.2f} s")
+        rows = self._capped.get(id(frame))
+        if rows is not None:
+            progress.finish(f"the first {len(frame):,} rows of {rows:,} in {took:.2f} s")
+            print(_capped_line(len(frame), rows))  # said in any case: never silent
+        else:
+            progress.finish(f"{len(frame):,} {'row' if len(frame) == 1 else 'rows'} in "
+                            f"{took:.2f} s")
         self._results[id(frame)] = frame
+        self._remember_query(frame, *source)
         return frame
 
     def _frames(self, db: sqlnb.Database, statement: Statement) -> dict[str, Any]:
@@ -415,9 +470,44 @@ class SqlNB(Magics):
         return db.submit(f"SELECT * FROM {db.quote_identifier(name)}", None, time_limit=limit,
                          dataframe=True)
 
+    def _cap(self, statement: Statement, fetch_all: bool) -> int | None:
+        """The rows a statement's result may have before it is no longer fetched whole (None:
+        no limit): a query's only, unless --all or fetch_limit 0."""
+        if (fetch_all or self.fetch_limit <= 0 or statement.writes
+                or statement.keyword not in EXPLORABLE):
+            return None
+        return self.fetch_limit
+
+    def _first_rows(self, db: sqlnb.Database, statement: Statement, params: Any,
+                    limit: float | None, cap: int) -> Any:
+        """A result larger than the fetch limit: its first `cap` rows (the query run again,
+        wrapped with LIMIT) and its row count, counted in the engine."""
+        view = db.explore(statement.text, params, time_limit=limit)
+        return self._keep_first(view.page(0, cap), view.count())
+
+    def _keep_first(self, frame: Any, rows: int) -> Any:
+        """`frame`, the first rows of a result of `rows` rows, remembered as such (the
+        line under it and the explorer's count say so)."""
+        frame.index = range(len(frame))
+        key = id(frame)
+        self._capped[key] = rows
+        weakref.finalize(frame, self._capped.pop, key, None)
+        return frame
+
+    def _remember_query(self, frame: Any, db: sqlnb.Database, statement: Statement,
+                        params: Any, limit: float | None) -> None:
+        """Keep the query behind a result (while the result lives) for its explorer: a
+        query's only (a statement that may write is never run again)."""
+        if statement.writes or statement.keyword not in EXPLORABLE:
+            return
+        key = id(frame)
+        self._queries[key] = (db, statement.text, params, limit)
+        weakref.finalize(frame, self._queries.pop, key, None)
+
     def _run_background(self, db: sqlnb.Database, statements: list[Any], limit: float | None,
                         target: str | None, save: tuple[str, bool] | None = None,
-                        caching: tuple[bool, float | None] = (False, None)) -> BackgroundCell:
+                        caching: tuple[bool, float | None] = (False, None),
+                        fetch_all: bool = False) -> BackgroundCell:
         """Start the cell on a thread of its own; the widget stays live with its Cancel button."""
         widgets = widgets_available(self.shell)  # a terminal gets no progress line: it would
         progress = CellProgress(enabled=widgets, widgets=widgets,  # garble the prompt
@@ -430,7 +520,7 @@ class SqlNB(Magics):
         def run() -> None:
             try:
                 value = self._run_cell(db, statements, limit, progress, on_start=cell._started,
-                                       save=save, caching=caching)
+                                       save=save, caching=caching, fetch_all=fetch_all)
             except BaseException as error:
                 cell._reply.set_exception(error)
                 return
@@ -514,6 +604,10 @@ class SqlNB(Magics):
                                                         secrets redacted; --rerun N runs entry
                                                         N's SQL again on its database, binding
                                                         :name from the variables as they are now
+        %sqlnb explore [--rows N] [--time-limit SECONDS] TABLE|VAR|QUERY
+                                                        the result explorer: sort, filter,
+                                                        search and page in the engine (a
+                                                        DataFrame VAR in an in-memory one)
         """
         try:
             return self._sqlnb(line)
@@ -706,6 +800,71 @@ class SqlNB(Magics):
                 # the cell's display update again, from this cell: nbconvert keeps no message
                 # that comes after the cell it belongs to has ended
                 cell._progress.refresh()
+
+    def _cmd_explore(self, rest: str) -> Any:
+        """%sqlnb explore [--time-limit S] [--rows N] TABLE|VAR|QUERY: the result explorer."""
+        words = rest.split()
+        limit: float | None = None
+        rows = sqlnb.View.PAGE_ROWS
+        while words and words[0].startswith("--"):
+            option = words.pop(0)
+            if option not in ("--time-limit", "--rows") or not words:
+                raise IPythonUsageError("%sqlnb explore [--time-limit SECONDS] [--rows N] "
+                                        "TABLE|VAR|QUERY: a table's name, a DataFrame "
+                                        "variable or a query")
+            value = words.pop(0)
+            try:
+                if option == "--rows":
+                    rows = int(value)
+                    if rows < 1:
+                        raise ValueError
+                else:
+                    limit = float(value)
+            except ValueError:
+                raise IPythonUsageError(f"{option} takes a number, not {value!r}") from None
+        source = " ".join(words)
+        if not source:
+            raise IPythonUsageError("%sqlnb explore needs a table's name, a DataFrame variable "
+                                    "or a query: %sqlnb explore flights")
+        import pandas as pd
+
+        value = self.shell.user_ns.get(source) if source.isidentifier() else None
+        on_close = None
+        db = None
+        try:
+            if isinstance(value, pd.DataFrame):  # into an in-memory engine of its own
+                db = _memory_database()
+                db.insert_df(value, "df")
+                on_close = db.close
+                view = db.explore("df", time_limit=limit)
+            else:
+                db = self.database(None)
+                params = None
+                statements = db.statements(source)
+                if len(statements) == 1 and statements[0].named:
+                    params = self._bind(db, statements[0], "the query")
+                view = db.explore(source, params, time_limit=_limit(limit, self.time_limit))
+        except sqlnb.UsageError as error:
+            raise IPythonUsageError(str(error)) from None
+        except sqlnb.Error as error:
+            if on_close is not None:
+                on_close()
+            raise SqlCellError(f"{type(error).__name__}: {str(error).splitlines()[0]}") from error
+        except Exception as error:  # the engine's own error (no such table ...)
+            if on_close is not None:
+                on_close()
+            if db is None or not isinstance(error, db.error_types) or not self.short_errors:
+                raise
+            raise SqlCellError(f"{type(error).__name__}: {str(error).splitlines()[0]}") from error
+        if not widgets_available(self.shell):
+            if on_close is not None:  # the DataFrame's database: closed with the magics
+                self._frame_databases.append(view.database)
+            return view
+        from .explorer import Explorer
+
+        grid = Explorer(view, page_rows=rows, on_close=on_close)
+        grid.settle(FIRST_PAGE_WAIT)  # shown with its first page where it comes at once
+        return self._keep_grid(grid)
 
     def _cmd_tables(self, rest: str) -> Any:
         _nothing_after("tables", rest, "for one table's columns use %sqlnb schema TABLE")
@@ -903,7 +1062,11 @@ class SqlNB(Magics):
         return self.database(name)
 
     def close_all(self) -> None:
-        """Close the databases the magics opened."""
+        """Close the grids the magics showed and the databases they opened."""
+        self.close_grids()
+        for db in self._frame_databases:
+            db.close()
+        self._frame_databases.clear()
         for name in list(self._owned):
             self._databases.pop(name).close()
         self._owned.clear()
@@ -925,10 +1088,12 @@ class SqlNB(Magics):
                 return f'<div style="white-space: nowrap; overflow-x: auto">{table}</div>'
             if not self._is_result(frame):
                 return previous_html(frame) if previous_html else frame._repr_html_()
+            if self._shows_explorer(frame):
+                return None  # the explorer's static table, from its bundle (as_explorer)
             with pd.option_context(*self._display_options(frame)):
                 table = frame._repr_html_() or ""
             return (f'{table}<div class="sqlnb-shape" style="color: var(--jp-ui-font-color2, '
-                    f'#616161)">{html.escape(_shape(frame))}</div>')
+                    f'#616161)">{html.escape(self._shape(frame))}</div>')
 
         as_markup.for_type(pd.DataFrame, as_html)
         plain = formatters["text/plain"]
@@ -941,9 +1106,77 @@ class SqlNB(Magics):
                 printer.text(repr(frame))
                 return
             with pd.option_context(*self._display_options(frame)):
-                printer.text(f"{frame!r}\n{_shape(frame)}")
+                printer.text(f"{frame!r}\n{self._shape(frame)}")
 
         plain.for_type(pd.DataFrame, as_text)
+        bundles = self.shell.display_formatter.mimebundle_formatter
+
+        def as_explorer(frame: pd.DataFrame, include: Any = None, exclude: Any = None
+                        ) -> dict[str, Any] | None:
+            # the cell's value (an execute_result, which no display id can update): its
+            # static copy is the result's first page
+            explorer = self._explorer_of(frame)
+            return None if explorer is None else explorer._repr_mimebundle_()
+
+        bundles.for_type(pd.DataFrame, as_explorer)
+
+    def _shows_explorer(self, frame: Any) -> bool:
+        """True for a result that shows as the explorer: one of more than `explorer` rows,
+        of one query (a read), in a kernel that draws widgets, on a Database still open."""
+        if (self.explorer < 0 or not self._is_result(frame) or len(frame) <= self.explorer
+                or not widgets_available(self.shell)):
+            return False
+        query = self._queries.get(id(frame))
+        return query is not None and not query[0].closed
+
+    def _explorer_of(self, frame: Any) -> Any:
+        """The explorer a result shows as (None: the plain table). Its first page is the
+        result's first rows and its count the result's, so nothing runs until a click."""
+        if not self._shows_explorer(frame):
+            return None
+        db, sql, params, limit = self._queries[id(frame)]
+        from .explorer import Explorer
+
+        try:
+            view = db.explore(sql, params, time_limit=limit, result=frame)
+            if id(frame) in self._capped:  # the result holds the first rows only
+                view.remember_count(self._capped[id(frame)])
+        except sqlnb.UsageError:
+            return None  # a query the explorer cannot wrap: the plain table
+        whole = None if id(frame) in self._capped else frame
+        return self._keep_grid(Explorer(view, first_page=frame, whole=whole))
+
+    def _keep_grid(self, grid: Any) -> Any:
+        """Register a grid under the running cell: the grids an earlier run of that cell
+        showed are closed (their widgets, their queries still running, a DataFrame's
+        in-memory database), since the new output replaces theirs."""
+        cell = _cell_id(self.shell)
+        if cell is None:
+            return grid
+        run = self.shell.execution_count
+        kept = []
+        for shown_run, old in self._grids.get(cell, []):
+            if shown_run == run:
+                kept.append((shown_run, old))
+            else:
+                old.close()
+        self._grids[cell] = [*kept, (run, grid)]
+        return grid
+
+    def close_grids(self) -> None:
+        """Close every grid the magics showed (unloading sqlnb does)."""
+        for grids in self._grids.values():
+            for _run, grid in grids:
+                grid.close()
+        self._grids.clear()
+
+    def _shape(self, frame: Any) -> str:
+        """The line under a result; a result larger than fetch_limit says it holds its first
+        rows only."""
+        rows = self._capped.get(id(frame))
+        if rows is None:
+            return _shape(frame)
+        return f"{_capped_line(len(frame), rows)}\n{_shape(frame)}"
 
     def _is_result(self, frame: Any) -> bool:
         """True for a DataFrame these magics returned (not one built from it)."""
@@ -960,8 +1193,8 @@ class SqlNB(Magics):
 # -- helpers -----------------------------------------------------------------------------------
 
 #: The %sqlnb commands, as its errors list them.
-_COMMANDS = ("connect, list, use, close, tables, schema, profile, plot, explain, import, wait, "
-             "history, cache, saved, expand or format")
+_COMMANDS = ("connect, list, use, close, tables, schema, profile, plot, explain, import, "
+             "explore, wait, history, cache, saved, expand or format")
 
 
 def _formatted(db: sqlnb.Database, sql: str) -> tuple[str, list[str]]:
@@ -1031,6 +1264,44 @@ def _history_path(setting: str) -> Path | None:
 
         return Path(jupyter_data_dir()) / "sqlnb" / "history.sqlite"
     return Path(setting).expanduser()
+
+
+#: Seconds %sqlnb explore waits for its grid's first page before showing the grid (which
+#: shows the page when it comes, and has its own Cancel meanwhile).
+FIRST_PAGE_WAIT = 2.0
+
+#: The first keywords of a query whose result the explorer can show (by running it again).
+EXPLORABLE = frozenset({"SELECT", "WITH", "VALUES", "FROM", "TABLE"})
+
+
+def _cell_id(shell: Any) -> str | None:
+    """The front end's id of the cell running now (JupyterLab, Notebook 7 and VS Code send
+    it with each execute request), or None."""
+    kernel = getattr(shell, "kernel", None)
+    get_parent = getattr(kernel, "get_parent", None)
+    if get_parent is None:
+        return None
+    try:
+        parent = get_parent()
+    except Exception:  # a kernel of another make: no cell ids
+        return None
+    cell = (parent or {}).get("metadata", {}).get("cellId")
+    return cell if isinstance(cell, str) else None
+
+
+def _capped_line(held: int, rows: int) -> str:
+    return (f"the first {held:,} rows of {rows:,}: the result is larger than the fetch limit "
+            f"(%config SqlNB.fetch_limit); %%sql --all fetches every row, and the explorer "
+            f"sorts, filters and pages all {rows:,} in the engine")
+
+
+def _memory_database() -> sqlnb.Database:
+    """An in-memory Database for exploring a DataFrame: DuckDB's where it is installed (it
+    reads a DataFrame's columns fast), else SQLite's."""
+    try:
+        return sqlnb.connect("duckdb:///:memory:")
+    except sqlnb.UsageError:  # DuckDB is not installed
+        return sqlnb.connect()
 
 #: Columns whose types the line under a result names (the rest are counted).
 SHAPE_COLUMNS = 12

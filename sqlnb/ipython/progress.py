@@ -46,6 +46,8 @@ from typing import Any, TextIO
 
 import sqlnb
 
+from .explorer import page_html
+
 #: A query that ends within this many seconds shows no progress at all.
 SHOW_AFTER = 0.3
 #: A query still fetching after this many seconds, with its first rows in, shows them at once.
@@ -154,10 +156,12 @@ class WidgetView:
                 self.rows.value = ""
             if first is not None:
                 self._rows_of = handle
+                first = first.copy(deep=False)
+                first.index = range(1, len(first) + 1)  # as the explorer's first page shows it
                 self.rows.value = (
                     f'<div class="sqlnb-first-rows"><div style="color: var(--jp-ui-font-color2, '
                     f'#616161)">the first {len(first)} rows, while the rest arrives:</div>'
-                    f"{first.to_html(index=False, max_rows=len(first))}</div>")
+                    f"{page_html(first)}</div>")
 
     def finish(self, line: str) -> None:
         """The query is over: `line` (its summary) takes the widget's place."""
@@ -307,6 +311,7 @@ class CellProgress:
         self._view: TextView | WidgetView | None = None
         self._current: sqlnb.QueryHandle | None = None
         self._cancelled = False
+        self._watch: Callable[[sqlnb.QueryHandle], object] | None = None
 
     def cancel(self) -> None:
         """Stop the cell: the statement running now, and none after it (any thread, twice)."""
@@ -320,12 +325,16 @@ class CellProgress:
         if self._enabled and self._view is None:
             self._view = self._new_view()
 
-    def wait(self, handle: sqlnb.QueryHandle, where: str = "") -> Any:
+    def wait(self, handle: sqlnb.QueryHandle, where: str = "",
+             watch: Callable[[sqlnb.QueryHandle], object] | None = None) -> Any:
         """Wait for one statement (showing progress if it runs long); its value or its error.
+        `watch(handle)` is called every few hundredths of a second while it runs (the magics'
+        fetch limit looks at the rows so far).
 
         A KeyboardInterrupt cancels the statement, waits for it to stop, and is raised again.
         """
         self._current = handle
+        self._watch = watch
         if self._cancelled:  # a click that came before this statement began
             handle.cancel()
         try:
@@ -336,7 +345,11 @@ class CellProgress:
                 started = time.monotonic()
                 while not handle.wait(TICK if time.monotonic() - started > TICK else 0.02):
                     self._view.update(handle, where)
+                    self._watched(handle)
                 self._view.update(handle, where)
+            elif not self._enabled and watch is not None:
+                while not handle.wait(0.02):
+                    watch(handle)
             return handle.result()
         except KeyboardInterrupt:
             handle.cancel()
@@ -350,11 +363,16 @@ class CellProgress:
         if handle.wait(min(FIRST_ROWS_AFTER, self._show_after)):
             return True
         while True:
+            self._watched(handle)
             left = self._show_after - (time.monotonic() - started)
             if left <= 0 or handle.first_rows is not None:
                 return False
             if handle.wait(min(0.02, left)):
                 return True
+
+    def _watched(self, handle: sqlnb.QueryHandle) -> None:
+        if self._watch is not None:
+            self._watch(handle)
 
     def finish(self, line: str) -> None:
         """The cell is done: leave its one-line summary (if the progress was shown)."""
