@@ -336,14 +336,20 @@ def test_the_drivers_own_reader_of_results_is_there():
     assert postgres._AdbcReader is not None
 
 
+def _fetching(pdb: sqlnb.Database) -> sqlnb.QueryHandle:
+    """An endless stream of rows, once its first rows are in."""
+    handle = pdb.submit(FOREVER_ROWS, dataframe=True, time_limit=math.inf)
+    wait_for(lambda: handle.first_rows is not None, "the first rows")
+    return handle
+
+
 def test_without_the_drivers_reader_results_errors_and_cancel_still_work(pdb, observer,
                                                                           monkeypatch):
     monkeypatch.setattr(postgres, "_AdbcReader", None)  # pyarrow's reader, as the fallback
     assert pdb.query("SELECT x FROM generate_series(1, 3) x")["x"].tolist() == [1, 2, 3]
     with pytest.raises(pdb.error_types, match="division by zero"):  # fails part-way
         pdb.query("SELECT 1 / (x - 900000) AS y FROM generate_series(1, 1000000) x")
-    handle = pdb.submit(FOREVER_ROWS, dataframe=True, time_limit=math.inf)
-    wait_for(lambda: handle.first_rows is not None, "the first rows")
+    handle = _fetching(pdb)
     handle.cancel()
     with pytest.raises(sqlnb.QueryCancelled):
         handle.result(timeout=WAIT)
@@ -375,8 +381,7 @@ def test_the_time_limit_leaves_nothing_running(pdb, observer):
 
 
 def test_a_stream_cancelled_part_way_leaves_nothing_running(pdb, observer):
-    handle = pdb.submit(FOREVER_ROWS, dataframe=True, time_limit=math.inf)
-    wait_for(lambda: handle.first_rows is not None, "the first rows")
+    handle = _fetching(pdb)
     assert handle.first_rows["x"].tolist()[:2] == [1000001, 1000002]
     handle.cancel()
     with pytest.raises(sqlnb.QueryCancelled):
@@ -395,8 +400,7 @@ def test_a_stream_stopped_part_way_ends_at_the_next_batch(pdb, observer, monkeyp
     a frame nobody gets): here that request is never sent, and the stream's own end cancels the
     statement on the server."""
     monkeypatch.setattr(postgres.PostgresLink, "cancel", lambda self, serial: None)
-    handle = pdb.submit(FOREVER_ROWS, dataframe=True, time_limit=math.inf)
-    wait_for(lambda: handle.first_rows is not None, "the first rows")
+    handle = _fetching(pdb)
     handle.cancel()
     with pytest.raises(sqlnb.QueryCancelled):
         handle.result(timeout=WAIT)
