@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from .helpers import sqlnb_threads
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 BUILD_ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1",
@@ -200,7 +202,8 @@ def examples(text: str) -> list[tuple[str, bool]]:
 @pytest.mark.parametrize("page", _pages(), ids=lambda page: str(page.relative_to(ROOT)))
 def test_sqlite_examples_run(page, tmp_path, monkeypatch):
     """A page's examples run in order in one IPython shell (so a later one sees what an earlier
-    one made), in an empty folder; an error in any fails the test."""
+    one made), in an empty folder; an error in any fails the test. A page closes what it opens
+    (a hidden block may): a Database left open would leak its threads into later tests."""
     from IPython.core.interactiveshell import InteractiveShell
 
     monkeypatch.chdir(tmp_path)
@@ -217,6 +220,7 @@ def test_sqlite_examples_run(page, tmp_path, monkeypatch):
     finally:
         shell.run_line_magic("unload_ext", "sqlnb")
         InteractiveShell.clear_instance()
+    assert sqlnb_threads() == set(), f"{page.name} leaves a Database open"
 
 
 def test_examples_are_found():
