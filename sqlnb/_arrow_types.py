@@ -21,6 +21,7 @@ result needs them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -401,6 +402,9 @@ def column_array(column: Any, whole: bool = False) -> Any:
     if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
         if not _within_python(column):
             return _objects(python_values(column))
+        if pa.types.is_timestamp(kind) and kind.tz is not None and len(column) <= SHORT:
+            with contextlib.suppress(Exception):  # a zone pandas does not know: pyarrow's way
+                return _short_zoned(column)
     elif pa.types.is_interval(kind):
         array = _interval_array(column)
         if array is not None:
@@ -415,6 +419,22 @@ def column_array(column: Any, whole: bool = False) -> Any:
     if isinstance(values, pd.arrays.NumpyExtensionArray):
         return values.to_numpy()
     return values
+
+
+def _short_zoned(column: Any) -> Any:
+    """A short zoned TIMESTAMP column as pandas' zoned datetimes: its UTC values, localized.
+
+    pyarrow's own `to_pandas()` of a zoned column goes through a Series and pandas' `.dt`
+    accessors: about 0.2 ms a column whatever its length, a sixth of a one-row PostgreSQL
+    lookup (benchmarks, the postgres case); this way takes a fifth of that. For a long column
+    pyarrow's way is the faster (0.06 s against 0.5 s for 10M values)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    kind = column.type
+    naive = pa.timestamp(kind.unit)
+    utc = pa.chunked_array([chunk.view(naive) for chunk in column.chunks], type=naive)
+    return pd.DatetimeIndex(utc.to_numpy(), tz="UTC").tz_convert(kind.tz).array
 
 
 def _objects(values: Sequence[Any]) -> Any:

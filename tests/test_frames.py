@@ -510,6 +510,50 @@ def test_arrow_batches_give_the_dtypes_sqlite_rows_give():
     assert df["s"].dtype == STR and df["s"][0] == "a" and pd.isna(df["s"][1])
 
 
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/New_York", "+05:30"])
+def test_a_short_zoned_timestamp_column_is_what_pyarrow_makes_of_it(unit, zone):
+    """A column of at most SHORT values takes a faster way than pyarrow's to_pandas (for a
+    one-row PostgreSQL lookup): the same dtype and values, NULLs, DST changes, chunks and all."""
+    import datetime
+
+    import pyarrow as pa
+
+    from sqlnb._arrow_types import SHORT, column_array
+
+    kind = pa.timestamp(unit, tz=zone)
+    moments = [datetime.datetime(2024, 3, 31, 0, 30, tzinfo=datetime.timezone.utc)
+               + datetime.timedelta(minutes=45 * i) for i in range(SHORT - 3)]
+    column = pa.chunked_array([pa.array(moments[:10], kind), pa.array([None], kind),
+                               pa.array(moments[10:], kind)])
+    assert len(column) <= SHORT
+    mine = pd.Series(column_array(column))
+    theirs = column.to_pandas()
+    assert mine.dtype == theirs.dtype
+    assert mine.isna().tolist() == theirs.isna().tolist()
+    assert mine.dropna().tolist() == theirs.dropna().tolist()
+    empty = pa.chunked_array([], type=kind)
+    assert pd.Series(column_array(empty)).dtype == empty.to_pandas().dtype
+
+
+def test_first_rows_kept_aside_are_made_when_looked_at():
+    """An engine may keep a result's first rows as a call (Control.keep_preview): nothing is
+    converted until `preview` is read, then the rows are made once."""
+    from sqlnb._control import Control, Timer
+
+    timer = Timer()
+    try:
+        control = Control(None, timer)
+        calls = []
+        assert control.preview is None and not control.has_preview
+        control.keep_preview(["x"], lambda: calls.append(1) or [(1,), (2,)])
+        assert control.has_preview and calls == []
+        assert control.preview == (["x"], [(1,), (2,)])
+        assert control.preview == (["x"], [(1,), (2,)]) and calls == [1]
+    finally:
+        timer.close()
+
+
 def test_arrow_integers_beyond_a_float_stay_exact():
     import pyarrow as pa
 

@@ -125,6 +125,10 @@ READ_KEYWORDS = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN
 COPY_KEYWORDS = frozenset({"SELECT", "WITH", "VALUES", "TABLE"})
 #: First words of statements that return rows without streaming (use_copy off).
 ROW_KEYWORDS = frozenset({"SHOW", "EXPLAIN", "FETCH", "CALL", "EXECUTE"})
+#: A first batch of at most this many rows is kept whole until its first rows are looked at
+#: (Control.keep_preview); a larger one has them converted at once, and is let go.
+KEEP_ROWS = 1024
+
 #: Transaction control (PostgreSQL's own words too): runs alone on the writer.
 TRANSACTION_KEYWORDS = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT",
                                   "SAVEPOINT", "RELEASE"})
@@ -628,15 +632,20 @@ class PostgresLink(Link):
                 schema = reader.schema
                 names = list(schema.names)
                 plan = type_plan(schema, self.backend.is_text_type)
-                builder = ArrowFrameBuilder(names, plan.schema(schema)) if frame else None
+                builder = ArrowFrameBuilder(names) if frame else None
                 rows: list[tuple] = []
+                batches = 0
                 for batch in self._batches(reader):
+                    batches += 1
                     if control.reason is not None:  # stopped: build no more (_abandon cancels)
                         raise Stopped()
                     if builder is not None:
-                        if control.preview is None:
-                            control.preview = (names,
-                                               plan.rows(batch.slice(0, PREVIEW_ROWS).columns))
+                        if not control.has_preview:
+                            first = batch.slice(0, PREVIEW_ROWS).columns  # shares the batch's
+                            if batch.num_rows <= KEEP_ROWS:  # buffers: only a small one waits
+                                control.keep_preview(names, functools.partial(plan.rows, first))
+                            else:
+                                control.preview = (names, plan.rows(first))
                         builder.add(plan.for_frame(batch))
                     else:
                         rows += plan.rows(batch.columns)
@@ -655,6 +664,8 @@ class PostgresLink(Link):
             result = Result([], [], -1 if rowcount is None else rowcount, None, statement.text)
             return result.to_dataframe() if frame else result
         if builder is not None:
+            if not batches:  # typed by the schema (worked out only here: it costs 0.1 ms)
+                builder = ArrowFrameBuilder(names, plan.schema(schema))
             return builder.frame()
         result = Result(names, rows, -1 if _copies(statement) else rowcount, None,
                         statement.text)
