@@ -27,18 +27,12 @@ _VOLATILE_CLASSES = (
     "CurrentTransaction", "CurrentStatement", "CurrentRole", "CurrentSchema",
     "CurrentCatalog", "CurrentDatabase", "CurrentTimezone",
 )
-#: Functions sqlglot does not know (it keeps them by name) that are not deterministic on some
-#: engine: the clock, sequences, random bytes, the connection's own counters, Spark's row ids.
-#: An engine adds its own (Backend.volatile_functions).
+#: Functions sqlglot may not know (it keeps them by name) that are not deterministic in many
+#: SQL dialects: the clock, sequences, random values. An engine adds its own
+#: (Backend.volatile_functions), so that an engine added later is safe from the common ones.
 VOLATILE_NAMES = frozenset({
-    "now", "today", "unixepoch", "get_current_time", "get_current_timestamp",
-    "transaction_timestamp", "statement_timestamp", "clock_timestamp", "timeofday",
-    "current_localtime", "current_localtimestamp", "nextval", "currval", "lastval", "setval",
-    "setseed", "random", "randomblob", "random_bytes", "gen_random_uuid", "uuidv4", "uuidv7",
-    "changes", "total_changes", "last_insert_rowid", "txid_current", "pg_backend_pid",
-    "monotonically_increasing_id", "spark_partition_id", "input_file_name",
-    "input_file_block_start", "input_file_block_length", "shuffle", "rand", "randn",
-    "current_query", "version",
+    "now", "random", "rand", "uuid", "gen_random_uuid", "nextval", "currval", "setval",
+    "setseed",
 })
 #: Arguments that make a date function read the clock (SQLite's date('now'), ...).
 _NOW_WORDS = frozenset({"now", "today", "tomorrow", "yesterday"})

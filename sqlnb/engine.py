@@ -14,7 +14,7 @@ Names here:
 - the interface: `Backend`, `Link`, `Option` (a connect option an engine declares; a value
   in seconds is checked by `check_seconds`);
 - the registry: `register`, `unregister`, `engine_for` (which engine a target opens),
-  `engine_named`, `scheme_of`;
+  `engine_named`, `scheme_of`, `frame_targets` (where a DataFrame of no Database is queried);
 - a query's state, as a link sees it: `Control` (its reason to stop, the rows counted, the
   preview of first rows: `PREVIEW_ROWS`), `Task` (what `translate` and `reroute` are given);
 - outcomes: `Stopped` (what `Link.translate` returns for an interrupt the control asked for),
@@ -38,7 +38,7 @@ from ._control import PREVIEW_ROWS, Control
 from ._redact import Secret, has_secret, redact, reveal
 from ._task import SmallFrame, Stopped, Task, note
 from .database import check_seconds, options
-from .engines import engine_for, engine_named, register, scheme_of, unregister
+from .engines import engine_for, engine_named, frame_targets, register, scheme_of, unregister
 from .engines.base import Backend, Link, Option
 from .engines.sqltext import (
     POSTGRES,
@@ -94,6 +94,7 @@ __all__ = [
     "ended_transaction",
     "engine_for",
     "engine_named",
+    "frame_targets",
     "has_secret",
     "named_tokens",
     "note",

@@ -159,3 +159,26 @@ def test_cells_with_cache(ip, tmp_path, capsys):  # noqa: F811
     assert "dropped" in capsys.readouterr().out
     assert len(ip.run_line_magic("sqlnb", "cache")) == 0
     ip.run_line_magic("sqlnb", "close cache_db")
+
+
+@pytest.mark.parametrize("engine, sql", [
+    ("sqlite", "SELECT last_insert_rowid()"), ("sqlite", "SELECT changes()"),
+    ("sqlite", "SELECT unixepoch()"), ("sqlite", "SELECT randomblob(4)"),
+    ("duckdb", "SELECT get_current_timestamp()"), ("duckdb", "SELECT uuidv7()"),
+    ("postgres", "SELECT clock_timestamp()"), ("postgres", "SELECT pg_backend_pid()"),
+    ("postgres", "SELECT txid_current()"), ("postgres", "SELECT timeofday()"),
+    ("spark", "SELECT monotonically_increasing_id()"), ("spark", "SELECT spark_partition_id()"),
+    ("spark", "SELECT input_file_name()"),
+])
+def test_each_engine_names_its_own_volatile_functions(engine, sql):
+    """Functions sqlglot does not know and that change from call to call are named by their
+    engine (Backend.volatile_functions), not by the control plane: the shared list alone lets
+    them through, the engine's list keeps them out of the cache."""
+    from sqlnb import _sql
+    from sqlnb.engines import engine_named
+
+    backend = engine_named(engine)
+    tree = _sql.parse(sql, backend.sqlglot_dialect)
+    assert _sql.unknowable(tree, backend.sqlglot_dialect) is None
+    said = _sql.unknowable(tree, backend.sqlglot_dialect, backend.volatile_functions)
+    assert said is not None and said.endswith("is not deterministic")

@@ -64,6 +64,10 @@ BUILT_IN = (
 )
 #: The engine of a target that has no scheme or suffix of another's.
 DEFAULT = "sqlite"
+#: In-memory targets to query a DataFrame that belongs to no Database in (the explorer of a
+#: DataFrame variable), best first: DuckDB reads a frame's columns in place; SQLite is always
+#: there.
+FRAME_TARGETS = ("duckdb:///:memory:", ":memory:")
 
 #: A scheme, then ":" (two characters at least: `C:\\data.db` is a path).
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):")
@@ -208,6 +212,12 @@ def engine_named(name: str) -> type[Backend]:
         known = ", ".join(sorted(_engines))
         raise UsageError(f"no engine is called {name!r}; the engines are {known}")
     return _load(found)
+
+
+def frame_targets() -> tuple[str, ...]:
+    """In-memory targets to query a DataFrame of no Database in, best first (one whose client
+    is not installed fails to connect with a UsageError: try the next)."""
+    return FRAME_TARGETS
 
 
 def option_owners(name: str) -> list[str]:

@@ -611,6 +611,10 @@ class DuckDBBackend(Backend):
     title = "DuckDB"
     sqlglot_dialect = "duckdb"
     temp_schema = "temp"
+    volatile_functions = frozenset({"today", "get_current_time", "get_current_timestamp",
+                                    "transaction_timestamp", "current_localtime",
+                                    "current_localtimestamp", "uuidv4", "uuidv7",
+                                    "random_bytes", "version"})
     frames_on_readers = True
     #: no other process can write a DuckDB file sqlnb has open (DuckDB locks it), so sqlnb's
     #: own count of writes is all the result cache needs (DuckDB has no data_version)

@@ -1100,6 +1100,10 @@ class PostgresBackend(Backend):
     dialect = POSTGRES
     sqlglot_dialect = "postgres"
     temp_schema = "pg_temp"
+    volatile_functions = frozenset({"transaction_timestamp", "statement_timestamp",
+                                    "clock_timestamp", "timeofday", "lastval", "uuidv4",
+                                    "uuidv7", "txid_current", "pg_backend_pid",
+                                    "current_query", "version"})
 
     @classmethod
     def parse_target(cls, target: Any) -> Any:

@@ -666,6 +666,9 @@ class SparkBackend(Backend):
     name = "spark"
     title = "Spark"
     sqlglot_dialect = "spark"
+    volatile_functions = frozenset({"monotonically_increasing_id", "spark_partition_id",
+                                    "input_file_name", "input_file_block_start",
+                                    "input_file_block_length", "shuffle", "randn", "version"})
     schemes = ("sc", "spark")  # sc://host:port (Spark Connect), spark:local[N] (a local one)
     example = "sc://host:15002 for Spark Connect, or spark:local[2] for a local server"
     extra = "spark"

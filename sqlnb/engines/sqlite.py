@@ -669,6 +669,8 @@ class SQLiteBackend(Backend):
     title = "SQLite"
     sqlglot_dialect = "sqlite"
     temp_schema = "temp"
+    volatile_functions = frozenset({"unixepoch", "randomblob", "changes", "total_changes",
+                                    "last_insert_rowid"})
     schemes = ("sqlite", "file")  # sqlite:///path, sqlite:// (memory); file: URIs as they are
     example = "sqlite:///path/to/file.db, sqlite:// for memory, a file: URI or a path"
     options = (

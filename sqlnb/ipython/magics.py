@@ -150,7 +150,7 @@ class SqlNB(Magics):
 
     time_limit = Float(
         None, allow_none=True, config=True,
-        help="Seconds a cell's query may run before SQLite stops it (math.inf: no limit). "
+        help="Seconds a cell's query may run before the engine stops it (math.inf: no limit). "
              "None uses the Database's limit, which is sqlnb.options.time_limit (30) by default. "
              "An import has no limit unless its --time-limit gives one.",
     )
@@ -1296,12 +1296,15 @@ def _capped_line(held: int, rows: int) -> str:
 
 
 def _memory_database() -> sqlnb.Database:
-    """An in-memory Database for exploring a DataFrame: DuckDB's where it is installed (it
-    reads a DataFrame's columns fast), else SQLite's."""
-    try:
-        return sqlnb.connect("duckdb:///:memory:")
-    except sqlnb.UsageError:  # DuckDB is not installed
-        return sqlnb.connect()
+    """An in-memory Database for exploring a DataFrame: the first of the registry's
+    `frame_targets` whose client is installed."""
+    *better, last = engine.frame_targets()
+    for target in better:
+        try:
+            return sqlnb.connect(target)
+        except sqlnb.UsageError:  # its client is not installed
+            continue
+    return sqlnb.connect(last)
 
 #: Columns whose types the line under a result names (the rest are counted).
 SHAPE_COLUMNS = 12
