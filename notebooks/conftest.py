@@ -40,23 +40,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(skip)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Before the PostgreSQL tutorial's kernel starts (with its first cell), a server for it,
-    named in this process's environment, which the kernel inherits."""
-    if item.path.name != NEEDS_POSTGRES or _servers:
-        return
-    if any(mark.name == "skip" for mark in item.iter_markers()):
-        return
-    server, variables = tutorial_postgres.start()
-    _servers.append(server)
-    os.environ.update(variables)
-
-
-@pytest.hookimpl(wrapper=True, specname="pytest_runtest_setup")
-def static_grids_for_the_kernel(item: pytest.Item) -> object:
-    """A tutorial's kernel starts in its first cell's setup: it inherits SQLNB_STATIC_GRIDS=1,
-    which this process does not keep (the tests in tests/ show live grids)."""
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> object:
+    """A tutorial's kernel starts in its first cell's setup. It inherits SQLNB_STATIC_GRIDS=1,
+    which this process does not keep (the tests in tests/ show live grids). Before the
+    PostgreSQL tutorial's kernel starts, a server for it, named in this process's environment,
+    which the kernel inherits."""
+    if (item.path.name == NEEDS_POSTGRES and not _servers
+            and not any(mark.name == "skip" for mark in item.iter_markers())):
+        server, variables = tutorial_postgres.start()
+        _servers.append(server)
+        os.environ.update(variables)
     previous = os.environ.get("SQLNB_STATIC_GRIDS")
     os.environ["SQLNB_STATIC_GRIDS"] = "1"
     try:
