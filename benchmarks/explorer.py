@@ -242,14 +242,24 @@ def _jupyterlab(root: Path) -> Iterator[tuple[str, str]]:
             server.kill()
 
 
-def _shut_kernels(base: str, token: str) -> None:
-    """Shut every kernel of the server down (each sample starts a fresh one)."""
-    with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=30) as answer:
-        kernels = json.load(answer)
-    for kernel in kernels:
-        request = urllib.request.Request(f"{base}/api/kernels/{kernel['id']}?token={token}",
+def _end_sessions(base: str, token: str) -> None:
+    """End every notebook session of the server, with its kernel (each sample opens the
+    notebook afresh, with a new kernel)."""
+    with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=30) as answer:
+        sessions = json.load(answer)
+    for session in sessions:
+        request = urllib.request.Request(f"{base}/api/sessions/{session['id']}?token={token}",
                                          method="DELETE")
-        urllib.request.urlopen(request, timeout=30).close()
+        urllib.request.urlopen(request, timeout=60).close()
+
+
+def _dismiss_dialogs(page: Any, said: list[str]) -> None:
+    """Accept any dialog JupyterLab shows (its text noted): a dialog would take the clicks."""
+    dialogs = page.locator(".jp-Dialog")
+    while dialogs.count():
+        said.append(" ".join(dialogs.first.inner_text().split())[:120])
+        dialogs.first.locator(".jp-mod-accept").first.click(timeout=30_000)
+        time.sleep(0.5)
 
 
 def _heap_mb(cdp: Any) -> float:
@@ -305,6 +315,7 @@ def browser_memory(repeats: int) -> CaseResult:
         return case
     started = time.perf_counter()
     nodes: dict[str, list[float]] = {}
+    dialogs: list[str] = []
     with tempfile.TemporaryDirectory() as folder, _jupyterlab(Path(folder)) as (base, token), \
             sync_api.sync_playwright() as driver:
         for number, (setup, cell, _shows) in enumerate(BROWSER_CELLS.values()):
@@ -313,7 +324,7 @@ def browser_memory(repeats: int) -> CaseResult:
 
         def contender(number: int, name: str, shows: str) -> Callable[[], float]:
             def sample() -> float:
-                _shut_kernels(base, token)
+                _end_sessions(base, token)
                 page = browser.new_page(viewport={"width": 1200, "height": 800})
                 try:
                     page.goto(f"{base}/lab/tree/m{number}.ipynb?reset&token={token}")
@@ -321,6 +332,7 @@ def browser_memory(repeats: int) -> CaseResult:
                         timeout=120_000)
                     page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]'
                                  ).first.wait_for(timeout=120_000)
+                    _dismiss_dialogs(page, dialogs)
                     cdp = page.context.new_cdp_session(page)
                     cdp.send("Performance.enable")
                     _run_cell(page, 0)
@@ -359,6 +371,8 @@ def browser_memory(repeats: int) -> CaseResult:
                                 50, unit="MB"))
     case.notes.append("DOM nodes of the page after the cell (median): " + ", ".join(
         f"{name} {statistics.median(values):,.0f}" for name, values in nodes.items()))
+    if dialogs:
+        case.notes.append(f"dialogs JupyterLab showed (accepted): {sorted(set(dialogs))}")
     case.seconds = time.perf_counter() - started
     return case
 
