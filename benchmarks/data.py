@@ -187,11 +187,12 @@ CREATE TABLE flights (
 """
 
 
-def flights_file() -> Path:
-    """A cached SQLite file with the table `flights` (FLIGHTS_ROWS rows), built first if
-    needed (about 5 s)."""
+def flights_file(rows: int = FLIGHTS_ROWS) -> Path:
+    """A cached SQLite file with the table `flights` (FLIGHTS_ROWS rows unless told), built
+    first if needed (about 5 s)."""
     DATA_DIR.mkdir(exist_ok=True)
-    path = DATA_DIR / f"flights.v{FLIGHTS_VERSION}.db"
+    name = "flights" if rows == FLIGHTS_ROWS else f"flights-{rows}"
+    path = DATA_DIR / f"{name}.v{FLIGHTS_VERSION}.db"
     if path.exists():
         try:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -201,11 +202,11 @@ def flights_file() -> Path:
                 conn.close()
         except sqlite3.Error:
             current = None
-        if current == FLIGHTS_ROWS:
+        if current == rows:
             return path
         _remove(path)
     started = time.perf_counter()
-    print(f"building {path.name}: table flights with {FLIGHTS_ROWS:,} rows ...", flush=True)
+    print(f"building {path.name}: table flights with {rows:,} rows ...", flush=True)
     building = path.with_name(path.name + ".building")
     _remove(building)
     conn = sqlite3.connect(building, isolation_level=None)
@@ -213,7 +214,7 @@ def flights_file() -> Path:
         conn.execute("BEGIN")
         conn.execute(FLIGHTS_SCHEMA)
         conn.executemany(f"INSERT INTO flights VALUES ({', '.join(['?'] * 19)})",
-                         _flights(FLIGHTS_ROWS))
+                         _flights(rows))
         conn.execute("COMMIT")
     finally:
         conn.close()
