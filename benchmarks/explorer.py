@@ -1,12 +1,17 @@
-"""The result explorer's clicks, timed: `python -m benchmarks.explorer [--rows N]`.
+"""The result explorer, measured: `python -m benchmarks.explorer [--only clicks flights browser]
+[--rows N] [--repeats N]`. Not a case of `python -m benchmarks` (minutes long; a browser).
 
-Each figure is the median of 5 runs (min and max beside it), all in one process and one run:
-- DuckDB, a table of N rows (10M by default) x 4 columns: the explorer opening on it (the
-  first page, no count), its row count, a sort click (a DOUBLE column, descending: the first
-  page of the sorted view), a filter click (a range, with the count) and the last page;
-- SQLite, a table of N/10 rows (1M) x 4 columns: the same sort click;
-- DuckDB, a query of 100M rows (`range()`): the kernel's resident memory after the explorer
-  opened on it and after a sort click, against before (the rows never come to the kernel).
+- clicks (each the median of 5 runs, min and max beside it):
+  - DuckDB, a table of N rows (10M by default) x 4 columns: the explorer opening on it (the
+    first page, no count), its row count, a sort click (a DOUBLE column, descending: the first
+    page of the sorted view), a filter click (a range, with the count) and the last page;
+  - SQLite, a table of N/10 rows (1M) x 4 columns: the same sort click;
+  - DuckDB, a query of 100M rows (`range()`): the kernel's resident memory after the explorer
+    opened on it and after a sort click, against before (the rows never come to the kernel).
+- flights: the first page of the 336,776-row flights table from the end of the query, side by
+  side with the plain table, pandas' head and a LIMIT query (see `flights`).
+- browser: the browser's JS heap for a 1M-row result's grid in JupyterLab in headless Chromium,
+  side by side with a 100-row result's grid and the plain table (see `browser_memory`).
 """
 
 from __future__ import annotations
