@@ -3,7 +3,11 @@ which needs Java: without it (and unless CI says it must run) its cells are skip
 as the Spark tests are. The PostgreSQL tutorial reads its server from the environment
 (tutorial_postgres.py): a throwaway server is started for it before its first cell, and stopped
 at the end of the session; without PostgreSQL's server programs (and unless CI says it must run)
-its cells are skipped with a note, as the PostgreSQL tests are."""
+its cells are skipped with a note, as the PostgreSQL tests are.
+
+Each tutorial's kernel runs with SQLNB_STATIC_GRIDS=1, as the stored outputs were made (`jupyter
+nbconvert --execute`, see notebooks/README.md): a result explorer shows as its static table,
+which nbval compares, and no widget is stored."""
 
 from __future__ import annotations
 
@@ -36,17 +40,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(skip)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Before the PostgreSQL tutorial's kernel starts (with its first cell), a server for it,
-    named in this process's environment, which the kernel inherits."""
-    if item.path.name != NEEDS_POSTGRES or _servers:
-        return
-    if any(mark.name == "skip" for mark in item.iter_markers()):
-        return
-    server, variables = tutorial_postgres.start()
-    _servers.append(server)
-    os.environ.update(variables)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> object:
+    """A tutorial's kernel starts in its first cell's setup. It inherits SQLNB_STATIC_GRIDS=1,
+    which this process does not keep (the tests in tests/ show live grids). Before the
+    PostgreSQL tutorial's kernel starts, a server for it, named in this process's environment,
+    which the kernel inherits."""
+    if (item.path.name == NEEDS_POSTGRES and not _servers
+            and not any(mark.name == "skip" for mark in item.iter_markers())):
+        server, variables = tutorial_postgres.start()
+        _servers.append(server)
+        os.environ.update(variables)
+    previous = os.environ.get("SQLNB_STATIC_GRIDS")
+    os.environ["SQLNB_STATIC_GRIDS"] = "1"
+    try:
+        return (yield)
+    finally:
+        if previous is None:
+            del os.environ["SQLNB_STATIC_GRIDS"]
+        else:
+            os.environ["SQLNB_STATIC_GRIDS"] = previous
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

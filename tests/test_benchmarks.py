@@ -52,6 +52,36 @@ def test_sqlite_file_builds_on_a_fresh_clone(fresh_data_dir):
     assert data.table_file(500) == path
 
 
+def test_flights_file_builds_on_a_fresh_clone(fresh_data_dir):
+    """The explorer benchmark's flights table: nycflights13's columns, NULLs where the original
+    has them, the same rows on every machine."""
+    path = data.flights_file(2000)
+    assert path.parent == fresh_data_dir
+    conn = sqlite3.connect(path)
+    try:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(flights)")]
+        counts = conn.execute("SELECT count(*), count(dep_time) < count(*), "
+                              "count(tailnum) < count(*), count(DISTINCT origin) "
+                              "FROM flights").fetchone()
+        first = conn.execute("SELECT * FROM flights LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    assert len(columns) == 19 and columns[:3] == ["year", "month", "day"]
+    assert columns[-1] == "time_hour" and counts == (2000, 1, 1, 3)
+    assert data.flights_file(2000) == path
+    assert next(data._flights(1)) == first  # seeded: built alike everywhere
+
+
+def test_the_browser_benchmark_says_so_without_chromium(monkeypatch):
+    """Without a browser the explorer's browser section measures nothing and says why."""
+    from benchmarks import explorer
+
+    monkeypatch.setattr(explorer, "CHROMIUM", "/nonexistent/chromium")
+    case = explorer.browser_memory(1)
+    assert not case.tables and not case.targets
+    assert any("no chromium" in note for note in case.notes)
+
+
 def _case(name: str, run):
     """A stand-in benchmark case module."""
     return types.SimpleNamespace(ID=name, TITLE=f"the {name} case", run=run)

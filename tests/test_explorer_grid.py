@@ -337,3 +337,38 @@ def test_a_cell_run_again_closes_the_grids_of_its_last_run(ip):
         assert third.widget.comm is None
     finally:
         del ip.kernel
+
+
+def test_static_grids_show_the_static_table_only_for_a_headless_run(ip, monkeypatch):
+    """`SqlNB.static_grids` (default: the environment's SQLNB_STATIC_GRIDS=1), for a notebook
+    run headless (nbconvert --execute, papermill, nbval): no front end will draw a widget
+    there, and a stored widget says "model not found" once the notebook is opened, so grids
+    show their static table (with the whole first page and its count) and no widget; from
+    Python the grid is the same."""
+    ip.kernel = object()  # a kernel that draws widgets, as far as the magics ask
+    magics = ip.magics_manager.registry["SqlNB"]
+    monkeypatch.setenv("SQLNB_STATIC_GRIDS", "1")
+    assert type(magics)(shell=ip).static_grids is True
+    monkeypatch.setenv("SQLNB_STATIC_GRIDS", "0")
+    assert type(magics)(shell=ip).static_grids is False
+    try:
+        assert magics.static_grids is False
+        ip.run_line_magic("config", "SqlNB.static_grids = True")
+        big = ip.run_cell_magic("sql", "", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                                           "SELECT x + 1 FROM c WHERE x < 500) SELECT x FROM c")
+        formats, _ = ip.display_formatter.format(big)
+        assert WIDGET not in formats and "rows 1-100 of 500" in formats["text/html"]
+        ip.run_cell_magic("sql", "", "CREATE TABLE t AS SELECT * FROM (VALUES (3), (1), (2))")
+        grid = ip.run_line_magic("sqlnb", "explore SELECT column1 AS x FROM t")
+        formats, _ = ip.display_formatter.format(grid)
+        assert WIDGET not in formats
+        assert "rows 1-3 of 3" in formats["text/html"] and "rows 1-3 of 3" in formats[
+            "text/plain"]
+        grid.click_header("x")
+        grid.wait()
+        assert grid.view.page()["x"].tolist() == [1, 2, 3] and "ORDER BY" in grid.sql
+        ip.run_line_magic("config", "SqlNB.static_grids = False")
+        live = ip.run_line_magic("sqlnb", "explore t")
+        assert isinstance(live, Explorer) and WIDGET in live._repr_mimebundle_()
+    finally:
+        del ip.kernel

@@ -18,6 +18,7 @@ import io
 import json
 import keyword
 import math
+import os
 import re
 import sys
 import threading
@@ -41,7 +42,7 @@ from IPython.core.magic_arguments import (
     magic_arguments,
     parse_argstring,
 )
-from traitlets import Bool, Float, Int, Unicode, observe
+from traitlets import Bool, Float, Int, Unicode, default, observe
 
 import sqlnb
 import sqlnb.cache
@@ -49,7 +50,7 @@ import sqlnb.history
 from sqlnb import engine
 from sqlnb.errors import shorten
 
-from .progress import CellProgress, widgets_available
+from .progress import WIDGET_VIEW, CellProgress, widgets_available
 
 if TYPE_CHECKING:
     from sqlnb.engines.sqltext import Statement
@@ -177,6 +178,19 @@ class SqlNB(Magics):
              "grid that sorts, filters, searches and pages in the engine); smaller results, and "
              "every result when this is -1, show as a plain table. The DataFrame is the same.",
     )
+    static_grids = Bool(
+        config=True,
+        help="Show each explorer as its static table only (the page, its footer), no live "
+             "grid: for a notebook run headless (nbconvert --execute, papermill), where no "
+             "front end draws a widget and a stored one says 'model not found' once the "
+             "notebook is opened. Default: True where the environment has "
+             "SQLNB_STATIC_GRIDS=1.",
+    )
+
+    @default("static_grids")
+    def _static_grids_default(self) -> bool:
+        return os.environ.get("SQLNB_STATIC_GRIDS", "") == "1"
+
     short_errors = Bool(
         True, config=True,
         help="Show a failing statement as one line; False shows the full traceback.",
@@ -863,6 +877,9 @@ class SqlNB(Magics):
         from .explorer import Explorer
 
         grid = Explorer(view, page_rows=rows, on_close=on_close)
+        if self.static_grids:  # the static table shows the whole first page and its count
+            grid.wait()
+            return StaticGrid(self._keep_grid(grid))
         grid.settle(FIRST_PAGE_WAIT)  # shown with its first page where it comes at once
         return self._keep_grid(grid)
 
@@ -1116,7 +1133,9 @@ class SqlNB(Magics):
             # the cell's value (an execute_result, which no display id can update): its
             # static copy is the result's first page
             explorer = self._explorer_of(frame)
-            return None if explorer is None else explorer._repr_mimebundle_()
+            if explorer is None:
+                return None
+            return (StaticGrid(explorer) if self.static_grids else explorer)._repr_mimebundle_()
 
         bundles.for_type(pd.DataFrame, as_explorer)
 
@@ -1214,6 +1233,29 @@ def _formatted(db: sqlnb.Database, sql: str) -> tuple[str, list[str]]:
     if not pieces:
         return sql.strip(), notes
     return (pieces[0] if len(pieces) == 1 else ";\n\n".join(pieces) + ";"), notes
+
+
+class StaticGrid:
+    """An explorer shown as its static table only (`SqlNB.static_grids`): the page, its footer
+    and the line under them, without the widget. Everything else is the grid's
+    (`.view`, `.sql`, `.to_df()`, clicks from Python)."""
+
+    def __init__(self, grid: Any) -> None:
+        self.grid = grid
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.grid, name)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = self.grid._repr_mimebundle_(**kwargs)
+        bundle.pop(WIDGET_VIEW, None)
+        return bundle
+
+    #: not the grid's (which shows the widget): IPython then displays `_repr_mimebundle_`
+    _ipython_display_ = None
+
+    def __repr__(self) -> str:
+        return repr(self.grid)
 
 
 class _Json:
