@@ -6,7 +6,10 @@
 // Keys, only while the grid has the focus (a click on it gives it the focus): each key the
 // grid handles stops there, so that JupyterLab's own shortcuts (arrow keys moving between
 // cells, C copying a cell ...) work as ever when the grid does not have the focus, and the
-// keys the grid does not handle reach JupyterLab even when it does.
+// keys the grid does not handle reach JupyterLab even when it does. The grid listens on the
+// window in the capture phase, the first place a key reaches: Notebook 7 (and JupyterLab
+// with bubblingKeydown off) matches its shortcuts on the document in the capture phase, before
+// the key would reach the grid's own element.
 
 const MARK = { false: "▲", true: "▼" };
 
@@ -227,7 +230,7 @@ function render({ model, el }) {
 
   // -- the keyboard -------------------------------------------------------------------------
   const onKeyDown = (event) => {
-    if (event.target !== root) return; // (the button's own keys are the button's)
+    if (event.target !== root) return; // not the grid's focus (the button's keys are its own)
     const command = event.ctrlKey || event.metaKey;
     const at = cursor || { r: 0, c: 0 };
     const [rows, columns] = shape();
@@ -288,7 +291,7 @@ function render({ model, el }) {
   table.addEventListener("mouseover", onMouseOver);
   table.addEventListener("click", onClick);
   document.addEventListener("mouseup", onMouseUp);
-  root.addEventListener("keydown", onKeyDown);
+  window.addEventListener("keydown", onKeyDown, { capture: true });
   newCell.addEventListener("click", onNewCell);
   model.on("change:rows", draw);
   model.on("change:columns", draw);
@@ -297,6 +300,7 @@ function render({ model, el }) {
   draw();
   return () => {
     document.removeEventListener("mouseup", onMouseUp);
+    window.removeEventListener("keydown", onKeyDown, { capture: true });
     model.off("change:rows", draw);
     model.off("change:columns", draw);
     model.off("change:sorts", draw);
