@@ -129,7 +129,9 @@ def test_the_explorer_in_the_browser(app, tmp_path):
     from playwright import sync_api as playwright
 
     home = tmp_path / "home"
-    home.mkdir()
+    settings = home / "config/lab/user-settings/@jupyterlab/apputils-extension"
+    settings.mkdir(parents=True)  # no "get notified about news?" over the screenshot
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     path = tmp_path / "grid.ipynb"
     _notebook(path)
     artifacts = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))

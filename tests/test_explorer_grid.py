@@ -430,3 +430,28 @@ def test_a_cell_run_again_closes_the_grids_of_its_last_run(ip):
         assert third.widget.comm is None
     finally:
         del ip.kernel
+
+
+def test_the_new_cell_of_a_tables_and_a_dataframes_grid(ip):
+    """`%sqlnb explore t`: the new cell names the grid's database (--db); `%sqlnb explore df`:
+    it reads the DataFrame variable itself, not the grid's private copy of it."""
+    ip.kernel = object()  # a kernel that draws widgets, as far as the magics ask
+    try:
+        ip.run_cell_magic("sql", "", "CREATE TABLE t AS SELECT 'it''s' AS s UNION ALL "
+                                     "SELECT 'b' UNION ALL SELECT NULL")
+        grid = ip.run_line_magic("sqlnb", "explore t")
+        grid.set_filter("s", "= it's")
+        grid.wait()
+        assert grid.cell_code().startswith("%%sql --db f\n")
+        assert _run_code(ip, grid.cell_code())["s"].tolist() == ["it's"]
+        ip.user_ns["frame"] = pd.DataFrame({"a": [3, 1, 2], "s": ["x'", "y", None]})
+        grid = ip.run_line_magic("sqlnb", "explore frame")
+        grid.click_header("a", add=True)
+        grid.set_filter("s", "not null")
+        grid.wait()
+        code = grid.cell_code()
+        assert code.startswith("%%sql\nSELECT * FROM (SELECT * FROM frame\n)")
+        assert _run_code(ip, code)["a"].tolist() == [1, 3]
+        grid.close()
+    finally:
+        del ip.kernel

@@ -1,19 +1,31 @@
-"""The result explorer's grid: a `sqlnb.View` drawn with ipywidgets' own controls.
+"""The result explorer's grid: a `sqlnb.View` drawn as one widget of sqlnb's and a few of
+ipywidgets' stock controls.
 
 Each sort, filter, search or page is a query of the view (`sqlnb/_explore_view.py`) through the
 `Database`: a read on the pool, under the time limit, with a line of progress and a Cancel button
 in the grid; a new click cancels the query still running. Only the page on screen reaches the
-browser (an HTML table of at most `page_rows` rows), so a result of any size never freezes the
+browser (at most `page_rows` rows, as compact JSON), so a result of any size never freezes the
 kernel or the browser.
 
-Why ipywidgets' stock controls and no grid library of our own: they ship with JupyterLab 4,
-Notebook 7 and VS Code's notebooks alike, need no JavaScript built and shipped with sqlnb (so
-no Node.js to install it, no front-end to keep in step with three hosts), and follow each
-host's theme, dark ones included. What that costs (written in docs/explorer.md): a header is a
-button (a click sorts by it, again for descending, again for none; with "then by" pressed a
-click adds a second key instead of the shift-click a custom grid would take), cells are text
-to select and copy as the browser copies any table, and the arrow keys do not move a cell
-cursor.
+The page, its headers and the sort are one widget (`explorer_grid.Grid`, built on anywidget);
+the search box, the filter line, the pager, the footer, progress with Cancel and the SQL
+toggle are ipywidgets' stock controls. Why anywidget for the grid: what a user does with a
+table of results (a Shift+click adding a second sort key, a cell cursor moved by the arrow
+keys, a selection copied as tab-separated text, the view's SQL inserted as a new cell, a
+header showing the column's type and summary) needs JavaScript of its own, which stock
+buttons and an HTML table cannot give. anywidget runs one hand-written ES module
+(`explorer_grid.js`, shipped as it is in the package, no build step, so installing sqlnb needs
+no Node.js) in JupyterLab 4, Notebook 7 and VS Code alike, with no front-end extension to
+install and keep in step with three hosts; its colours come from each host's theme
+(JupyterLab's --jp-* variables, then VS Code's --vscode-*), dark ones included. What stays
+stock is what stock controls already do well (text boxes, buttons, a label). No grid library:
+a page is at most a few hundred rows, which a table draws at once, and the libraries that
+virtualize rows bring a build step and megabytes for nothing here.
+
+The "new cell" button dispatches a bubbling `sqlnb-insert-cell` DOM event with `{code}`
+(`cell_code()`: a `%%sql` cell of `View.literal_sql()`, the filters' values written in as the
+engine's literals); sqlnb's JupyterLab extension takes it and inserts the cell below; where no
+listener takes it (VS Code), the grid copies the code and says so.
 
 A filter is typed as a line per column (`parse_filter`): `10..20`, `>= 5`, `<= 2024-01-31`,
 `= a, b` (one of), `null`, `not null`, or text a text column must contain.

@@ -113,12 +113,13 @@ function render({ model, el }) {
   function draw() {
     table.replaceChildren(drawHead(), drawBody());
     const [rows, columns] = shape();
-    if (cursor) { // the same place on the new page, where there is one
+    if (cursor) { // the same cells on the new page (or summary), where there are some
+      const clamp = (at) => ({ r: Math.min(at.r, rows - 1), c: Math.min(at.c, columns - 1) });
       if (!rows || !columns) {
         cursor = anchor = null;
       } else {
-        cursor = { r: Math.min(cursor.r, rows - 1), c: Math.min(cursor.c, columns - 1) };
-        anchor = { ...cursor };
+        cursor = clamp(cursor);
+        anchor = clamp(anchor || cursor);
       }
     }
     paint();
