@@ -91,6 +91,16 @@ def _keys_and_copy(page, grid) -> None:
     page.keyboard.press("Control+c")  # a selection: a table with its columns' names
     _wait_for(lambda: _copied(page)[-1:] == ["k\ts\n0\tname 808\n0\tname 707"],
               "the selection copied as TSV")
+    # without the focus the grid takes no key: ArrowUp is JupyterLab's again
+    grid.locator(".jp-InputPrompt").click()
+    assert not root.evaluate("(el) => el === document.activeElement")
+    page.keyboard.press("ArrowUp")
+    _wait_for(lambda: "jp-mod-active" not in (grid.get_attribute("class") or ""),
+              "ArrowUp moving JupyterLab's active cell")
+    assert root.get_attribute("data-cursor") == "2,2"
+    grid.locator("td.selected").first.click(modifiers=["Shift"])  # the focus back
+    assert root.get_attribute("data-cursor") == "1,1"
+    assert grid.locator("td.selected").count() == 1  # from the anchor (1,1) to (1,1)
     page.keyboard.press("Escape")
     assert grid.locator("td.selected").count() == 0
 

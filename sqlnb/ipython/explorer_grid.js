@@ -223,6 +223,11 @@ function render({ model, el }) {
     if (td && table.contains(td)) moveTo(Number(td.dataset.r), Number(td.dataset.c), true);
   };
   const onMouseUp = () => { dragging = false; };
+  const onMouseDownAnywhere = (event) => {
+    // a click outside the grid takes the focus from it, even where the host keeps the focus
+    // where it was (JupyterLab on a cell's prompt): the keys are the host's again
+    if (document.activeElement === root && !root.contains(event.target)) root.blur();
+  };
   const onClick = (event) => {
     const th = event.target.closest("th.sqlnb-grid-head");
     if (!th || !th.classList.contains("sortable")) return;
@@ -292,6 +297,7 @@ function render({ model, el }) {
   table.addEventListener("mouseover", onMouseOver);
   table.addEventListener("click", onClick);
   document.addEventListener("mouseup", onMouseUp);
+  document.addEventListener("mousedown", onMouseDownAnywhere, { capture: true });
   window.addEventListener("keydown", onKeyDown, { capture: true });
   newCell.addEventListener("click", onNewCell);
   model.on("change:rows", draw);
@@ -301,6 +307,7 @@ function render({ model, el }) {
   draw();
   return () => {
     document.removeEventListener("mouseup", onMouseUp);
+    document.removeEventListener("mousedown", onMouseDownAnywhere, { capture: true });
     window.removeEventListener("keydown", onKeyDown, { capture: true });
     model.off("change:rows", draw);
     model.off("change:columns", draw);
