@@ -146,6 +146,10 @@ def test_the_new_cells_code_runs_as_it_is_with_hostile_values(ip):
     grid.wait()
     ran = _run_code(ip, grid.cell_code())
     assert ran["s"].tolist() == grid.to_df()["s"].tolist() == [HOSTILE[2], HOSTILE[1]]
+    grid.view.filter("n", high=float("nan"))  # from Python: a value with no literal
+    code = grid.cell_code()
+    assert "-- nan has no literal in SQL" in code and "-- :n_high = nan" in code
+    assert code.endswith(grid.view.sql) and ":n_high" in code
     grid.close()
 
 
