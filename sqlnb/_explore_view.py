@@ -253,6 +253,20 @@ class View:
         runs; a page adds LIMIT and OFFSET."""
         return self._select(self._source, order=True)
 
+    def literal_sql(self, source: str | None = None) -> str:
+        """The SQL of the whole view with the values of its filters and its search written in
+        as literals of the engine's dialect (sqlglot writes them: quotes doubled, Spark's
+        backslashes escaped, a date as a typed DATE), as the engine binds them: SQL a cell
+        runs as it is (the grid's "new cell" button). The query's own `:name` parameters stay
+        as they are: in a notebook they name its variables, which a `%%sql` cell binds again.
+        `source` stands for the query the view is over (a DataFrame grid's cell reads the
+        notebook's variable). A UsageError names a value no literal can stand for."""
+        where, _ = self._bound(literal=True)
+        sql = f"SELECT * FROM ({source or self._source}\n) AS {ALIAS}{where}"
+        if self._state.sorts:
+            sql += "\nORDER BY " + ", ".join(self._order())
+        return sql
+
     def __repr__(self) -> str:
         return f"<sqlnb.View {self.describe()}>"
 
@@ -480,11 +494,12 @@ class View:
         them (`fare_low`, `carrier_1`, `search`...), as the engine binds them."""
         return dict(self._bound()[1])
 
-    def _bound(self) -> tuple[str, dict[str, Any]]:
+    def _bound(self, literal: bool = False) -> tuple[str, dict[str, Any]]:
         """The WHERE clause of the filters and the search, and the values it binds. Each value
         is a `:name` parameter adapted by the engine's own rules (`Database.adapt_parameter`),
         never text written into the SQL; names are the column's (ASCII letters, digits and _)
-        with what the value is, made unique against the query's own parameters."""
+        with what the value is, made unique against the query's own parameters. With
+        `literal`, each adapted value is written as a literal instead (`literal_sql`)."""
         taken = {name.lower() for name in self._params}
         params: dict[str, Any] = {}
 
@@ -498,7 +513,7 @@ class View:
                 name = f"{stem}_{n}"
             taken.add(name.lower())
             params[name] = self._db.adapt_parameter(value, name)
-            return f":{name}"
+            return _literal(params[name], self._db.dialect) if literal else f":{name}"
 
         terms = [self._condition(f, bind) for f in self._state.filters]
         if self._state.search:
@@ -565,6 +580,20 @@ def _source_text(db: Database, sql: str) -> str:
                          f"{statement.keyword or 'statement'}: the explorer runs it again "
                          "for each page, so it must only read")
     return statement.text.rstrip().rstrip(";").rstrip()
+
+
+def _literal(value: Any, dialect: str) -> str:
+    """`value` as a literal of the SQL `dialect` (sqlglot's names), written by sqlglot."""
+    from sqlglot import exp
+
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{value!r} has no literal in SQL: filter by a finite number")
+    try:
+        return exp.convert(value).sql(dialect=dialect or None)
+    except ValueError:
+        raise UsageError(f"a {type(value).__name__} value of the view's filters has no SQL "
+                         "literal: bind it as a :name parameter (view.sql, view.params)"
+                         ) from None
 
 
 def _pattern(text: str) -> str:

@@ -333,6 +333,31 @@ def test_values_are_bound_never_written_into_the_sql(view_engine, tmp_path, requ
         assert db.query(view.sql, view.params)["s"].tolist() == ["it's a \\ back'slash"]
 
 
+def test_literal_sql_writes_the_values_as_the_engines_literals(view_engine, tmp_path, request):
+    """The new cell's SQL (`View.literal_sql`) holds each value as a literal of the engine's
+    dialect, and finds what the bound SQL finds: quotes, backslashes (which Spark's strings
+    escape), LIKE's wildcards, a line break, unicode, a date, a number."""
+    hostile = ["it's'; DROP TABLE t; --", "a \\ back\\'slash", "50% _off!", "two\nlines",
+               "中文 é"]
+    with fresh(view_engine, tmp_path, request) as db:
+        text, date = ENGINES[view_engine]["text"], TYPES[view_engine][3]
+        db.write(f"CREATE TABLE t (s {text}, n {TYPES[view_engine][1]}, d {date})")
+        for i, value in enumerate(hostile):
+            day = _literal(view_engine, datetime.date(2024, 1, i + 1), "d")
+            db.write(f"INSERT INTO t VALUES (:s, :n, {day})", {"s": value, "n": i * 1.5})
+        for value in hostile:
+            view = db.explore("t").filter("s", one_of=[value])
+            assert db.query(view.literal_sql())["s"].tolist() == [value]
+            view.filter("s", contains=value[1:5].upper() if value.isascii() else value[1:5])
+            assert db.query(view.literal_sql())["s"].tolist() == view.to_df()["s"].tolist()
+            assert value in view.to_df()["s"].tolist()
+        view = db.explore("t").filter("n", low=1, high=5).filter(
+            "d", high="2024-01-02").sort(("n", True))
+        assert db.query(view.literal_sql())["s"].tolist() == [hostile[1]]
+        view.clear_filters().search("_")
+        assert db.query(view.literal_sql())["s"].tolist() == [hostile[2]]
+
+
 def test_a_query_with_parameters_and_a_trailing_comment(db):
     db.write_script("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2), (3), (4);")
     view = db.explore("SELECT x FROM t WHERE x >= :least -- the big ones", {"least": 2})

@@ -1,8 +1,11 @@
 """The result explorer's grid (sqlnb/ipython/explorer.py) through its Python model: a header's
-click sorts, a filter line filters and the footer's count follows, pages go to the end, a slow
-sort is cancelled by the next click or by Cancel; `%sqlnb explore` on a table, a query and a
-DataFrame; a large %%sql result displays as the explorer (and a saved notebook keeps a static
-table), a small one as the plain table."""
+click sorts (Shift+click adds a key), a filter line filters and the footer's count follows,
+pages go to the end, a slow sort is cancelled by the next click or by Cancel; the grid widget's
+state (the page as rows of strings, the columns with their types and summaries, the sort keys,
+the new cell's code) and the messages its front end sends; the new cell runs as it is, hostile
+values included; `%sqlnb explore` on a table, a query and a DataFrame; a large %%sql result
+displays as the explorer (and a saved notebook keeps a static table), a small one as the plain
+table. (The front end itself is driven in a browser by tests/test_explorer_browser.py.)"""
 
 from __future__ import annotations
 
@@ -42,19 +45,112 @@ def test_a_header_click_sorts_and_the_footer_says_so(flights):
     grid.wait()
     fares = grid.frame["fare"].tolist()
     assert fares[:3] == [1.5, 3.0, 4.5]
-    assert grid.headers["fare"].description == "fare ▲"
+    assert grid.grid.sorts == [{"column": "fare", "descending": False}]
+    assert grid.grid.rows[0][2] == "1.5"
     grid.click_header("fare")
     grid.wait()
     assert grid.frame["fare"].iloc[0] == 375.0
     assert grid.describe() == "rows 1-100 of 250 · sorted by fare desc"
-    grid.then_by.value = True  # a second key, as shift-click would add it
-    grid.click_header("carrier")
+    grid.click_header("carrier", add=True)  # a second key, as Shift+click adds it
     grid.wait()
     assert [s.column for s in grid.view.sorts] == ["fare", "carrier"]
-    assert grid.headers["carrier"].description == "carrier ▲2"
+    assert grid.grid.sorts == [{"column": "fare", "descending": True},
+                               {"column": "carrier", "descending": False}]
+    grid.click_header("carrier", add=True)  # Shift+click again: that key descends
+    grid.wait()
+    assert grid.grid.sorts[1] == {"column": "carrier", "descending": True}
     grid.click_header("fare")  # third click on fare: no longer a key
     grid.wait()
     assert [s.column for s in grid.view.sorts] == ["carrier"]
+    grid.click_header("id")  # a plain click on another column: the only key
+    grid.wait()
+    assert grid.grid.sorts == [{"column": "id", "descending": False}]
+
+
+def test_the_grid_widget_holds_the_page_as_rows_of_strings(flights):
+    grid = _grid(flights, page_rows=10)
+    assert grid.grid.first_row == 1 and len(grid.grid.rows) == 10
+    assert grid.grid.rows[1] == ["2", "Delta", "3.0", "2024-01-03"]
+    assert grid.grid.rows[2][1] is None  # NULL travels as null
+    assert grid.grid.rows[6][2] is None  # (and a float column's NaN too)
+    columns = {c["name"]: c for c in grid.grid.columns}
+    assert columns["fare"]["kind"] == "number" and columns["fare"]["dtype"] == "float64"
+    assert columns["carrier"]["kind"] == "text" and columns["carrier"]["sortable"]
+    grid.go(20)
+    grid.wait()
+    assert grid.grid.first_row == 21 and grid.grid.rows[0][0] == "21"
+    json.dumps(grid.grid.get_state())  # what travels is plain JSON
+    assert grid.grid.get_state()["rows"] == grid.grid.rows
+
+
+def test_messages_from_the_front_end(flights):
+    grid = _grid(flights)
+    send = grid._message  # what the widget calls with each message of its front end
+    send(grid.grid, {"type": "sort", "column": "carrier", "add": False}, [])
+    grid.wait()
+    send(grid.grid, {"type": "sort", "column": "id", "add": True}, [])
+    grid.wait()
+    assert grid.describe() == "rows 1-100 of 250 · sorted by carrier, id"
+    assert grid.grid.rows[0][:2] == ["4", "AA"] and grid.grid.rows[-1][1] == "Delta"
+    send(grid.grid, {"type": "page", "where": "last"}, [])
+    grid.wait()
+    assert grid.describe() == "rows 201-250 of 250 · sorted by carrier, id"
+    assert grid.grid.rows[-1][1] is None  # NULLs last
+    send(grid.grid, {"type": "page", "where": "previous"}, [])
+    grid.wait()
+    assert grid.grid.first_row == 101
+    send(grid.grid, {"type": "sort", "column": "nope"}, [])  # said in the grid
+    assert "no column 'nope'" in grid.status.value
+    for junk in ("x", {"type": "page", "where": 3}, {"type": "sort", "column": 1}, {}):
+        send(grid.grid, junk, [])  # ignored
+    assert grid.grid.first_row == 101
+
+
+HOSTILE = ["it's'; DROP TABLE flights; --", "back\\slash \\' and \"dq\"", "50% _off!",
+           "multi\nline\ttab", "中文 é"]
+
+
+def _run_code(ip, code: str):
+    line, _, body = code.partition("\n")
+    assert line.startswith("%%sql")
+    return ip.run_cell_magic("sql", line[len("%%sql"):].strip(), body)
+
+
+def test_the_new_cells_code_runs_as_it_is_with_hostile_values(ip):
+    magics = ip.magics_manager.registry["SqlNB"]
+    db = magics.database(None)
+    db.write("CREATE TABLE t (s TEXT, n REAL, d TEXT)")
+    rows = [(v, i * 1.5, f"2024-01-0{i + 1}") for i, v in enumerate(HOSTILE)]
+    db.write_many("INSERT INTO t VALUES (?, ?, ?)", [*rows, ("plain", None, None)])
+    grid = Explorer(db.explore("t"), database_name=magics._name_of(db))
+    grid.wait()
+    name = magics._name_of(db)
+    assert grid.grid.cell_code.startswith(f"%%sql --db {name}\nSELECT * FROM")
+    for value in HOSTILE:
+        grid.clear_filters()
+        grid.set_filter("s", "= " + value)
+        grid.wait()
+        assert grid.frame["s"].tolist() == [value], value
+        assert grid.cell_code() == grid.grid.cell_code
+        ran = _run_code(ip, grid.grid.cell_code)
+        assert ran["s"].tolist() == [value] and db.query("SELECT count(*) FROM t").iloc[0, 0] == 6
+        grid.clear_filters()
+        grid.search(value[2:6])
+        grid.wait()
+        assert _run_code(ip, grid.cell_code())["s"].tolist() == grid.to_df()["s"].tolist()
+    grid.clear_filters()
+    grid.click_header("n")
+    grid.click_header("n")
+    grid.set_filter("n", "1..5")
+    grid.set_filter("d", "<= 2024-01-03")
+    grid.wait()
+    ran = _run_code(ip, grid.cell_code())
+    assert ran["s"].tolist() == grid.to_df()["s"].tolist() == [HOSTILE[2], HOSTILE[1]]
+    grid.view.filter("n", high=float("nan"))  # from Python: a value with no literal
+    code = grid.cell_code()
+    assert "-- nan has no literal in SQL" in code and "-- :n_high = nan" in code
+    assert code.endswith(grid.view.sql) and ":n_high" in code
+    grid.close()
 
 
 def test_a_filter_line_changes_the_footers_count(flights):
@@ -93,7 +189,8 @@ def test_each_header_summarizes_its_column_from_the_engine(flights):
         time.sleep(0.01)
     assert grid.summary["carrier"] == "188 values, 62 NULL · AA .. UA"
     assert grid.summary["fare"] == "215 values, 35 NULL · 1.5 .. 375.0"
-    assert "215 values, 35 NULL" in grid.headers["fare"].tooltip
+    columns = {c["name"]: c for c in grid.grid.columns}  # each header shows its summary
+    assert columns["fare"]["summary"] == "215 values, 35 NULL · 1.5 .. 375.0"
 
 
 def test_a_whole_results_summary_is_computed_in_the_kernel_alike(flights):
@@ -370,5 +467,30 @@ def test_static_grids_show_the_static_table_only_for_a_headless_run(ip, monkeypa
         ip.run_line_magic("config", "SqlNB.static_grids = False")
         live = ip.run_line_magic("sqlnb", "explore t")
         assert isinstance(live, Explorer) and WIDGET in live._repr_mimebundle_()
+    finally:
+        del ip.kernel
+
+
+def test_the_new_cell_of_a_tables_and_a_dataframes_grid(ip):
+    """`%sqlnb explore t`: the new cell names the grid's database (--db); `%sqlnb explore df`:
+    it reads the DataFrame variable itself, not the grid's private copy of it."""
+    ip.kernel = object()  # a kernel that draws widgets, as far as the magics ask
+    try:
+        ip.run_cell_magic("sql", "", "CREATE TABLE t AS SELECT 'it''s' AS s UNION ALL "
+                                     "SELECT 'b' UNION ALL SELECT NULL")
+        grid = ip.run_line_magic("sqlnb", "explore t")
+        grid.set_filter("s", "= it's")
+        grid.wait()
+        assert grid.cell_code().startswith("%%sql --db f\n")
+        assert _run_code(ip, grid.cell_code())["s"].tolist() == ["it's"]
+        ip.user_ns["frame"] = pd.DataFrame({"a": [3, 1, 2], "s": ["x'", "y", None]})
+        grid = ip.run_line_magic("sqlnb", "explore frame")
+        grid.click_header("a", add=True)
+        grid.set_filter("s", "not null")
+        grid.wait()
+        code = grid.cell_code()
+        assert code.startswith("%%sql\nSELECT * FROM (SELECT * FROM frame\n)")
+        assert _run_code(ip, code)["a"].tolist() == [1, 3]
+        grid.close()
     finally:
         del ip.kernel

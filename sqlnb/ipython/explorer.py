@@ -1,19 +1,31 @@
-"""The result explorer's grid: a `sqlnb.View` drawn with ipywidgets' own controls.
+"""The result explorer's grid: a `sqlnb.View` drawn as one widget of sqlnb's and a few of
+ipywidgets' stock controls.
 
 Each sort, filter, search or page is a query of the view (`sqlnb/_explore_view.py`) through the
 `Database`: a read on the pool, under the time limit, with a line of progress and a Cancel button
 in the grid; a new click cancels the query still running. Only the page on screen reaches the
-browser (an HTML table of at most `page_rows` rows), so a result of any size never freezes the
+browser (at most `page_rows` rows, as compact JSON), so a result of any size never freezes the
 kernel or the browser.
 
-Why ipywidgets' stock controls and no grid library of our own: they ship with JupyterLab 4,
-Notebook 7 and VS Code's notebooks alike, need no JavaScript built and shipped with sqlnb (so
-no Node.js to install it, no front-end to keep in step with three hosts), and follow each
-host's theme, dark ones included. What that costs (written in docs/explorer.md): a header is a
-button (a click sorts by it, again for descending, again for none; with "then by" pressed a
-click adds a second key instead of the shift-click a custom grid would take), cells are text
-to select and copy as the browser copies any table, and the arrow keys do not move a cell
-cursor.
+The page, its headers and the sort are one widget (`explorer_grid.Grid`, built on anywidget);
+the search box, the filter line, the pager, the footer, progress with Cancel and the SQL
+toggle are ipywidgets' stock controls. Why anywidget for the grid: what a user does with a
+table of results (a Shift+click adding a second sort key, a cell cursor moved by the arrow
+keys, a selection copied as tab-separated text, the view's SQL inserted as a new cell, a
+header showing the column's type and summary) needs JavaScript of its own, which stock
+buttons and an HTML table cannot give. anywidget runs one hand-written ES module
+(`explorer_grid.js`, shipped as it is in the package, no build step, so installing sqlnb needs
+no Node.js) in JupyterLab 4, Notebook 7 and VS Code alike, with no front-end extension to
+install and keep in step with three hosts; its colours come from each host's theme
+(JupyterLab's --jp-* variables, then VS Code's --vscode-*), dark ones included. What stays
+stock is what stock controls already do well (text boxes, buttons, a label). No grid library:
+a page is at most a few hundred rows, which a table draws at once, and the libraries that
+virtualize rows bring a build step and megabytes for nothing here.
+
+The "new cell" button dispatches a bubbling `sqlnb-insert-cell` DOM event with `{code}`
+(`cell_code()`: a `%%sql` cell of `View.literal_sql()`, the filters' values written in as the
+engine's literals); sqlnb's JupyterLab extension takes it and inserts the cell below; where no
+listener takes it (VS Code), the grid copies the code and says so.
 
 A filter is typed as a line per column (`parse_filter`): `10..20`, `>= 5`, `<= 2024-01-31`,
 `= a, b` (one of), `null`, `not null`, or text a text column must contain.
@@ -77,17 +89,27 @@ class Explorer:
     `first_page`: rows already in the kernel shown as the first page (no query); `whole`: the
     whole result, already in the kernel, whose columns' summary is computed from it rather
     than by a query in the engine (a %%sql result's grid does not scan a cluster's table on
-    display); `on_close`: what to free with the grid.
+    display); `on_close`: what to free with the grid; `database_name`: the magics' name of
+    the view's Database, for the new cell's `--db`; `cell_source`: the query the new cell
+    reads instead of the view's (see `cell_code`).
 
     `explorer.view` is the `View` (its `.sql`, `.params`, `.to_df()`); `wait()` waits for the
     queries a click started (what a test or a script does between two clicks)."""
 
     def __init__(self, view: View, *, page_rows: int = View.PAGE_ROWS,
                  first_page: Any = None, whole: Any = None,
-                 on_close: Callable[[], None] | None = None) -> None:
+                 on_close: Callable[[], None] | None = None,
+                 database_name: str | None = None, cell_source: str | None = None) -> None:
         import ipywidgets as w
 
+        from .explorer_grid import Grid
+
         self.view = view
+        #: the magics' name of the view's Database: the new cell runs there (%%sql --db NAME)
+        self.database_name = database_name
+        #: the query the new cell reads instead of the view's own (a DataFrame grid's cell
+        #: reads the notebook's variable, not the grid's private copy of it)
+        self.cell_source = cell_source
         self.page_rows = page_rows
         self.offset = 0
         self.frame: Any = None  # the page on screen
@@ -100,17 +122,11 @@ class Explorer:
         self._serial = 0
         self._page: sqlnb.QueryHandle | None = None
         self._on_close = on_close
-        self.then_by = w.ToggleButton(description="then by", value=False,
-                                       tooltip="pressed: a header's click adds a sort key "
-                                               "after the others")
-        self.headers: dict[str, Any] = {}
-        for column in view.columns:
-            button = w.Button(description=column.name, disabled=not column.sortable,
-                              tooltip=f"{column.name}: {column.dtype} ({column.kind}) -- "
-                                      "click to sort",
-                              layout=w.Layout(width="auto"))
-            button.on_click(lambda _b, name=column.name: self.click_header(name))
-            self.headers[column.name] = button
+        self.summary: dict[str, str] = {}
+        #: the page, its headers and the sort: one widget of sqlnb's (explorer_grid.js)
+        self.grid = Grid()
+        self.grid.on_msg(self._message)
+        self._update_headers()
         names = [c.name for c in view.columns if c.unique]
         self.filter_column = w.Dropdown(options=names, description="filter",
                                         layout=w.Layout(width="16em"))
@@ -132,7 +148,6 @@ class Explorer:
                                               ("last", "angle-double-right", "last page"))}
         for name, button in self.pager.items():
             button.on_click(lambda _b, name=name: self.go(name))
-        self.table = w.HTML(value="")
         self.footer = w.HTML(value="")
         self.status = w.Label(value="")
         self.cancel_button = w.Button(description="Cancel", icon="stop",
@@ -146,15 +161,12 @@ class Explorer:
         self.sql_button.observe(lambda _c: self._show_sql(), names="value")
         self.widget = w.VBox([
             w.HBox([self.search_box, self.filter_column, self.filter_text, self.clear]),
-            w.HBox([*self.headers.values(), self.then_by],
-                   layout=w.Layout(flex_flow="row wrap")),
-            self.table,
+            self.grid,
             w.HBox([*self.pager.values(), self.footer, self.status, self.cancel_button,
                     self.sql_button]),
             self.sql_text,
         ], layout=w.Layout(width="100%"))
         self.widget.add_class("sqlnb-explorer")
-        self.summary: dict[str, str] = {}
         self._display: Any = None  # the display the grid is shown in (its static copy kept)
         if first_page is not None:  # the result's first rows, already in the kernel
             self._show(first_page.head(page_rows), self._serial)
@@ -182,15 +194,15 @@ class Explorer:
         return self.view.to_df(limit=limit)
 
     # -- what a user does ---------------------------------------------------------------------
-    def click_header(self, name: str) -> None:
-        """A click on a header: sort by it; again: descending; again: not by it. With "then
-        by" pressed the column is added after the other keys instead of replacing them."""
+    def click_header(self, name: str, add: bool = False) -> None:
+        """A click on a header: sort by it; again: descending; again: not by it. With `add`
+        (a Shift+click) a column not yet a key is added after the other keys instead of
+        replacing them."""
         sorts = list(self.view.sorts)
         current = next((s for s in sorts if s.column == name), None)
         if current is None:
             new = (name, False)
-            keys = [*((s.column, s.descending) for s in sorts), new] if self.then_by.value \
-                else [new]
+            keys = [*((s.column, s.descending) for s in sorts), new] if add else [new]
         elif not current.descending:
             keys = [(s.column, s.column == name or s.descending) for s in sorts]
         else:
@@ -235,6 +247,19 @@ class Explorer:
         self.offset = offset
         self.refresh(count=False)
 
+    def _message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        """A message from the grid's front end: a header's click or a page key."""
+        if not isinstance(content, dict):
+            return
+        try:
+            if content.get("type") == "sort" and isinstance(content.get("column"), str):
+                self.click_header(content["column"], add=bool(content.get("add")))
+            elif content.get("type") == "page" and content.get("where") in (
+                    "first", "previous", "next", "last"):
+                self.go(content["where"])
+        except sqlnb.Error as error:  # (a count for the last page that failed ...)
+            self._say_error(f"{type(error).__name__}: {str(error).splitlines()[0]}")
+
     def cancel(self) -> None:
         """Cancel the queries still running (the page stays as it was)."""
         with self._lock:
@@ -265,8 +290,8 @@ class Explorer:
 
     # -- queries --------------------------------------------------------------------------------
     def _summarize(self) -> None:
-        """Start the columns' summary (one query, in the engine); each header's tooltip says
-        it when it is in."""
+        """Start the columns' summary (one query, in the engine); each header says it when it
+        is in."""
         try:
             handle = self.view.submit_summary()
         except sqlnb.UsageError:
@@ -308,9 +333,7 @@ class Explorer:
             if f"min_{i}" in row and values:
                 text += f" · {_short(row[f'min_{i}'])} .. {_short(row[f'max_{i}'])}"
             self.summary[column.name] = text
-            self.headers[column.name].tooltip = (
-                f"{column.name}: {column.dtype} ({column.kind}) · {text} -- click to sort")
-
+        self._update_headers()
 
     def _apply(self, change: Callable[[], Any]) -> None:
         try:
@@ -388,7 +411,9 @@ class Explorer:
         frame = frame.copy(deep=False)
         frame.index = range(self.offset + 1, self.offset + 1 + len(frame))  # rows from 1
         self.frame = frame
-        self.table.value = page_html(frame)
+        with self.grid.hold_sync():  # one message: the page, its first row's number
+            self.grid.rows = page_cells(frame)
+            self.grid.first_row = self.offset + 1
         self._update_footer()
         self._update_headers()
         self._finish(serial, "")
@@ -417,16 +442,26 @@ class Explorer:
         return self.view.describe(self.offset, self.offset + shown)
 
     def _update_headers(self) -> None:
-        keys = {s.column: (i, s.descending) for i, s in enumerate(self.view.sorts)}
-        for name, button in self.headers.items():
-            if name in keys:
-                i, descending = keys[name]
-                mark = ("▼" if descending else "▲") + (str(i + 1) if len(keys) > 1 else "")
-                button.description = f"{name} {mark}"
-                button.button_style = "info"
-            else:
-                button.description = name
-                button.button_style = ""
+        """The grid's headers (names, types, summaries), sort keys and new cell's code."""
+        with self.grid.hold_sync():
+            self.grid.columns = [
+                {"name": c.name, "dtype": c.dtype, "kind": c.kind, "sortable": c.sortable,
+                 "summary": self.summary.get(c.name, "")} for c in self.view.columns]
+            self.grid.sorts = [{"column": s.column, "descending": s.descending}
+                               for s in self.view.sorts]
+            self.grid.cell_code = self.cell_code()
+
+    def cell_code(self) -> str:
+        """The `%%sql` cell of the view's SQL (sorted, filtered, searched) that the grid's
+        "new cell" button inserts: the filters' values written in as literals of the
+        engine's dialect (`View.literal_sql`), so the cell runs as it is. A value no literal
+        can stand for leaves its `:name`, with a comment saying what it must be bound to."""
+        head = "%%sql" + (f" --db {self.database_name}" if self.database_name else "")
+        try:
+            return f"{head}\n{self.view.literal_sql(self.cell_source)}"
+        except sqlnb.UsageError as error:
+            values = "".join(f"\n-- :{k} = {v!r}" for k, v in self.view.filter_params.items())
+            return f"{head}\n-- {error}{values}\n{self.view.sql}"
 
     def _show_filter_text(self) -> None:
         column = self.filter_column.value
@@ -521,14 +556,24 @@ def page_html(frame: Any) -> str:
             f'<table class="sqlnb-page">{"".join(cells)}</table></div>')
 
 
-def _cell(value: Any, numeric: bool = False) -> str:
+def page_cells(frame: Any) -> list[list[str | None]]:
+    """A page as the grid's front end takes it: rows of display strings (as the static table
+    shows them), None for NULL."""
+    return [[None if _missing(v) else str(v) for v in row]
+            for row in frame.itertuples(index=False)]
+
+
+def _missing(value: Any) -> bool:
     import pandas as pd
 
     try:
-        missing = not isinstance(value, (str, bytes)) and bool(pd.isna(value))
+        return not isinstance(value, (str, bytes)) and bool(pd.isna(value))
     except (TypeError, ValueError):  # a list, an array: a value
-        missing = False
-    if missing:  # (a float column's NaN and NULL are alike in a DataFrame)
+        return False
+
+
+def _cell(value: Any, numeric: bool = False) -> str:
+    if _missing(value):  # (a float column's NaN and NULL are alike in a DataFrame)
         return '<td class="null">NULL</td>'
     opening = '<td class="n">' if numeric else "<td>"
     return f"{opening}{html.escape(str(value))}</td>"

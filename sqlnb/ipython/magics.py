@@ -876,7 +876,11 @@ class SqlNB(Magics):
             return view
         from .explorer import Explorer
 
-        grid = Explorer(view, page_rows=rows, on_close=on_close)
+        if on_close is not None:  # a DataFrame's grid: its new cell reads the variable
+            grid = Explorer(view, page_rows=rows, on_close=on_close,
+                            cell_source=f"SELECT * FROM {source}")
+        else:
+            grid = Explorer(view, page_rows=rows, database_name=self._name_of(view.database))
         if self.static_grids:  # the static table shows the whole first page and its count
             grid.wait()
             return StaticGrid(self._keep_grid(grid))
@@ -1163,7 +1167,12 @@ class SqlNB(Magics):
         except sqlnb.UsageError:
             return None  # a query the explorer cannot wrap: the plain table
         whole = None if id(frame) in self._capped else frame
-        return self._keep_grid(Explorer(view, first_page=frame, whole=whole))
+        return self._keep_grid(Explorer(view, first_page=frame, whole=whole,
+                                        database_name=self._name_of(db)))
+
+    def _name_of(self, db: sqlnb.Database) -> str | None:
+        """The name the magics know `db` by (%sqlnb list), None for one of their own."""
+        return next((name for name, known in self._databases.items() if known is db), None)
 
     def _keep_grid(self, grid: Any) -> Any:
         """Register a grid under the running cell: the grids an earlier run of that cell
