@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -172,8 +173,14 @@ class Explorer:
             self._show(first_page.head(page_rows), self._serial)
         else:
             self.refresh()
-        if whole is not None:  # the whole result is here: its summary costs no query
-            self._summary_of(whole)
+        self._summary_thread: threading.Thread | None = None
+        if whole is not None:  # the whole result is here: its summary costs no query, yet
+            # a large one's takes a while (0.4 s for the flights table's 336,776 rows): made
+            # beside, so that the first page shows at once (benchmarks/explorer.py, flights)
+            self._summary_thread = threading.Thread(
+                target=self._summary_quietly, args=(whole,), name="sqlnb-explorer-summary",
+                daemon=True)
+            self._summary_thread.start()
         else:
             self._summarize()
 
@@ -274,14 +281,23 @@ class Explorer:
 
     def wait(self, timeout: float = 60.0) -> None:
         """Wait until the queries the last click started have ended and the grid shows what
-        they gave (a TimeoutError after `timeout` s)."""
+        they gave, its columns' summary from a result in the kernel too (a TimeoutError after
+        `timeout` s)."""
+        ends = time.monotonic() + timeout
         with self._settled:
             if not self._settled.wait_for(lambda: self._pending == 0, timeout):
                 raise TimeoutError(f"the explorer's queries still run after {timeout} s")
+        if self._summary_thread is not None:
+            self._summary_thread.join(max(ends - time.monotonic(), 0))
+            if self._summary_thread.is_alive():
+                raise TimeoutError(f"the explorer's summary is still being made after "
+                                   f"{timeout} s")
 
     def close(self) -> None:
         """Cancel what runs and close the widgets (and what the explorer opened for itself)."""
         self.cancel()
+        if self._summary_thread is not None:  # a summary in the kernel: a moment's work
+            self._summary_thread.join()
         for child in self._widgets():
             child.close()
         if self._on_close is not None:
@@ -303,6 +319,12 @@ class Explorer:
         if handle.exception() is not None:
             return  # (a summary is a help: its failure shows nowhere)
         self._show_summary(handle.result().iloc[0])
+
+    def _summary_quietly(self, frame: Any) -> None:
+        try:
+            self._summary_of(frame)
+        except Exception:  # (a summary is a help: its failure shows nowhere)
+            return
 
     def _summary_of(self, frame: Any) -> None:
         """The columns' summary from the whole result, already in the kernel (a %%sql
