@@ -1112,11 +1112,15 @@ class SqlNB(Magics):
         bundles = self.shell.display_formatter.mimebundle_formatter
 
         def as_explorer(frame: pd.DataFrame, include: Any = None, exclude: Any = None
-                        ) -> dict[str, Any] | None:
+                        ) -> tuple[dict[str, Any], dict[str, Any]] | None:
             # the cell's value (an execute_result, which no display id can update): its
-            # static copy is the result's first page
+            # static copy is the result's first page; the metadata marks it as the explorer's
             explorer = self._explorer_of(frame)
-            return None if explorer is None else explorer._repr_mimebundle_()
+            if explorer is None:
+                return None
+            from .explorer import OUTPUT_METADATA
+
+            return explorer._repr_mimebundle_(), OUTPUT_METADATA
 
         bundles.for_type(pd.DataFrame, as_explorer)
 
