@@ -74,10 +74,10 @@ def server(request, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def serve(module: str, root: Path, home: Path) -> Iterator[tuple[str, str]]:
+def serve(module: str, root: Path, home: Path, *options: str) -> Iterator[tuple[str, str]]:
     """A JupyterLab or Notebook 7 server (`module`) on loopback with its HOME and Jupyter
-    folders under `home`, serving `root`, with this checkout's build of sqlnb's extension:
-    (its base URL, its token), stopped afterwards."""
+    folders under `home`, serving `root`, with this checkout's build of sqlnb's extension and
+    any further command-line `options`: (its base URL, its token), stopped afterwards."""
     port, token = _free_port(), secrets.token_hex(16)
     # sqlnb's extension as built in this checkout (sqlnb/labextension), first on JUPYTER_PATH,
     # before the copy `pip install` made: the browser tests test this build
@@ -92,7 +92,7 @@ def serve(module: str, root: Path, home: Path) -> Iterator[tuple[str, str]]:
         [sys.executable, "-m", module, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", "--allow-root", f"--ServerApp.root_dir={root}",
          "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *options],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -143,10 +143,14 @@ def _sources(page) -> list[str]:
     return [cells.nth(i).locator(".cm-content").inner_text() for i in range(cells.count())]
 
 
-def _is_dirty(page, app: str) -> bool:
-    if app == "jupyterlab":
-        return page.locator(".lm-TabBar-tab.lm-mod-current.jp-mod-dirty").count() > 0
-    return page.locator("#jp-title-save-status").get_by_text("unsaved").count() > 0
+#: window.jupyterapp in the page, to read whether the notebook has unsaved changes
+EXPOSE_APP = ("--LabApp.expose_app_in_browser=True",
+              "--JupyterNotebookApp.expose_app_in_browser=True")
+
+
+def _dirty(page) -> bool:
+    """Whether the notebook has unsaved changes (its document model is dirty)."""
+    return page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
 
 
 @pytest.mark.timeout(900)
@@ -165,7 +169,8 @@ def test_a_saved_explorer_reopened_shows_its_static_table(app, tmp_path):
     artifacts = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
     module, url = APPS[app]
-    with serve(module, tmp_path, home) as (base, token), playwright.sync_playwright() as p:
+    with serve(module, tmp_path, home, *EXPOSE_APP) as (base, token), \
+            playwright.sync_playwright() as p:
         url = base + url.replace("slow.ipynb", "saved.ipynb").format(token=token)
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -191,7 +196,7 @@ def test_a_saved_explorer_reopened_shows_its_static_table(app, tmp_path):
             _static_copies_shown(page)
             _cell(page, 2).screenshot(path=str(artifacts / f"explorer-reopened-{app}.png"))
             time.sleep(1)  # anything that would mark it changed has had its chance
-            assert not _is_dirty(page, app)
+            assert not _dirty(page)  # opening it changed nothing
             page.close()
 
             # reopened with no kernel (its kernel unknown here: "No Kernel" chosen)
@@ -225,6 +230,7 @@ def test_a_saved_explorer_reopened_shows_its_static_table(app, tmp_path):
             assert "jp-mod-active" in inserted.get_attribute("class")
             assert inserted.locator(".jp-OutputArea-output").count() == 0  # not run
             assert inserted.locator(".jp-InputPrompt").inner_text().strip() in ("[ ]:", "[ ]")
+            assert _dirty(page)  # a change, unsaved
             page.close()
         finally:
             browser.close()
