@@ -6,7 +6,8 @@ extension (labextension/src/explorer.ts):
   table (the page that was on screen, with the line saying the grid is live again) where the
   widget's model is gone, never "Error displaying widget: model not found", and opening it
   leaves it unchanged (not dirty);
-- the tab reloaded while its kernel still runs shows the live grid, not the copy;
+- the tab reloaded while its kernel still runs shows the live grid, not the copy; once the
+  kernel restarts, the copy;
 - a `sqlnb-insert-cell` event from inside an output inserts a code cell holding its code below
   that output's cell (made active, not run) and is marked handled (defaultPrevented); from
   outside an output it is left alone.
@@ -188,6 +189,10 @@ def test_a_saved_explorer_reopened_shows_its_static_table(app, tmp_path):
             page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
                 timeout=120_000)
             _live_grids_shown(page)
+            # the kernel restarted: its widgets are gone, the copies show
+            page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext"
+                          ".restartKernel()")
+            _static_copies_shown(page)
             page.close()
 
             # reopened with a new kernel: the static copies, and the notebook unchanged

@@ -118,10 +118,11 @@ export function showStaticCopies(notebook: Notebook, live: Set<string>): number 
 }
 
 /**
- * Once the notebook is loaded and its kernel known, and again whenever its kernel changes, the
- * explorer outputs whose model that kernel lacks show their copy. Without a session on the
- * server for the notebook (reopened after its kernel ended, or "No Kernel" chosen) no kernel
- * can hold them; with one (the tab reloaded) its kernel is asked once the notebook is connected.
+ * Once the notebook is loaded and its kernel known, and again whenever its kernel changes or
+ * restarts, the explorer outputs whose model that kernel lacks show their copy. Without a
+ * session on the server for the notebook (reopened after its kernel ended, or "No Kernel"
+ * chosen) no kernel can hold them; with one (the tab reloaded) its kernel is asked once the
+ * notebook is connected.
  */
 function watchSavedGrids(panel: NotebookPanel): void {
   const sessionContext = panel.sessionContext;
@@ -146,6 +147,16 @@ function watchSavedGrids(panel: NotebookPanel): void {
   };
   void check();
   sessionContext.kernelChanged.connect(() => void check());
+  // a restarted kernel keeps its id but holds no widget: look again once it is back
+  let restarted = false;
+  sessionContext.statusChanged.connect((_context, status) => {
+    if (status === 'restarting' || status === 'autorestarting') {
+      restarted = true;
+    } else if (status === 'idle' && restarted) {
+      restarted = false;
+      void check();
+    }
+  });
 }
 
 /** The code cell whose outputs hold `target`, with its index, if any. */
