@@ -106,10 +106,13 @@ export function showStaticCopies(notebook: Notebook, live: Set<string>): number 
       continue;
     }
     const area = (cell as CodeCell).outputArea;
-    for (let index = 0; index < area.model.length; index++) {
+    // the outputs shown (past maxNumberOutputs a "show more" line stands for the rest)
+    const shownOutputs = Math.min(area.model.length, area.maxNumberOutputs);
+    for (let index = 0; index < shownOutputs; index++) {
       const output = area.model.get(index);
       const id = widgetModelId(output);
-      if (id !== null && !live.has(id) && isExplorerOutput(output)) {
+      // an untrusted output is drawn as text/html by JupyterLab already (no widget there)
+      if (id !== null && !live.has(id) && output.trusted && isExplorerOutput(output)) {
         shown += showStaticCopy(area, index, output) ? 1 : 0;
       }
     }
