@@ -30,6 +30,8 @@ import pytest
 from .helpers import FOREVER
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BUILT_EXTENSION = Path(__file__).resolve().parent.parent / "sqlnb" / "labextension"
+EXTENSION_NAME = "sqlnb-highlight"
 FINISHES = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) "
             "SELECT count(*) AS n FROM c")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -72,18 +74,25 @@ def server(request, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def serve(module: str, root: Path, home: Path) -> Iterator[tuple[str, str]]:
+def serve(module: str, root: Path, home: Path, *options: str) -> Iterator[tuple[str, str]]:
     """A JupyterLab or Notebook 7 server (`module`) on loopback with its HOME and Jupyter
-    folders under `home`, serving `root`: (its base URL, its token), stopped afterwards."""
+    folders under `home`, serving `root`, with this checkout's build of sqlnb's extension and
+    any further command-line `options`: (its base URL, its token), stopped afterwards."""
     port, token = _free_port(), secrets.token_hex(16)
+    # sqlnb's extension as built in this checkout (sqlnb/labextension), first on JUPYTER_PATH,
+    # before the copy `pip install` made: the browser tests test this build
+    first = home / "jupyter-path"
+    shutil.copytree(BUILT_EXTENSION, first / "labextensions" / EXTENSION_NAME,
+                    dirs_exist_ok=True)
+    jupyter_path = os.pathsep.join(filter(None, [str(first), os.environ.get("JUPYTER_PATH")]))
     env = dict(os.environ, HOME=str(home), JUPYTER_CONFIG_DIR=str(home / "config"),
                JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               IPYTHONDIR=str(home / "ipython"))
+               IPYTHONDIR=str(home / "ipython"), JUPYTER_PATH=jupyter_path)
     server = subprocess.Popen(
         [sys.executable, "-m", module, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", "--allow-root", f"--ServerApp.root_dir={root}",
          "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *options],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

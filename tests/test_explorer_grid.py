@@ -17,7 +17,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import sqlnb
-from sqlnb.ipython.explorer import LIVE_AGAIN, Explorer, parse_filter
+from sqlnb.ipython.explorer import LIVE_AGAIN, OUTPUT_METADATA, Explorer, parse_filter
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -355,6 +355,8 @@ def test_in_a_real_kernel_the_result_is_a_live_widget_with_a_static_copy(kernel)
     (result,) = [content for kind, content in outputs if kind == "execute_result"]
     data = result["data"]
     assert WIDGET in data and "rows 1-100 of 300" in data["text/html"]
+    # marked as the explorer's, for sqlnb's JupyterLab extension (its static copy when reopened)
+    assert result["metadata"] == OUTPUT_METADATA == {"sqlnb": {"explorer": True}}
     status, outputs = kernel.run("import json\nprint(json.dumps(sorted(_.columns)))")
     assert status == "ok" and json.loads(outputs[-1][1]["text"]) == ["s", "x"]  # a DataFrame
     # %sqlnb explore shows its grid under a display id, which each page shown updates
@@ -364,6 +366,7 @@ def test_in_a_real_kernel_the_result_is_a_live_widget_with_a_static_copy(kernel)
     (shown,) = [content for kind, content in outputs if kind == "display_data"]
     assert WIDGET in shown["data"] and shown["transient"]["display_id"]
     assert "rows 1-2" in shown["data"]["text/html"]  # the first page (its count may follow)
+    assert shown["metadata"] == OUTPUT_METADATA
     msg_id = kernel.start("g.click_header('x'); g.click_header('x'); g.wait()")
     updates = []
     while True:
@@ -374,6 +377,7 @@ def test_in_a_real_kernel_the_result_is_a_live_widget_with_a_static_copy(kernel)
                 and msg["content"]["execution_state"] == "idle"):
             break
     assert any("sorted by x desc" in u["data"]["text/html"] for u in updates), updates
+    assert all(u["metadata"] == OUTPUT_METADATA for u in updates), updates  # kept on updates
 
 
 # -- the fetch limit ---------------------------------------------------------------------------

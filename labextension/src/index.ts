@@ -1,7 +1,9 @@
 /**
  * sqlnb's JupyterLab 4 / Notebook 7 plugins: SQL syntax highlighting in `%%sql` cells and after
  * `%sql` on a line, in the editors of (I)Python code; and a "Format SQL" command (Alt+Shift+F)
- * that formats the `%%sql` cell under the cursor (format.ts).
+ * that formats the `%%sql` cell under the cursor (format.ts); and, for the result explorer,
+ * a saved grid's static copy where its widget is gone and "copy the SQL as a new cell"
+ * (explorer.ts).
  *
  * Each editor gets an extension that, while the editor's mime type is (I)Python, puts in place
  * of JupyterLab's Python language the same language with the magics' SQL parsed as SQLite
@@ -24,6 +26,7 @@ import { ViewPlugin } from '@codemirror/view';
 
 import { INotebookTracker } from '@jupyterlab/notebook';
 
+import { watchNotebook } from './explorer';
 import { addFormatCommand } from './format';
 import { withSqlMagics } from './magics';
 
@@ -137,4 +140,16 @@ const formatPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [plugin, formatPlugin];
+const explorerPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'sqlnb-highlight:explorer',
+  description:
+    "The result explorer's static copy where its widget is gone, and its SQL as a new cell.",
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (_app: JupyterFrontEnd, tracker: INotebookTracker): void => {
+    tracker.forEach(watchNotebook);
+    tracker.widgetAdded.connect((_tracker, panel) => watchNotebook(panel));
+  }
+};
+
+export default [plugin, formatPlugin, explorerPlugin];

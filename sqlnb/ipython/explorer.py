@@ -51,6 +51,10 @@ __all__ = ["Explorer", "parse_filter"]
 
 #: The line a saved notebook shows under the static table.
 LIVE_AGAIN = "a static copy of the page on screen: the grid is live again after the cell runs"
+#: The explorer's output metadata, given with each display and update: sqlnb's JupyterLab
+#: extension shows the static copy (text/html) of an output so marked whose widget model is
+#: gone (a reopened notebook), where JupyterLab would say "Error displaying widget".
+OUTPUT_METADATA = {"sqlnb": {"explorer": True}}
 
 
 def parse_filter(column: Any, text: str) -> dict[str, Any]:
@@ -445,7 +449,7 @@ class Explorer:
 
     def _update_static(self) -> None:
         if self._display is not None:  # the saved notebook's static copy: the page shown
-            self._display.update(self._repr_mimebundle_(), raw=True)
+            self._display.update(self._repr_mimebundle_(), raw=True, metadata=OUTPUT_METADATA)
 
     def _say_error(self, message: str) -> None:
         self.error = message
@@ -528,10 +532,13 @@ class Explorer:
 
     def _ipython_display_(self) -> None:
         """Show the grid under a display id, so that each page shown also becomes the static
-        copy a saved notebook keeps (the display is updated with it)."""
+        copy a saved notebook keeps (the display is updated with it), marked with
+        OUTPUT_METADATA so that sqlnb's JupyterLab extension shows that copy once the grid's
+        widget model is gone."""
         from IPython.display import display
 
-        self._display = display(self._repr_mimebundle_(), raw=True, display_id=True)
+        self._display = display(self._repr_mimebundle_(), raw=True, display_id=True,
+                                metadata=OUTPUT_METADATA)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = self.widget._repr_mimebundle_(**kwargs)

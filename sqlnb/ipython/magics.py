@@ -1139,18 +1139,21 @@ class SqlNB(Magics):
         bundles = self.shell.display_formatter.mimebundle_formatter
 
         def as_explorer(frame: pd.DataFrame, include: Any = None, exclude: Any = None
-                        ) -> dict[str, Any] | None:
+                        ) -> tuple[dict[str, Any], dict[str, Any]] | None:
             # the cell's value (an execute_result, which no display id can update): its
-            # static copy is the result's first page
+            # static copy is the result's first page; the metadata marks it as the explorer's
             self._grid_text = None
             explorer = self._explorer_of(frame)
             if explorer is None:
                 return None
-            bundle = (StaticGrid(explorer) if self.static_grids else explorer)._repr_mimebundle_()
+            from .explorer import OUTPUT_METADATA
+
+            shown = StaticGrid(explorer) if self.static_grids else explorer
+            bundle = shown._repr_mimebundle_()
             # IPython asks the text/plain printer (as_text) next, which would print the whole
             # frame over the bundle's own text: it prints this instead
             self._grid_text = (weakref.ref(frame), bundle.get("text/plain", ""))
-            return bundle
+            return bundle, ({} if self.static_grids else OUTPUT_METADATA)
 
         bundles.for_type(pd.DataFrame, as_explorer)
 
