@@ -224,6 +224,19 @@ def test_a_whole_results_summary_does_not_hold_up_the_first_page(flights, monkey
     grid.close()
 
 
+def test_closing_a_grid_stops_its_summary_query(db):
+    """The columns' summary is a query of the whole result: a grid closed (its cell run again,
+    its output cleared) stops it, rather than leave it to hold a reader for nothing."""
+    slow = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+            "WHERE x < 100000000) SELECT x FROM c")
+    grid = Explorer(db.explore(slow), first_page=pd.DataFrame({"x": [1]}))
+    summary = grid._summary
+    assert summary is not None and not summary.done()
+    grid.close()
+    with pytest.raises(sqlnb.QueryCancelled):
+        summary.result(timeout=30)
+
+
 def test_pages_reach_the_last_one(flights):
     grid = _grid(flights)
     grid.go("last")

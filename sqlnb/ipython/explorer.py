@@ -177,6 +177,7 @@ class Explorer:
             self._show(first_page.head(page_rows), self._serial)
         else:
             self.refresh()
+        self._summary: sqlnb.QueryHandle | None = None  # the summary's query in the engine
         self._summary_thread: threading.Thread | None = None
         if whole is not None:  # the whole result is here: its summary costs no query, yet
             # a large one's takes a while (0.4 s for the flights table's 336,776 rows): made
@@ -300,6 +301,8 @@ class Explorer:
     def close(self) -> None:
         """Cancel what runs and close the widgets (and what the explorer opened for itself)."""
         self.cancel()
+        if self._summary is not None:  # the summary's query in the engine: for no one now
+            self._summary.cancel()
         if self._summary_thread is not None:  # a summary in the kernel: a moment's work
             self._summary_thread.join()
         for child in self._widgets():
