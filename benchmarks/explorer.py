@@ -19,13 +19,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import resource
-import secrets
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +34,7 @@ import sqlnb
 from . import data, runner
 from .report import CaseResult, Table, compare, render
 from .runner import Contender
+from .subproc import ROOT
 
 #: The parts of the run (--only).
 SECTIONS = ("clicks", "flights", "browser")
@@ -203,49 +199,16 @@ BROWSER_CELLS = {
         "%load_ext sqlnb\n%config SqlNB.explorer = -1",
         f"%%sql\n{RESULT.format(rows=1_000_000)}", "1,000,000 rows"),
 }
-#: Where Debian's chromium is (playwright drives it; no browser is downloaded).
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
 @contextlib.contextmanager
 def _jupyterlab(root: Path) -> Iterator[tuple[str, str]]:
-    """A JupyterLab server on loopback serving `root`, its HOME and Jupyter folders under it:
-    (its base URL, its token), stopped afterwards."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    token = secrets.token_hex(16)
+    """A JupyterLab server on loopback serving `root`, its HOME and Jupyter folders under it
+    (tests/lab_server.py, which the browser tests use): (its base URL, its token)."""
+    from tests.lab_server import serve
+
     home = root / "home"
     home.mkdir()
-    env = dict(os.environ, HOME=str(home), JUPYTER_CONFIG_DIR=str(home / "config"),
-               JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               IPYTHONDIR=str(home / "ipython"))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", "--allow-root", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(1200):
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("JupyterLab did not start within 120 s")
-        yield base, token
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with serve("jupyterlab", root, home) as found:
+        yield found
 
 
 def _end_sessions(base: str, token: str) -> None:
@@ -310,6 +273,10 @@ def browser_memory(repeats: int) -> CaseResult:
     side: the grid of a 100-row result (the baseline: what any grid costs) and the 1M-row
     result as a plain table (`SqlNB.explorer = -1`: pandas' head and tail)."""
     case = CaseResult("browser", "the browser's memory for a 1M-row result in the explorer")
+    if str(ROOT) not in sys.path:  # python -m benchmarks.explorer runs from the root; be sure
+        sys.path.insert(0, str(ROOT))
+    from tests.lab_server import ARGS, CHROMIUM
+
     if not Path(CHROMIUM).exists():
         case.notes.append(f"not measured: no chromium at {CHROMIUM} (apt-get install chromium)")
         return case
@@ -326,7 +293,7 @@ def browser_memory(repeats: int) -> CaseResult:
             sync_api.sync_playwright() as driver:
         for number, (setup, cell, _shows) in enumerate(BROWSER_CELLS.values()):
             _notebook(Path(folder) / f"m{number}.ipynb", [setup, cell])
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
 
         def contender(number: int, name: str, shows: str) -> Callable[[], float]:
             def sample() -> float:

@@ -76,7 +76,9 @@ def test_the_browser_benchmark_says_so_without_chromium(monkeypatch):
     """Without a browser the explorer's browser section measures nothing and says why."""
     from benchmarks import explorer
 
-    monkeypatch.setattr(explorer, "CHROMIUM", "/nonexistent/chromium")
+    from . import lab_server
+
+    monkeypatch.setattr(lab_server, "CHROMIUM", "/nonexistent/chromium")
     case = explorer.browser_memory(1)
     assert not case.tables and not case.targets
     assert any("no chromium" in note for note in case.notes)

@@ -11,33 +11,19 @@ installs them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import secrets
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .helpers import FOREVER
+from .lab_server import ARGS, CHROMIUM, require_chromium, serve
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-BUILT_EXTENSION = Path(__file__).resolve().parent.parent / "sqlnb" / "labextension"
-EXTENSION_NAME = "sqlnb-highlight"
 FINISHES = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) "
             "SELECT count(*) AS n FROM c")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
 def _notebook(path: Path) -> None:
     cells = ["%load_ext sqlnb", f"%%sql --time-limit 120\n{FOREVER}", "%sql SELECT 6 * 7 AS answer",
              f"%%sql\n{FINISHES}", f"%%sql --background later <<\n{FINISHES}"]
@@ -48,12 +34,6 @@ def _notebook(path: Path) -> None:
                                     "language": "python"}},
         "nbformat": 4, "nbformat_minor": 5,
     }))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 APPS = {  # the server's module, and the page that opens the notebook
@@ -71,46 +51,6 @@ def server(request, tmp_path_factory):
     _notebook(root / "slow.ipynb")
     with serve(module, root, home) as (base, token):
         yield request.param, base + page.format(token=token), root / "slow.ipynb"
-
-
-@contextlib.contextmanager
-def serve(module: str, root: Path, home: Path, *options: str) -> Iterator[tuple[str, str]]:
-    """A JupyterLab or Notebook 7 server (`module`) on loopback with its HOME and Jupyter
-    folders under `home`, serving `root`, with this checkout's build of sqlnb's extension and
-    any further command-line `options`: (its base URL, its token), stopped afterwards."""
-    port, token = _free_port(), secrets.token_hex(16)
-    # sqlnb's extension as built in this checkout (sqlnb/labextension), first on JUPYTER_PATH,
-    # before the copy `pip install` made: the browser tests test this build
-    first = home / "jupyter-path"
-    shutil.copytree(BUILT_EXTENSION, first / "labextensions" / EXTENSION_NAME,
-                    dirs_exist_ok=True)
-    jupyter_path = os.pathsep.join(filter(None, [str(first), os.environ.get("JUPYTER_PATH")]))
-    env = dict(os.environ, HOME=str(home), JUPYTER_CONFIG_DIR=str(home / "config"),
-               JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               IPYTHONDIR=str(home / "ipython"), JUPYTER_PATH=jupyter_path)
-    server = subprocess.Popen(
-        [sys.executable, "-m", module, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", "--allow-root", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *options],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"{module} did not start")
-        yield base, token
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def _run_cell(page, index: int) -> None:
@@ -137,10 +77,7 @@ def _run_cell(page, index: int) -> None:
 
 
 def test_cancel_button_in_the_browser(server):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("SQLNB_REQUIRE_BROWSER"):
-            pytest.fail(f"no browser at {CHROMIUM}: apt-get install chromium")
-        pytest.skip("no chromium: apt-get install chromium (CI always runs this test)")
+    require_chromium()
     from playwright import sync_api as playwright
 
     app, url, path = server

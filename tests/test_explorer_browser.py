@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from .test_browser import APPS, ARGS, CHROMIUM, _open, _run_cell, serve
+from .lab_server import ARGS, CHROMIUM, require_chromium, serve
+from .test_browser import APPS, _open, _run_cell
 
 SLOW = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000000) "
         "SELECT x, (x * 7919) % 1000003 AS h FROM c")
@@ -132,10 +133,7 @@ def _new_cell(page, grid) -> None:
 
 @pytest.mark.parametrize("app", sorted(APPS))
 def test_the_explorer_in_the_browser(app, tmp_path):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("SQLNB_REQUIRE_BROWSER"):
-            pytest.fail(f"no browser at {CHROMIUM}: apt-get install chromium")
-        pytest.skip("no chromium: apt-get install chromium (CI always runs this test)")
+    require_chromium()
     from playwright import sync_api as playwright
 
     home = tmp_path / "home"
@@ -227,10 +225,7 @@ def _luminance(css: str) -> float:
 
 
 def test_the_grid_is_readable_in_jupyterlabs_dark_theme(tmp_path):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("SQLNB_REQUIRE_BROWSER"):
-            pytest.fail(f"no browser at {CHROMIUM}: apt-get install chromium")
-        pytest.skip("no chromium: apt-get install chromium (CI always runs this test)")
+    require_chromium()
     from playwright import sync_api as playwright
 
     home = tmp_path / "home"

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from .test_browser import APPS, ARGS, CHROMIUM, _run_cell, serve
+from .lab_server import ARGS, CHROMIUM, require_chromium, serve
+from .test_browser import APPS, _run_cell
 
 CELLS = [
     "%load_ext sqlnb",
@@ -157,10 +158,7 @@ def _dirty(page) -> bool:
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("app", sorted(APPS))
 def test_a_saved_explorer_reopened_shows_its_static_table(app, tmp_path):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("SQLNB_REQUIRE_BROWSER"):
-            pytest.fail(f"no browser at {CHROMIUM}: apt-get install chromium")
-        pytest.skip("no chromium: apt-get install chromium (CI always runs this test)")
+    require_chromium()
     from playwright import sync_api as playwright
 
     home = tmp_path / "home"

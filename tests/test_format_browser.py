@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .test_browser import ARGS, CHROMIUM, _run_cell, serve
+from .lab_server import ARGS, CHROMIUM, serve
+from .test_browser import _run_cell
 from .test_highlight_browser import _browser_or_skip
 
 CELLS = ["%load_ext sqlnb",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_browser import ARGS, CHROMIUM, serve
+from .lab_server import ARGS, CHROMIUM, serve
 
 CELLS = ["%%sql\nSELECT name FROM t WHERE x = 1",
          "x = [i for i in range(3)]  # python\nSELECT name FROM t WHERE x",
