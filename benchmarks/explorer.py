@@ -239,32 +239,6 @@ def _heap_mb(cdp: Any) -> float:
     return metrics["JSHeapUsedSize"] / 1e6
 
 
-def _run_cell(page: Any, index: int) -> None:
-    """Run cell `index` with Shift+Enter (again if the key press was lost) and wait until it
-    is done (its prompt shows a number)."""
-    cell = page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(index)
-    prompt = cell.locator(".jp-InputPrompt")
-    for _ in range(10):
-        cell.locator(".jp-InputArea-editor").click(timeout=30_000)
-        page.keyboard.press("Escape")
-        page.keyboard.press("Shift+Enter")
-        for _ in range(30):
-            text = prompt.inner_text()
-            if "[*]" in text or any(ch.isdigit() for ch in text):
-                break
-            time.sleep(0.1)
-        else:
-            continue
-        break
-    else:
-        raise RuntimeError(f"cell {index} did not start")
-    deadline = time.monotonic() + 300
-    while "[*]" in prompt.inner_text() or not any(ch.isdigit() for ch in prompt.inner_text()):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"cell {index} did not finish within 300 s")
-        time.sleep(0.1)
-
-
 def browser_memory(repeats: int) -> CaseResult:
     """The browser's memory for a 1M-row result shown in the explorer, in real JupyterLab in
     headless Chromium: the page's JS heap in use (after a garbage collection) after the cell
@@ -275,7 +249,7 @@ def browser_memory(repeats: int) -> CaseResult:
     case = CaseResult("browser", "the browser's memory for a 1M-row result in the explorer")
     if str(ROOT) not in sys.path:  # python -m benchmarks.explorer runs from the root; be sure
         sys.path.insert(0, str(ROOT))
-    from tests.lab_server import ARGS, CHROMIUM
+    from tests.lab_server import ARGS, CHROMIUM, run_cell, write_notebook
 
     if not Path(CHROMIUM).exists():
         case.notes.append(f"not measured: no chromium at {CHROMIUM} (apt-get install chromium)")
@@ -292,7 +266,7 @@ def browser_memory(repeats: int) -> CaseResult:
     with tempfile.TemporaryDirectory() as folder, _jupyterlab(Path(folder)) as (base, token), \
             sync_api.sync_playwright() as driver:
         for number, (setup, cell, _shows) in enumerate(BROWSER_CELLS.values()):
-            _notebook(Path(folder) / f"m{number}.ipynb", [setup, cell])
+            write_notebook(Path(folder) / f"m{number}.ipynb", [setup, cell])
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
 
         def contender(number: int, name: str, shows: str) -> Callable[[], float]:
@@ -308,9 +282,9 @@ def browser_memory(repeats: int) -> CaseResult:
                     _dismiss_dialogs(page, dialogs)
                     cdp = page.context.new_cdp_session(page)
                     cdp.send("Performance.enable")
-                    _run_cell(page, 0)
+                    run_cell(page, 0, to_end=True)
                     before = _heap_mb(cdp)
-                    _run_cell(page, 1)
+                    run_cell(page, 1, to_end=True)
                     out = page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(1)
                     if name.startswith("grid"):
                         out.locator(".sqlnb-explorer", has_text=shows).first.wait_for(
@@ -349,15 +323,6 @@ def browser_memory(repeats: int) -> CaseResult:
     case.seconds = time.perf_counter() - started
     return case
 
-
-def _notebook(path: Path, cells: list[str]) -> None:
-    path.write_text(json.dumps({
-        "cells": [{"cell_type": "code", "metadata": {}, "source": s, "outputs": [],
-                   "execution_count": None} for s in cells],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }))
 
 
 def main() -> None:

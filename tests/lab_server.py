@@ -10,6 +10,7 @@ SQLNB_REQUIRE_BROWSER is set, as in CI)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -18,8 +19,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 #: Debian's chromium (playwright drives it; no browser is ever downloaded).
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -83,3 +85,52 @@ def serve(module: str, root: Path, home: Path, *options: str) -> Iterator[tuple[
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def write_notebook(path: Path, cells: Sequence[str], **metadata: Any) -> None:
+    """A notebook of these code cells (not run), on the python3 kernel; `metadata` adds to
+    the notebook's metadata (language_info, say)."""
+    path.write_text(json.dumps({
+        "cells": [{"cell_type": "code", "metadata": {}, "source": source, "outputs": [],
+                   "execution_count": None} for source in cells],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}, **metadata},
+        "nbformat": 4, "nbformat_minor": 5,
+    }))
+
+
+def run_cell(page: Any, index: int, *, to_end: bool = False) -> None:
+    """Run cell `index` of the notebook on `page` (playwright) with Shift+Enter, and see it
+    start (`to_end`: and end, within 300 s); retried, since the first key press can be lost.
+    A RuntimeError naming what is in the way (a dialog) when it cannot be clicked or does not
+    start."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    cell = page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(index)
+    prompt = cell.locator(".jp-InputPrompt")
+    for _ in range(10):
+        try:
+            cell.locator(".jp-InputArea-editor").click(timeout=30_000)
+        except PlaywrightTimeout:
+            dialogs = page.locator(".jp-Dialog")
+            raise RuntimeError(
+                f"cell {index} cannot be clicked; dialogs: "
+                f"{[dialogs.nth(i).inner_text() for i in range(dialogs.count())]}") from None
+        page.keyboard.press("Escape")
+        page.keyboard.press("Shift+Enter")
+        for _ in range(30):
+            text = prompt.inner_text()
+            if "[*]" in text or any(ch.isdigit() for ch in text):
+                break
+            time.sleep(0.1)
+        else:
+            continue
+        break
+    else:
+        raise RuntimeError(f"cell {index} did not start")
+    deadline = time.monotonic() + 300
+    while to_end and ("[*]" in prompt.inner_text()
+                      or not any(ch.isdigit() for ch in prompt.inner_text())):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"cell {index} did not finish within 300 s")
+        time.sleep(0.1)

@@ -20,20 +20,15 @@ from pathlib import Path
 import pytest
 
 from .helpers import FOREVER
-from .lab_server import ARGS, CHROMIUM, require_chromium, serve
+from .lab_server import ARGS, CHROMIUM, require_chromium, serve, write_notebook
+from .lab_server import run_cell as _run_cell  # (the other browser tests import it here)
 
 FINISHES = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) "
             "SELECT count(*) AS n FROM c")
 def _notebook(path: Path) -> None:
-    cells = ["%load_ext sqlnb", f"%%sql --time-limit 120\n{FOREVER}", "%sql SELECT 6 * 7 AS answer",
-             f"%%sql\n{FINISHES}", f"%%sql --background later <<\n{FINISHES}"]
-    path.write_text(json.dumps({
-        "cells": [{"cell_type": "code", "metadata": {}, "source": s, "outputs": [],
-                   "execution_count": None} for s in cells],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }))
+    write_notebook(path, ["%load_ext sqlnb", f"%%sql --time-limit 120\n{FOREVER}",
+                          "%sql SELECT 6 * 7 AS answer", f"%%sql\n{FINISHES}",
+                          f"%%sql --background later <<\n{FINISHES}"])
 
 
 APPS = {  # the server's module, and the page that opens the notebook
@@ -51,29 +46,6 @@ def server(request, tmp_path_factory):
     _notebook(root / "slow.ipynb")
     with serve(module, root, home) as (base, token):
         yield request.param, base + page.format(token=token), root / "slow.ipynb"
-
-
-def _run_cell(page, index: int) -> None:
-    """Run cell `index` with Shift+Enter; retry, since the first key press can be lost."""
-    from playwright import sync_api as playwright_errors
-
-    cell = page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(index)
-    prompt = cell.locator(".jp-InputPrompt")
-    for _ in range(10):
-        try:
-            cell.locator(".jp-InputArea-editor").click(timeout=10_000)
-        except playwright_errors.TimeoutError:  # say what is in the way (a dialog?)
-            dialogs = page.locator(".jp-Dialog")
-            pytest.fail(f"cell {index} cannot be clicked; dialogs: "
-                        f"{[dialogs.nth(i).inner_text() for i in range(dialogs.count())]}")
-        page.keyboard.press("Escape")
-        page.keyboard.press("Shift+Enter")
-        for _ in range(20):
-            text = prompt.inner_text()
-            if "[*]" in text or any(ch.isdigit() for ch in text):
-                return
-            time.sleep(0.1)
-    pytest.fail(f"cell {index} did not start")
 
 
 def test_cancel_button_in_the_browser(server):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import ARGS, CHROMIUM, require_chromium, serve
+from .lab_server import ARGS, CHROMIUM, require_chromium, serve, write_notebook
 from .test_browser import APPS, _open, _run_cell
 
 SLOW = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000000) "
@@ -34,13 +34,7 @@ CELLS = [
 
 
 def _notebook(path: Path) -> None:
-    path.write_text(json.dumps({
-        "cells": [{"cell_type": "code", "metadata": {}, "source": s, "outputs": [],
-                   "execution_count": None} for s in CELLS],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }))
+    write_notebook(path, CELLS)
 
 
 def _first_cells(cell) -> list[str]:

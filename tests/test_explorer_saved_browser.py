@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import ARGS, CHROMIUM, require_chromium, serve
+from .lab_server import ARGS, CHROMIUM, require_chromium, serve, write_notebook
 from .test_browser import APPS, _run_cell
 
 CELLS = [
@@ -40,13 +40,7 @@ NOTEBOOK = ".jp-NotebookPanel:visible"
 
 
 def _notebook(path: Path) -> None:
-    path.write_text(json.dumps({
-        "cells": [{"cell_type": "code", "metadata": {}, "source": s, "outputs": [],
-                   "execution_count": None} for s in CELLS],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }))
+    write_notebook(path, CELLS)
 
 
 def _wait_for(check, what: str, timeout: float = 60) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import ARGS, CHROMIUM, serve
+from .lab_server import ARGS, CHROMIUM, serve, write_notebook
 from .test_browser import _run_cell
 from .test_highlight_browser import _browser_or_skip
 
@@ -24,15 +24,7 @@ FORMATTED = ("%%sql --no-progress\nSELECT\n  a,\n  b\nFROM t /* keep me */\nWHER
 
 
 def _notebook(path: Path) -> None:
-    path.write_text(json.dumps({
-        "cells": [{"cell_type": "code", "metadata": {}, "source": s, "outputs": [],
-                   "execution_count": None} for s in CELLS],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            "language_info": {"name": "python"},
-        },
-        "nbformat": 4, "nbformat_minor": 5,
-    }))
+    write_notebook(path, CELLS, language_info={"name": "python"})
 
 
 @pytest.fixture(scope="module")

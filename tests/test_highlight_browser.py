@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import ARGS, CHROMIUM, serve
+from .lab_server import ARGS, CHROMIUM, serve, write_notebook
 
 CELLS = ["%%sql\nSELECT name FROM t WHERE x = 1",
          "x = [i for i in range(3)]  # python\nSELECT name FROM t WHERE x",
@@ -42,16 +42,8 @@ def _browser_or_skip() -> None:
 
 
 def _notebook(path: Path) -> None:
-    path.write_text(json.dumps({
-        "cells": [{"cell_type": "code", "metadata": {}, "source": s, "outputs": [],
-                   "execution_count": None} for s in CELLS],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            "language_info": {"name": "python", "codemirror_mode": {"name": "ipython",
-                                                                    "version": 3}},
-        },
-        "nbformat": 4, "nbformat_minor": 5,
-    }))
+    write_notebook(path, CELLS, language_info={"name": "python", "codemirror_mode": {
+        "name": "ipython", "version": 3}})
 
 
 @pytest.fixture(scope="module", params=sorted(PAGES))
