@@ -432,9 +432,8 @@ def _short_zoned(column: Any) -> Any:
     import pyarrow as pa
 
     kind = column.type
-    naive = pa.timestamp(kind.unit)
-    utc = pa.chunked_array([chunk.view(naive) for chunk in column.chunks], type=naive)
-    return pd.DatetimeIndex(utc.to_numpy(), tz="UTC").tz_convert(kind.tz).array
+    utc = _stored(column, pa.timestamp(kind.unit)).to_numpy()  # NULL: NaT
+    return pd.DatetimeIndex(utc, tz="UTC").tz_convert(kind.tz).array
 
 
 def _objects(values: Sequence[Any]) -> Any:
