@@ -67,11 +67,13 @@ class Control:
     """
 
     __slots__ = (
+        "_answered",
         "_link",
         "_lock",
         "_preview",
         "_preview_rows",
         "deadline",
+        "early",
         "finished",
         "is_write",
         "keyboard",
@@ -107,6 +109,10 @@ class Control:
         self.stage: tuple[float | None, str] | None = None
         self._preview: tuple[list[str], list[tuple]] | None = None
         self._preview_rows: tuple[list[str], Callable[[], list[tuple]]] | None = None
+        #: how a read's caller is answered once the engine has its stop (set by the dispatcher
+        #: for a read, called at most once by `stop_reached`; a write has none)
+        self.early: Callable[[], None] | None = None
+        self._answered = False  # the caller has its answer; the worker has not let go yet
 
     @property
     def preview(self) -> tuple[list[str], list[tuple]] | None:
@@ -160,14 +166,43 @@ class Control:
         with self._lock:
             self._link = None
 
-    def finish(self, outcome: str) -> None:
-        """The query is over: "done", "failed", "cancelled" or "timed out"."""
+    def finish(self, outcome: str) -> bool:
+        """The query is over: "done", "failed", "cancelled" or "timed out". False when its
+        caller was answered already (`answer_early`): that answer and its outcome stand."""
         with self._lock:
             self._link = None
             self.state = DONE
+            self.early = None
+            owner = not self._answered
+            if owner:
+                self.outcome = outcome
+                self.finished = time.monotonic()
+        self.timer.unwatch(self)
+        return owner
+
+    def answer_early(self, outcome: str) -> bool:
+        """Claim the answer to a stopped read's caller before its worker lets go (see
+        `stop_reached`); False if the query is over or answered already. The query stays
+        running for the timer, which goes on interrupting it until the worker lets go."""
+        with self._lock:
+            if self.state != RUNNING or self._answered or self.reason is None:
+                return False
+            self._answered = True
             self.outcome = outcome
             self.finished = time.monotonic()
-        self.timer.unwatch(self)
+            return True
+
+    def stop_reached(self) -> None:
+        """Called by an engine, from any thread, once the engine has the request to stop this
+        query (a server has acknowledged the cancel) but may take a while to wind it down:
+        PostgreSQL ends a query's parallel workers before it reports, tens of ms. A read's
+        caller gets its QueryCancelled or QueryTimeout now, since a read has nothing to undo
+        and its result would be dropped; its worker still waits for the engine and takes no
+        other query meanwhile. A write's caller is answered only once it is rolled back."""
+        with self._lock:
+            early, self.early = self.early, None
+        if early is not None:
+            early()
 
     @staticmethod
     def finish_all(controls: list[Control], now: float) -> None:

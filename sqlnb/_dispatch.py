@@ -13,13 +13,23 @@ their deadline, see _control.py).
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._control import Control, Timer
 from ._readers import ReadPool
-from ._task import NotStarted, Stopped, Task, keyboard_cancels, running, settle, settle_if_stopped
+from ._task import (
+    NotStarted,
+    Stopped,
+    Task,
+    answer_stopped_read,
+    keyboard_cancels,
+    running,
+    settle,
+    settle_if_stopped,
+)
 from ._writer import Writer, WriteRunner
 from .errors import DatabaseClosed, flavoured
 
@@ -171,6 +181,9 @@ class Dispatch:
         task was stopped before it began or moved to the writer.
         """
         control = task.control
+        # a read has nothing to undo: once the engine has its stop, its caller need not wait
+        # for the engine to wind it down (Control.stop_reached)
+        control.early = functools.partial(answer_stopped_read, task)
         self.backend.prepare_reader(link)
         try:
             with running(link, control):
@@ -181,6 +194,7 @@ class Dispatch:
         except BaseException as error:
             if (task.reroutable and control.reason is None
                     and self.backend.reroute(link, task, error)):
+                control.early = None  # on the writer it may write: answered once it is over
                 self._send_to_writer(task)
                 return None
             return None, link.translate(error, task)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._control import CLOSED, TIMEOUT, Control
+from ._control import CLOSED, DONE, TIMEOUT, Control
 from ._reply import Reply
 from .errors import (
     DatabaseClosed,
@@ -217,27 +217,41 @@ def settle(task: Task, value: Any = None, error: BaseException | None = None) ->
     """Finish a task: set its control's outcome and its reply (once), with errors made clear.
 
     An engine's errors come here through `Link.translate` (named and noted there)."""
-    if task.done():  # settled already (cancelled while queued, say): the first outcome stands
-        return
     control = task.control
+    if task.done():  # settled already (cancelled while queued, say): the first outcome stands
+        if control.state != DONE:  # a stopped read answered early: its worker let go now
+            control.finish(control.outcome)
+        return
     if error is not None:
-        if isinstance(error, Stopped):
-            error = stopped_error(task, error) if control.reason is not None else error
-        elif isinstance(error, Error):
-            annotate(error, task.sql)
-            error.__traceback__ = None  # the frames are sqlnb's internals, not the user's
-        if task.error_bases:  # as the engine raises it (SQLite's are sqlite3's errors too)
-            flavoured(error, task.error_bases)
-        if isinstance(error, QueryTimeout):
-            control.finish("timed out")
-        elif isinstance(error, QueryCancelled):
-            control.finish("cancelled")
-        else:
-            control.finish("failed")
-        task.set_exception(error)
-    else:
-        control.finish("done")
+        error, outcome = _final(task, error)
+        if control.finish(outcome):  # else a stopped read's caller is being answered early
+            task.set_exception(error)
+    elif control.finish("done"):
         task.set_result(value)
+
+
+def _final(task: Task, error: BaseException) -> tuple[BaseException, str]:
+    """The error as the caller gets it, and the control's outcome for it."""
+    if isinstance(error, Stopped):
+        error = stopped_error(task, error) if task.control.reason is not None else error
+    elif isinstance(error, Error):
+        annotate(error, task.sql)
+        error.__traceback__ = None  # the frames are sqlnb's internals, not the user's
+    if task.error_bases:  # as the engine raises it (SQLite's are sqlite3's errors too)
+        flavoured(error, task.error_bases)
+    if isinstance(error, QueryTimeout):
+        return error, "timed out"
+    if isinstance(error, QueryCancelled):
+        return error, "cancelled"
+    return error, "failed"
+
+
+def answer_stopped_read(task: Task) -> None:
+    """A read whose stop the engine has (`Control.stop_reached`): its caller gets the stop's
+    error now; the worker's own settle, when the engine lets go, only ends the control."""
+    error, outcome = _final(task, Stopped())
+    if task.control.answer_early(outcome):
+        task.set_exception(error)
 
 
 def settle_done(done: list[tuple[Task, Any]]) -> None:

@@ -22,9 +22,12 @@ Measured facts this follows (docs/research-postgres.md; its section 8 is the lis
   the timer must never wait), again every CANCEL_EVERY seconds while the statement runs (a
   cancel that reaches the server before the statement does is dropped there), and never once the
   statement is over: the worker ends a statement under the lock the cancel is sent under, so a
-  cancel never reaches the next one. A stream left part-way is cancelled before it is closed
-  (else the next statement would first drain the rest of it). `statement_timeout` is a backstop
-  only: the time limit plus BACKSTOP seconds, never looser than the server's or role's own.
+  cancel never reaches the next one. Once the server has a cancel, a read's caller is answered
+  (`Control.stop_reached`) while its reader waits for the server to end the query (a leader first
+  ends its parallel workers, tens of ms); a write's caller waits for the rollback. A stream
+  left part-way is cancelled before it is closed (else the next statement would first drain the
+  rest of it). `statement_timeout` is a backstop only: the time limit plus BACKSTOP seconds,
+  never looser than the server's or role's own.
 - Targets are libpq's URIs (`postgresql://` or `postgres://`, with libpq's parameters); libpq
   reads PGPASSWORD, ~/.pgpass and PGSERVICE itself, and the `password_env` option names another
   variable (added as libpq's `password=` parameter). A target without `connect_timeout` gets one
@@ -469,14 +472,23 @@ class PostgresLink(Link):
     def cancel(self, serial: int) -> None:
         """Send the server a cancel for statement `serial` if it still runs (a helper thread:
         this may block while the server does not answer)."""
+        control = None
         try:
             with self._lock:
                 if self._running == serial and self._statement_cursor is not None:
                     self.hit = serial
-                    with contextlib.suppress(Exception):  # a closed or lost connection
+                    try:
                         self._statement_cursor.adbc_cancel()
+                        control = self.control
+                    except Exception:  # a closed or lost connection
+                        pass
         finally:
             self.cancelling = False
+        if control is not None:
+            # the server has the cancel; the query may still take tens of ms to end (a leader
+            # waits for its parallel workers): a read's caller need not wait for that. Outside
+            # the lock: the caller's callbacks run here, and may want this link's next query.
+            control.stop_reached()
 
     # -- the worker's thread ---------------------------------------------------------------------
     def _status(self) -> str:
