@@ -369,6 +369,27 @@ def test_a_cancelled_read_leaves_nothing_running_and_the_connection_serves(pdb, 
     assert pdb.query("SELECT 1 AS one")["one"][0] == 1
 
 
+def test_a_parallel_query_cancelled_on_the_only_reader_ends_and_the_reader_serves_again(
+        pg_db_url, observer):
+    """The caller hears QueryCancelled once the server has the cancel (Control.stop_reached),
+    while the leader still ends its parallel workers; the one reader takes the next read once
+    the server is done with the first, and nothing is left running."""
+    with sqlnb.connect(pg_db_url, threads=1) as db:
+        db.write("CREATE TABLE big AS SELECT g AS d FROM generate_series(1, 200000) g")
+        for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0",
+                        "min_parallel_table_scan_size = 0", "max_parallel_workers_per_gather = 2"):
+            db.write(f"SET {setting}")
+        query = "SELECT count(*) FROM big a CROSS JOIN big b WHERE a.d + b.d = -1"
+        assert "Gather" in db.explain(query)
+        handle = db.submit(query, time_limit=math.inf)
+        wait_for(lambda: active(observer, "CROSS JOIN big"), "the query running on the server")
+        handle.cancel()
+        with pytest.raises(sqlnb.QueryCancelled):
+            handle.result(timeout=WAIT)
+        assert db.query("SELECT 3 AS three")["three"][0] == 3
+        nothing_running(observer, "CROSS JOIN big")
+
+
 def test_the_time_limit_leaves_nothing_running(pdb, observer):
     with pytest.raises(sqlnb.QueryTimeout):
         pdb.query(FOREVER, time_limit=0.5)
