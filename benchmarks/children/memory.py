@@ -4,8 +4,8 @@
 
 CONTENDER is one of `fetchall`, `read_sql_query`, `db.query`, `adbc` (a SQLite file), or
 `duckdb fetch_df`, `duckdb arrow`, `duckdb db.query`, `duckdb stream` (a DuckDB file; `stream`
-reads the Arrow batches sqlnb reads, of its size, and drops each: what DuckDB's streaming of the
-result costs before anyone keeps a byte of it). The child opens the
+reads the Arrow batches sqlnb reads, of its size and with its queue's size, and drops each: what
+DuckDB's streaming of the result costs before anyone keeps a byte of it). The child opens the
 database, runs the query once on 5 rows (imports done, threads started), then measures: the
 resident set size at the start, and its peak while the query runs and its result is held. On
 Linux the kernel's high-water mark is reset first (/proc/self/clear_refs), so the peak is this
@@ -77,6 +77,9 @@ def _opener(contender: str, path: str) -> Callable[[str], Any]:
         if contender == "duckdb arrow":
             return lambda sql: con.sql(sql).to_arrow_table().to_pandas()
         if contender == "duckdb stream":
+            from sqlnb.engines.duckdb import STREAMING_BUFFER
+
+            con.execute(f"SET streaming_buffer_size = '{STREAMING_BUFFER}'")
             return lambda sql: _dropped(con.sql(sql))
     raise SystemExit(f"unknown contender {contender!r}")
 
