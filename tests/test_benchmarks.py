@@ -40,6 +40,20 @@ def test_duckdb_file_builds_on_a_fresh_clone(fresh_data_dir, capsys):
     assert "building" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("contender", ["duckdb db.query", "duckdb stream"])
+def test_the_memory_child_reads_every_row(fresh_data_dir, contender):
+    """The DuckDB peaks come with DuckDB's cache after the read; `stream` (DuckDB's stream of
+    the result alone, each batch dropped) reads every row too, so its peak is a whole read's."""
+    from benchmarks.subproc import run_once
+
+    path = data.duckdb_file(100_000)
+    reply = run_once("benchmarks.children.memory", contender, str(path), "SELECT * FROM t")
+    assert reply["rows"] == 100_000
+    assert reply["engine_mb"] > 0  # the table's blocks, in DuckDB's cache after the read
+    assert reply["peak_mb"] >= reply["start_mb"]
+    assert ("frame_mb" in reply) == (contender == "duckdb db.query")
+
+
 def test_sqlite_file_builds_on_a_fresh_clone(fresh_data_dir):
     path = data.table_file(500)
     assert path.parent == fresh_data_dir

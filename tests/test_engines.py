@@ -770,6 +770,19 @@ def test_duckdb_richer_types_map_as_documented(tmp_path):
         assert df["nothing"].dtype == object and df["nothing"][0] is None
 
 
+def test_duckdb_queues_less_of_a_result_unless_the_user_says(tmp_path):
+    """Issue 24: sqlnb's cursors queue 4 MB of a result ahead of the frame being built (DuckDB's
+    default, 10 MiB, held that much more at the peak of a large read); a user's SET decides."""
+    def queued(db: sqlnb.Database) -> str:
+        return db.query("SELECT current_setting('streaming_buffer_size') AS s")["s"][0]
+
+    with sqlnb.connect(tmp_path / "queue.duckdb", threads=2) as db:
+        before = {queued(db) for _ in range(6)}  # whichever reader runs it
+        assert before == {"3.8 MiB"}
+        db.write("SET streaming_buffer_size = '16MB'")
+        assert {queued(db) for _ in range(6)} == {"15.2 MiB"}
+
+
 def test_duckdb_splits_its_own_sql(tmp_path):
     """Issue 20: DuckDB's $$ and $tag$ strings, E'...' escapes and nested comments hold `;`
     without ending a statement (SQLite's splitter cut them there)."""

@@ -4,7 +4,8 @@ On one DuckDB file, `t` of 10M rows x 5 columns (1M under --quick; BIGINT, BIGIN
 tenth of the rows, UBIGINT, DOUBLE, VARCHAR):
 - bulk: `SELECT * FROM t` into a DataFrame: `con.execute(q).fetch_df()`, `con.sql(q)
   .to_arrow_table().to_pandas()` (the time baseline) and `db.query`, interleaved; peak memory
-  over the start in a fresh process per sample (children/memory.py, cache cold alike).
+  over the start in a fresh process per sample (children/memory.py, cache cold alike), and the
+  peak of DuckDB's stream of that result alone (the batches sqlnb reads, each dropped).
 - magic: a one-row lookup (`WHERE id = 4242`): `con.execute(q).df()` (baseline), `db.query`,
   sqlnb's `%sql` on that Database, and JupySQL's `%sql duckdb:///...` (duckdb-engine) in a
   child process, sampled in turn.
@@ -41,6 +42,7 @@ BULK = "SELECT * FROM t"
 LOOKUP = "SELECT * FROM t WHERE id = 4242"
 AGGREGATE = "SELECT sum(hash(range)) FROM range({rows})"
 FETCH_DF, ARROW, QUERY = "fetch_df()", "to_arrow_table().to_pandas()", "db.query"
+STREAM = "to_arrow_reader(), batches dropped"
 DF, MAGIC, JUPYSQL = "df()", "sqlnb %sql", "JupySQL %sql duckdb:/// (fresh session)"
 
 
@@ -89,7 +91,7 @@ def _bulk_time(duckdb: Any, path: Any, rows: int, repeats: int) -> Table:
 
 
 def _bulk_memory(path: Any, rows: int, repeats: int) -> Table:
-    extras: dict[str, list[dict[str, float]]] = {FETCH_DF: [], ARROW: [], QUERY: []}
+    extras: dict[str, list[dict[str, float]]] = {FETCH_DF: [], ARROW: [], QUERY: [], STREAM: []}
 
     def in_child(name: str, label: str) -> float:
         reply = run_once("benchmarks.children.memory", f"duckdb {name}", str(path), BULK)
@@ -100,7 +102,8 @@ def _bulk_memory(path: Any, rows: int, repeats: int) -> Table:
 
     contenders = [Contender(FETCH_DF, lambda: in_child("fetch_df", FETCH_DF), "baseline"),
                   Contender(ARROW, lambda: in_child("arrow", ARROW)),
-                  Contender(QUERY, lambda: in_child("db.query", QUERY))]
+                  Contender(QUERY, lambda: in_child("db.query", QUERY)),
+                  Contender(STREAM, lambda: in_child("stream", STREAM))]
     table = Table(f"bulk peak memory over the start, a fresh process per sample (DuckDB's cache "
                   f"cold in each), {repeats} samples", "MB",
                   round_robin(contenders, repeats, warmup=0), baseline=FETCH_DF)
@@ -110,13 +113,14 @@ def _bulk_memory(path: Any, rows: int, repeats: int) -> Table:
 
 def _memory_notes(table: Table, extras: dict[str, list[dict[str, float]]]) -> list[str]:
     """What the peaks are made of: DuckDB's buffer cache (the table's blocks, read in every
-    contender alike) and each frame's own bytes."""
+    contender alike), each frame's own bytes, and what DuckDB's stream of Arrow batches holds
+    while it is read (the batches queued and being made: `STREAM`'s peak over the cache)."""
     def median(label: str, key: str) -> float | None:
         values = [reply[key] for reply in extras[label] if key in reply]
         return statistics.median(values) if values else None
 
     cache = median(QUERY, "engine_mb")
-    frames = {label: median(label, "frame_mb") for label in extras}
+    frames = {label: median(label, "frame_mb") for label in (FETCH_DF, ARROW, QUERY)}
     if cache is None or any(frame is None for frame in frames.values()):
         return []
     notes = [f"DuckDB's buffer cache after the read: {cache:,.0f} MB (each contender holds "
@@ -126,11 +130,15 @@ def _memory_notes(table: Table, extras: dict[str, list[dict[str, float]]]) -> li
     notes.append("seconds in those fresh processes (every page new to the process): "
                  + ", ".join(f"{label} {value:.2f} s" for label, value in seconds.items()
                              if value is not None))
-    ours, theirs = table.median(QUERY), table.median(FETCH_DF)
+    ours, theirs, stream = table.median(QUERY), table.median(FETCH_DF), table.median(STREAM)
     if ours is not None and theirs is not None:
         notes.append(f"db.query's peak is its frame + DuckDB's cache + "
                      f"{ours - frames[QUERY] - cache:,.0f} MB; less DuckDB's cache, "
                      f"{(ours - cache) / (theirs - cache):.3f}x fetch_df's")
+    if ours is not None and stream is not None:
+        notes.append(f"DuckDB's stream alone peaks at its cache + {stream - cache:,.0f} MB "
+                     f"(batches queued and being made); db.query's own, over its frame, the rest: "
+                     f"{ours - frames[QUERY] - stream:,.0f} MB")
     return notes
 
 

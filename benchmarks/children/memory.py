@@ -3,7 +3,9 @@
     python -m benchmarks.children.memory CONTENDER DB_PATH SQL
 
 CONTENDER is one of `fetchall`, `read_sql_query`, `db.query`, `adbc` (a SQLite file), or
-`duckdb fetch_df`, `duckdb arrow`, `duckdb db.query` (a DuckDB file). The child opens the
+`duckdb fetch_df`, `duckdb arrow`, `duckdb db.query`, `duckdb stream` (a DuckDB file; `stream`
+reads the Arrow batches sqlnb reads, of its size and with its queue's size, and drops each: what
+DuckDB's streaming of the result costs before anyone keeps a byte of it). The child opens the
 database, runs the query once on 5 rows (imports done, threads started), then measures: the
 resident set size at the start, and its peak while the query runs and its result is held. On
 Linux the kernel's high-water mark is reset first (/proc/self/clear_refs), so the peak is this
@@ -74,7 +76,37 @@ def _opener(contender: str, path: str) -> Callable[[str], Any]:
             return lambda sql: con.execute(sql).fetch_df()
         if contender == "duckdb arrow":
             return lambda sql: con.sql(sql).to_arrow_table().to_pandas()
+        if contender == "duckdb stream":
+            from sqlnb.engines.duckdb import STREAMING_BUFFER
+
+            con.execute(f"SET streaming_buffer_size = '{STREAMING_BUFFER}'")
+            return lambda sql: _dropped(con.sql(sql))
     raise SystemExit(f"unknown contender {contender!r}")
+
+
+class _Rows:
+    """The number of rows of a result read and dropped (len() is all main() asks of it)."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return self.rows
+
+
+def _dropped(relation: Any) -> _Rows:
+    """Read a relation as sqlnb's DuckDB engine does (Arrow batches of its size), keeping none."""
+    from sqlnb.engines.duckdb import BATCH_ROWS
+
+    reader = relation.to_arrow_reader(BATCH_ROWS)
+    rows = 0
+    try:
+        for batch in reader:
+            rows += batch.num_rows
+            del batch
+    finally:
+        reader.close()
+    return _Rows(rows)
 
 
 #: For a DuckDB contender: a function giving the first value of a query's first row.

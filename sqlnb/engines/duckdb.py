@@ -77,7 +77,14 @@ BATCH_ROWS = 40_960
 READ_TYPES = frozenset({"SELECT", "EXPLAIN", "RELATION", "LOGICAL_PLAN"})
 #: Statement types that change the connection's session: replayed on every reader.
 SESSION_TYPES = frozenset({"SET", "VARIABLE_SET"})
-_SETTINGS = ("SET enable_progress_bar = true", "SET enable_progress_bar_print = false")
+#: How much of a result DuckDB may queue ahead of sqlnb's reader (`streaming_buffer_size`,
+#: 10 MiB by default): the queue is full while a large result is copied into its frame, and
+#: 4 MB took 8-15 MB off the peak of 10M rows x 5 columns, within the time's noise
+#: (benchmarks/RESULTS.md, issue 24). A user's own SET, replayed on every reader, comes after.
+STREAMING_BUFFER = "4MB"
+#: Set on each of sqlnb's cursors.
+_SETTINGS = ("SET enable_progress_bar = true", "SET enable_progress_bar_print = false",
+             f"SET streaming_buffer_size = '{STREAMING_BUFFER}'")
 #: Named parameters sqlnb accepts (:name, @name) become DuckDB's $name.
 _NAMED = re.compile(r"^[:@]")
 #: Settings that make DuckDB write a file: a log of queries, a profile, secrets on disk.
