@@ -323,7 +323,8 @@ def test_a_server_that_dies_ends_every_wait_and_the_database_works_once_it_is_ba
         db = sqlnb.connect(url)
         other = sqlnb.connect(url)
         db.write("CREATE TEMP VIEW kept AS SELECT 1 AS a")
-        limited = db.submit(SLOW, time_limit=20)
+        # (a limit under RETRY_FOR, 15 s: the limit ends this wait, not the retries running out)
+        limited = db.submit(SLOW, time_limit=10)
         cancelled = db.submit(SLOW, time_limit=math.inf)
         closed = other.submit(SLOW, time_limit=math.inf)
         for handle in (limited, cancelled, closed):
