@@ -13,6 +13,17 @@ import sqlnb
 from .helpers import sqlnb_threads
 
 
+def pytest_configure(config) -> None:
+    """Ctrl-C is what several tests send (to this process, or to kernels and terminals it
+    starts): a run launched with SIGINT ignored (`pytest ... &` from a script, nohup) had each
+    of them wait for its 120 s timeout and fail. Python's own handler is put back, as an
+    interactive start has it (children then start with SIGINT at its default, not ignored)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture
 def db(tmp_path):
     """A Database on a new file, closed after the test (which must leave no thread behind)."""
