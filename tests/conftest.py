@@ -1,6 +1,7 @@
 """Shared fixtures: a fresh Database on a real file, one on the shared in-memory default, a
-real kernel (jupyter_client) with sqlnb loaded, one per test module, and Spark: the test
-session's Spark Connect server and a Database on it in a namespace of its own."""
+real kernel (jupyter_client) with sqlnb loaded, one per test module, Spark: the test
+session's Spark Connect server and a Database on it in a namespace of its own, PostgreSQL's
+server, and the browser tests' JupyterLab and Notebook 7 servers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,17 @@ from jupyter_client.manager import start_new_kernel
 import sqlnb
 
 from .helpers import sqlnb_threads
+
+
+def pytest_configure(config) -> None:
+    """Ctrl-C is what several tests send (to this process, or to kernels and terminals it
+    starts): a run launched with SIGINT ignored (`pytest ... &` from a script, nohup) had each
+    of them wait for its 120 s timeout and fail. Python's own handler is put back, as an
+    interactive start has it (children then start with SIGINT at its default, not ignored)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
@@ -154,3 +166,31 @@ def pg_url(pg_server):
     """The URL of the test session's PostgreSQL server, password included
     (postgresql://sqlnb:PASSWORD@127.0.0.1:PORT/sqlnb); `pg_server.password` is the password."""
     return pg_server.url
+
+
+@pytest.fixture(scope="session")
+def jupyter_servers(tmp_path_factory):
+    """The test session's JupyterLab and Notebook 7 servers (tests/lab_server.py), each started
+    when a browser test first asks for it, stopped at the end."""
+    from .lab_server import Servers
+
+    servers = Servers(tmp_path_factory.mktemp("jupyter"))
+    yield servers
+    servers.close()
+
+
+@pytest.fixture
+def jupyter(jupyter_servers, request):
+    """`jupyter(app)` ("jupyterlab" or "notebook7"): the session's server of that app and a new
+    folder of its root for this test; the kernels the test started there are shut down
+    afterwards (closing its notebooks, as the server of its own that it had did)."""
+    used = []
+
+    def start(app: str):
+        served = jupyter_servers(app)
+        used.append(served)
+        return served, served.folder(request.node.name)
+
+    yield start
+    for served in used:
+        served.end_sessions()

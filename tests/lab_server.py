@@ -5,13 +5,19 @@ explorer's browser benchmark (as tests/pg_server.py serves PostgreSQL to both).
 `home`, serving `root`, with this checkout's build of sqlnb's JupyterLab extension first on
 JUPYTER_PATH (the browser tests test this build, not the copy `pip install` made);
 `require_chromium()` skips a test where chromium is missing (fails it where
-SQLNB_REQUIRE_BROWSER is set, as in CI)."""
+SQLNB_REQUIRE_BROWSER is set, as in CI).
+
+`Servers` keeps one JupyterLab and one Notebook 7 server for a whole test session (each start
+costs seconds of a 2-core machine's time, ten starts a minute): the `jupyter` fixture of
+tests/conftest.py hands each browser test its own folder on the app's server (`Served`), and ends
+the test's kernels afterwards."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -85,6 +91,88 @@ def serve(module: str, root: Path, home: Path, *options: str) -> Iterator[tuple[
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+#: The apps the browser tests run in: the server's module, the page that opens a notebook
+#: (`{path}` relative to the server's root).
+APPS = {
+    "jupyterlab": ("jupyterlab", "/lab/tree/{path}?reset&token={token}"),
+    "notebook7": ("notebook", "/notebooks/{path}?token={token}"),
+}
+#: Options of the shared servers: window.jupyterapp in the page (to read whether a notebook has
+#: unsaved changes, or restart its kernel, as a user would from the menu).
+EXPOSE_APP = ("--LabApp.expose_app_in_browser=True",
+              "--JupyterNotebookApp.expose_app_in_browser=True")
+
+
+def _api(base: str, token: str, path: str, method: str = "GET", body: Any = None) -> Any:
+    """A call of the server's REST API: its JSON answer (None for an empty one)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}{path}?token={token}", data=data, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = response.read()
+    return json.loads(answer) if answer else None
+
+
+class Served:
+    """A running server of the test session: its app, base URL, token, root and HOME."""
+
+    def __init__(self, app: str, base: str, token: str, root: Path, home: Path) -> None:
+        self.app, self.base, self.token, self.root, self.home = app, base, token, root, home
+
+    def folder(self, name: str) -> Path:
+        """A new folder of the server's root for one test (its name made URL-safe)."""
+        folder = self.root / re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
+        folder.mkdir()
+        return folder
+
+    def url(self, notebook: Path) -> str:
+        """The page that opens `notebook` (a file under the root) in this app."""
+        path = notebook.relative_to(self.root).as_posix()
+        return self.base + APPS[self.app][1].format(path=path, token=self.token)
+
+    def api(self, path: str, method: str = "GET", body: Any = None) -> Any:
+        return _api(self.base, self.token, path, method, body)
+
+    def end_sessions(self, timeout: float = 30) -> None:
+        """Shut every kernel down, as closing the notebook and its kernel would."""
+        for session in self.api("/api/sessions"):
+            self.api(f"/api/sessions/{session['id']}", "DELETE")
+        deadline = time.monotonic() + timeout
+        while self.api("/api/kernels"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"kernels still running {timeout} s after their sessions "
+                                   "ended")
+            time.sleep(0.1)
+
+
+class Servers:
+    """One server per app for a test session, started when a test first asks for it (with
+    jupysql-plugin disabled, so that what a test sees is sqlnb's extension, no "get notified
+    about news?" prompt, and EXPOSE_APP), all stopped by `close()`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.running: dict[str, Served] = {}
+        self.stack = contextlib.ExitStack()
+
+    def __call__(self, app: str) -> Served:
+        if app not in self.running:
+            root, home = self.folder / app, self.folder / f"{app}-home"
+            root.mkdir()
+            (home / "config" / "labconfig").mkdir(parents=True)
+            (home / "config" / "labconfig" / "page_config.json").write_text(
+                json.dumps({"disabledExtensions": {"jupysql-plugin": True}}))
+            settings = home / "config/lab/user-settings/@jupyterlab/apputils-extension"
+            settings.mkdir(parents=True)
+            (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+            base, token = self.stack.enter_context(
+                serve(APPS[app][0], root, home, *EXPOSE_APP))
+            self.running[app] = Served(app, base, token, root, home)
+        return self.running[app]
+
+    def close(self) -> None:
+        self.stack.close()
 
 
 def write_notebook(path: Path, cells: Sequence[str], **metadata: Any) -> None:

@@ -20,39 +20,28 @@ from pathlib import Path
 import pytest
 
 from .helpers import FOREVER
-from .lab_server import ARGS, CHROMIUM, require_chromium, serve, write_notebook
+from .lab_server import APPS, ARGS, CHROMIUM, require_chromium, write_notebook
 from .lab_server import run_cell as _run_cell  # (the other browser tests import it here)
 
 FINISHES = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) "
             "SELECT count(*) AS n FROM c")
+
+
 def _notebook(path: Path) -> None:
     write_notebook(path, ["%load_ext sqlnb", f"%%sql --time-limit 120\n{FOREVER}",
                           "%sql SELECT 6 * 7 AS answer", f"%%sql\n{FINISHES}",
                           f"%%sql --background later <<\n{FINISHES}"])
 
 
-APPS = {  # the server's module, and the page that opens the notebook
-    "jupyterlab": ("jupyterlab", "/lab/tree/slow.ipynb?reset&token={token}"),
-    "notebook7": ("notebook", "/notebooks/slow.ipynb?token={token}"),
-}
-
-
-@pytest.fixture(scope="module", params=sorted(APPS))
-def server(request, tmp_path_factory):
-    module, page = APPS[request.param]
-    root = tmp_path_factory.mktemp(request.param)
-    home = root / "home"
-    home.mkdir()
-    _notebook(root / "slow.ipynb")
-    with serve(module, root, home) as (base, token):
-        yield request.param, base + page.format(token=token), root / "slow.ipynb"
-
-
-def test_cancel_button_in_the_browser(server):
+@pytest.mark.parametrize("app", sorted(APPS))
+def test_cancel_button_in_the_browser(app, jupyter):
     require_chromium()
     from playwright import sync_api as playwright
 
-    app, url, path = server
+    served, folder = jupyter(app)
+    path = folder / "slow.ipynb"
+    _notebook(path)
+    url = served.url(path)
     artifacts = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
     with playwright.sync_playwright() as p:

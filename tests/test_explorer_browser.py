@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import ARGS, CHROMIUM, require_chromium, serve, write_notebook
-from .test_browser import APPS, _open, _run_cell
+from .lab_server import APPS, ARGS, CHROMIUM, require_chromium, write_notebook
+from .test_browser import _open, _run_cell
 
 SLOW = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000000) "
         "SELECT x, (x * 7919) % 1000003 AS h FROM c")
@@ -126,24 +126,20 @@ def _new_cell(page, grid) -> None:
 
 
 @pytest.mark.parametrize("app", sorted(APPS))
-def test_the_explorer_in_the_browser(app, tmp_path):
+def test_the_explorer_in_the_browser(app, jupyter):
     require_chromium()
     from playwright import sync_api as playwright
 
-    home = tmp_path / "home"
-    settings = home / "config/lab/user-settings/@jupyterlab/apputils-extension"
-    settings.mkdir(parents=True)  # no "get notified about news?" over the screenshot
-    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    path = tmp_path / "grid.ipynb"
+    # (the shared servers' settings say no "get notified about news?" over the screenshot)
+    served, folder = jupyter(app)
+    path = folder / "grid.ipynb"
     _notebook(path)
     artifacts = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
-    module, url = APPS[app]
-    with serve(module, tmp_path, home) as (base, token), playwright.sync_playwright() as p:
+    with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = _open(browser, base + url.replace("slow.ipynb", "grid.ipynb").format(
-                token=token))
+            page = _open(browser, served.url(path))
             cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
             for index in (0, 1):
                 _run_cell(page, index)
@@ -218,22 +214,24 @@ def _luminance(css: str) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
-def test_the_grid_is_readable_in_jupyterlabs_dark_theme(tmp_path):
+#: The user setting of JupyterLab's theme (the settings API's id of its plugin).
+THEMES = "/lab/api/settings/@jupyterlab/apputils-extension:themes"
+
+
+def test_the_grid_is_readable_in_jupyterlabs_dark_theme(jupyter):
     require_chromium()
     from playwright import sync_api as playwright
 
-    home = tmp_path / "home"
-    themes = home / "config/lab/user-settings/@jupyterlab/apputils-extension"
-    themes.mkdir(parents=True)
-    (themes / "themes.jupyterlab-settings").write_text('{"theme": "JupyterLab Dark"}')
-    path = tmp_path / "grid.ipynb"
+    served, folder = jupyter("jupyterlab")
+    path = folder / "grid.ipynb"
     _notebook(path)
-    module, url = APPS["jupyterlab"]
-    with serve(module, tmp_path, home) as (base, token), playwright.sync_playwright() as p:
+    # the user's setting, as the Settings menu saves it (the server is the session's: the
+    # theme is put back afterwards)
+    served.api(THEMES, "PUT", {"raw": '{"theme": "JupyterLab Dark"}'})
+    with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = _open(browser, base + url.replace("slow.ipynb", "grid.ipynb").format(
-                token=token))
+            page = _open(browser, served.url(path))
             page.locator('body[data-jp-theme-light="false"]').wait_for(state="attached",
                                                                        timeout=60_000)
             cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
@@ -256,3 +254,4 @@ def test_the_grid_is_readable_in_jupyterlabs_dark_theme(tmp_path):
             page.close()
         finally:
             browser.close()
+            served.api(THEMES, "PUT", {"raw": "{}"})

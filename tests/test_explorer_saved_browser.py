@@ -18,13 +18,12 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .lab_server import ARGS, CHROMIUM, require_chromium, serve, write_notebook
-from .test_browser import APPS, _run_cell
+from .lab_server import APPS, ARGS, CHROMIUM, require_chromium, write_notebook
+from .test_browser import _run_cell
 
 CELLS = [
     "%load_ext sqlnb",
@@ -50,20 +49,6 @@ def _wait_for(check, what: str, timeout: float = 60) -> None:
             return
         time.sleep(0.2)
     pytest.fail(f"{what} within {timeout} s")
-
-
-def _api(base: str, token: str, path: str, method: str = "GET") -> object:
-    request = urllib.request.Request(f"{base}{path}?token={token}", method=method)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = response.read()
-    return json.loads(body) if body else None
-
-
-def _end_sessions(base: str, token: str) -> None:
-    """Shut every kernel down, as closing the notebook and its kernel would."""
-    for session in _api(base, token, "/api/sessions"):
-        _api(base, token, f"/api/sessions/{session['id']}", "DELETE")
-    _wait_for(lambda: not _api(base, token, "/api/kernels"), "no kernel left", 30)
 
 
 def _open(browser, url: str, kernel: bool = True):
@@ -139,11 +124,6 @@ def _sources(page) -> list[str]:
     return [cells.nth(i).locator(".cm-content").inner_text() for i in range(cells.count())]
 
 
-#: window.jupyterapp in the page, to read whether the notebook has unsaved changes
-EXPOSE_APP = ("--LabApp.expose_app_in_browser=True",
-              "--JupyterNotebookApp.expose_app_in_browser=True")
-
-
 def _dirty(page) -> bool:
     """Whether the notebook has unsaved changes (its document model is dirty)."""
     return page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
@@ -151,20 +131,17 @@ def _dirty(page) -> bool:
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("app", sorted(APPS))
-def test_a_saved_explorer_reopened_shows_its_static_table(app, tmp_path):
+def test_a_saved_explorer_reopened_shows_its_static_table(app, jupyter):
     require_chromium()
     from playwright import sync_api as playwright
 
-    home = tmp_path / "home"
-    home.mkdir()
-    path = tmp_path / "saved.ipynb"
+    served, folder = jupyter(app)
+    path = folder / "saved.ipynb"
     _notebook(path)
+    url = served.url(path)
     artifacts = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
-    module, url = APPS[app]
-    with serve(module, tmp_path, home, *EXPOSE_APP) as (base, token), \
-            playwright.sync_playwright() as p:
-        url = base + url.replace("slow.ipynb", "saved.ipynb").format(token=token)
+    with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = _open(browser, url)
@@ -188,7 +165,7 @@ def test_a_saved_explorer_reopened_shows_its_static_table(app, tmp_path):
             page.close()
 
             # reopened with a new kernel: the static copies, and the notebook unchanged
-            _end_sessions(base, token)
+            served.end_sessions()
             page = _open(browser, url)
             _static_copies_shown(page)
             _cell(page, 2).screenshot(path=str(artifacts / f"explorer-reopened-{app}.png"))
@@ -197,7 +174,7 @@ def test_a_saved_explorer_reopened_shows_its_static_table(app, tmp_path):
             page.close()
 
             # reopened with no kernel (its kernel unknown here: "No Kernel" chosen)
-            _end_sessions(base, token)
+            served.end_sessions()
             notebook = json.loads(path.read_text())
             notebook["metadata"]["kernelspec"] = {"name": "no-such-kernel",
                                                   "display_name": "gone", "language": "gone"}
@@ -207,14 +184,14 @@ def test_a_saved_explorer_reopened_shows_its_static_table(app, tmp_path):
             from nbformat import from_dict
             from nbformat.sign import NotebookNotary
 
-            NotebookNotary(data_dir=str(home / "data")).sign(from_dict(notebook))
+            NotebookNotary(data_dir=str(served.home / "data")).sign(from_dict(notebook))
             path.write_text(json.dumps(notebook))
             page = _open(browser, url, kernel=False)
             dialog = page.locator(".jp-Dialog")
             dialog.wait_for(timeout=60_000)
             dialog.locator("button", has_text="No Kernel").click()
             _static_copies_shown(page)
-            assert not _api(base, token, "/api/kernels")
+            assert not served.api("/api/kernels")
 
             # "copy the SQL as a new cell": from inside an output, a cell below it
             before = _sources(page)

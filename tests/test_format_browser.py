@@ -6,13 +6,12 @@ and a Python cell is not touched."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import pytest
 
-from .lab_server import ARGS, CHROMIUM, serve, write_notebook
+from .lab_server import ARGS, CHROMIUM, write_notebook
 from .test_browser import _run_cell
 from .test_highlight_browser import _browser_or_skip
 
@@ -27,17 +26,14 @@ def _notebook(path: Path) -> None:
     write_notebook(path, CELLS, language_info={"name": "python"})
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+@pytest.fixture
+def lab(jupyter):
+    """The URL of the notebook of CELLS in the session's JupyterLab (which has jupysql-plugin
+    disabled)."""
     _browser_or_skip()
-    root = tmp_path_factory.mktemp("format")
-    home = root / "home"
-    (home / "config" / "labconfig").mkdir(parents=True)
-    (home / "config" / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"jupysql-plugin": True}}))
-    _notebook(root / "format.ipynb")
-    with serve("jupyterlab", root, home) as (base, token):
-        yield f"{base}/lab/tree/format.ipynb?reset&token={token}"
+    served, folder = jupyter("jupyterlab")
+    _notebook(folder / "format.ipynb")
+    return served.url(folder / "format.ipynb")
 
 
 def _source(page, index: int) -> str:

@@ -18,15 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import ARGS, CHROMIUM, serve, write_notebook
+from .lab_server import APPS, ARGS, CHROMIUM, write_notebook
 
 CELLS = ["%%sql\nSELECT name FROM t WHERE x = 1",
          "x = [i for i in range(3)]  # python\nSELECT name FROM t WHERE x",
          "%sql SELECT 1"]
-PAGES = {  # the server's module, and the page that opens the notebook
-    "jupyterlab": ("jupyterlab", "/lab/tree/highlight.ipynb?reset&token={token}"),
-    "notebook7": ("notebook", "/notebooks/highlight.ipynb?token={token}"),
-}
 
 
 def _browser_or_skip() -> None:
@@ -46,19 +42,14 @@ def _notebook(path: Path) -> None:
         "name": "ipython", "version": 3}})
 
 
-@pytest.fixture(scope="module", params=sorted(PAGES))
-def server(request, tmp_path_factory):
-    """The app's name and the URL of the notebook of CELLS, served by JupyterLab or Notebook 7."""
+@pytest.fixture(params=sorted(APPS))
+def server(request, jupyter):
+    """The app's name and the URL of the notebook of CELLS, served by the session's JupyterLab
+    or Notebook 7 (which have jupysql-plugin disabled)."""
     _browser_or_skip()
-    module, page = PAGES[request.param]
-    root = tmp_path_factory.mktemp(request.param)
-    home = root / "home"
-    (home / "config" / "labconfig").mkdir(parents=True)
-    (home / "config" / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"jupysql-plugin": True}}))
-    _notebook(root / "highlight.ipynb")
-    with serve(module, root, home) as (base, token):
-        yield request.param, base + page.format(token=token)
+    served, folder = jupyter(request.param)
+    _notebook(folder / "highlight.ipynb")
+    return request.param, served.url(folder / "highlight.ipynb")
 
 
 def _tokens(page) -> list[list[tuple[str, str]]]:

@@ -19,12 +19,14 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import psutil
 import pytest
 
 import sqlnb
+from sqlnb.engines import spark
 from sqlnb.engines.spark import LocalServer, SparkLink
 from sqlnb.ipython.magics import SqlCellError
 
@@ -255,16 +257,29 @@ def _listener(kind: str):
 @pytest.mark.parametrize(("kind", "options", "said"), [
     ("http", "", r"is not a Spark Connect server: it answered in HTTP/1"),
     ("http", ";use_ssl=true", r"did not answer in TLS, which the URL asks for"),
+    # (the wait for a silent server's first word shortened to 2 s: SILENT_WAIT, 20 s by
+    # default, as the next test checks)
     ("silent", "", r"accepted the connection but sent nothing within \d+ s"),
 ])
 @pytest.mark.timeout(90)
-def test_a_port_that_is_not_spark_connect_fails_soon_saying_what_it_is(kind, options, said):
+def test_a_port_that_is_not_spark_connect_fails_soon_saying_what_it_is(kind, options, said,
+                                                                       monkeypatch):
     """Finding 9: these took 649-682 s (pyspark's retries) and then said "did not answer
     within 30 s". The pytest timeout bounds the wait; the message must be true."""
+    monkeypatch.setattr(spark, "SILENT_WAIT", 2.0)
     with _listener(kind) as port, pytest.raises(sqlnb.UsageError, match=said) as error:
         sqlnb.connect(f"sc://localhost:{port}/;token=s3cret{options}")
     assert "s3cret" not in str(error.value)
     assert sqlnb_threads() == set()
+
+
+def test_the_wait_for_a_silent_server_is_grpcs_twenty_seconds_as_documented():
+    """SILENT_WAIT, the wait the test above shortens, is 20 s (gRPC's own minimum connect
+    timeout), as docs/ARCHITECTURE.md says."""
+    assert spark.SILENT_WAIT == 20.0
+    architecture = (Path(__file__).resolve().parents[1] / "docs" / "ARCHITECTURE.md").read_text()
+    assert "sends nothing within `SILENT_WAIT` (20 s, gRPC's own default," in " ".join(
+        architecture.split())
 
 
 # -- a server that dies, and comes back --------------------------------------------------------
@@ -308,7 +323,8 @@ def test_a_server_that_dies_ends_every_wait_and_the_database_works_once_it_is_ba
         db = sqlnb.connect(url)
         other = sqlnb.connect(url)
         db.write("CREATE TEMP VIEW kept AS SELECT 1 AS a")
-        limited = db.submit(SLOW, time_limit=20)
+        # (a limit under RETRY_FOR, 15 s: the limit ends this wait, not the retries running out)
+        limited = db.submit(SLOW, time_limit=10)
         cancelled = db.submit(SLOW, time_limit=math.inf)
         closed = other.submit(SLOW, time_limit=math.inf)
         for handle in (limited, cancelled, closed):

@@ -66,6 +66,7 @@ with warnings.catch_warnings():  # pyspark warns about pandas 3 on import; sqlnb
     from pyspark.errors import PySparkException
     from pyspark.errors.exceptions.connect import SparkConnectGrpcException
     from pyspark.logger import PySparkLogger
+    from pyspark.sql.connect.client import DefaultChannelBuilder
     from pyspark.sql.connect.client.retries import DefaultPolicy, RetryPolicy, RetryPolicyState
     from pyspark.sql.connect.session import SparkSession
 
@@ -105,6 +106,10 @@ INTERRUPT_EVERY = 0.1
 EARLY_INTERRUPT = 1.0
 #: Seconds a new Database waits for a server's first answer before calling it unreachable.
 CONNECT_TIMEOUT = 30.0
+#: Seconds a new session waits for a server that accepted the connection to say its first word
+#: (HTTP/2's SETTINGS frame) before the connection fails as "sent nothing": gRPC's own default
+#: (its minimum connect timeout), set on the channel as sqlnb's choice.
+SILENT_WAIT = 20.0
 #: Seconds a local server may take to start listening.
 START_TIMEOUT = 120.0
 #: Seconds sqlnb's client goes on retrying a call the server does not answer (pyspark's own
@@ -823,7 +828,9 @@ class SparkBackend(Backend):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             try:  # the client's frames hold the URL: they must not reach a traceback
-                session = SparkSession.builder.remote(reveal(self._url)).create()
+                channel = DefaultChannelBuilder(reveal(self._url), channelOptions=[
+                    ("grpc.min_reconnect_backoff_ms", round(SILENT_WAIT * 1000))])
+                session = SparkSession.builder.channelBuilder(channel).create()
             except Exception as error:
                 raise UsageError(f"the Spark Connect client cannot use {str(self._url)!r}: "
                                  f"{redact(str(error))}") from None
