@@ -53,8 +53,12 @@ class SlowStopBackend(tiny_engine.TinyBackend):
     schemes = ("slowstop",)
     example = "slowstop:///path/to/file.db"
 
+    #: the backend of the Database opened last (the test's)
+    latest: SlowStopBackend | None = None
+
     def __init__(self, path: str, *, read_only: bool, timeout: float = 5.0) -> None:
         super().__init__(path, read_only=read_only, timeout=timeout)
+        SlowStopBackend.latest = self
         self.acknowledged = threading.Event()
         self.wound_down = threading.Event()
         self.interrupted = threading.Event()
@@ -75,20 +79,27 @@ def db(tmp_path):
     database = sqlnb.connect(f"slowstop:///{tmp_path / 'slow.db'}", threads=2)
     database.write("CREATE TABLE t (x INTEGER)")
     yield database
-    database._dispatch.backend.wound_down.set()  # whatever a test left waiting may stop
+    backend_of(database).wound_down.set()  # whatever a test left waiting may stop
     database.close()
     engine.unregister("slowstop")
     assert sqlnb_threads() - before == set()
 
 
 def backend_of(db: sqlnb.Database) -> SlowStopBackend:
-    return db._dispatch.backend
+    assert SlowStopBackend.latest is not None and db.engine == "slowstop"
+    return SlowStopBackend.latest
+
+
+def cancelled_while_running(db: sqlnb.Database, sql: str) -> sqlnb.QueryHandle:
+    """The handle of `sql`, cancelled once it runs."""
+    handle = db.submit(sql)
+    wait_for(lambda: handle.progress.state == "running", "the query runs")
+    handle.cancel()
+    return handle
 
 
 def test_a_cancelled_reads_caller_hears_it_before_the_engine_has_stopped(db):
-    handle = db.submit(FOREVER)
-    wait_for(lambda: handle.progress.state == "running", "the read runs")
-    handle.cancel()
+    handle = cancelled_while_running(db, FOREVER)
     with pytest.raises(sqlnb.QueryCancelled):
         handle.result(timeout=30)
     backend = backend_of(db)
@@ -112,9 +123,7 @@ def test_a_read_out_of_time_is_answered_as_soon_as_its_stop_is_acknowledged(db):
 
 
 def test_a_cancelled_writes_caller_waits_for_its_rollback(db):
-    handle = db.submit("INSERT INTO t " + FOREVER)
-    wait_for(lambda: handle.progress.state == "running", "the write runs")
-    handle.cancel()
+    handle = cancelled_while_running(db, "INSERT INTO t " + FOREVER)
     backend = backend_of(db)
     assert backend.acknowledged.wait(30)
     with pytest.raises(TimeoutError):  # the engine has not stopped: no answer yet
@@ -126,9 +135,7 @@ def test_a_cancelled_writes_caller_waits_for_its_rollback(db):
 
 
 def test_close_waits_for_a_reader_that_still_winds_a_stopped_read_down(db):
-    handle = db.submit(FOREVER)
-    wait_for(lambda: handle.progress.state == "running", "the read runs")
-    handle.cancel()
+    handle = cancelled_while_running(db, FOREVER)
     with pytest.raises(sqlnb.QueryCancelled):
         handle.result(timeout=30)
     threading.Timer(0.2, backend_of(db).wound_down.set).start()
