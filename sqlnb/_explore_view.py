@@ -23,7 +23,8 @@ The rules every engine follows here, as the engines themselves say them:
   are never in range, NaN is above every bound; text compares as the engine's collation does
   (SQLite's ISO dates, which are text, filter by range too);
 - `contains` and the search box match text case-insensitively as far as the engine's `lower()`
-  goes (SQLite's folds ASCII letters only) and take `%`, `_` and `!` literally;
+  goes (SQLite's folds ASCII letters only; PostgreSQL's as the database's LC_CTYPE says, ASCII
+  only under the C locale) and take `%`, `_` and `!` literally;
 - `one of` is `column IN (values)`; `null` and `not null` are `IS NULL` / `IS NOT NULL`.
 
 Values typed into a filter are never written into the SQL: each is a `:name` parameter
