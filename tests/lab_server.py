@@ -5,7 +5,8 @@ explorer's browser benchmark (as tests/pg_server.py serves PostgreSQL to both).
 `home`, serving `root`, with this checkout's build of sqlnb's JupyterLab extension first on
 JUPYTER_PATH (the browser tests test this build, not the copy `pip install` made);
 `require_chromium()` skips a test where chromium is missing (fails it where
-SQLNB_REQUIRE_BROWSER is set, as in CI).
+SQLNB_REQUIRE_BROWSER is set, as in CI); `chromium()` is the browser for a `with` block, and
+`artifacts()` the folder for screenshots.
 
 `Servers` keeps one JupyterLab and one Notebook 7 server for a whole test session (each start
 costs seconds of a 2-core machine's time, ten starts a minute): the `jupyter` fixture of
@@ -46,6 +47,28 @@ def require_chromium() -> None:
         if os.environ.get("SQLNB_REQUIRE_BROWSER"):
             pytest.fail(f"no browser at {CHROMIUM}: apt-get install chromium")
         pytest.skip("no chromium: apt-get install chromium (CI always runs this test)")
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Headless chromium driven by playwright, closed after the block (the calling test is
+    skipped without chromium, as `require_chromium` says)."""
+    require_chromium()
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def artifacts() -> Path:
+    """The folder the browser tests leave their screenshots in (SQLNB_ARTIFACTS)."""
+    folder = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def free_port() -> int:

@@ -12,7 +12,6 @@ installs them.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import FOREVER
-from .lab_server import APPS, ARGS, CHROMIUM, require_chromium, write_notebook
+from .lab_server import APPS, artifacts, chromium, require_chromium, write_notebook
 from .lab_server import run_cell as _run_cell  # (the other browser tests import it here)
 
 FINISHES = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) "
@@ -36,56 +35,49 @@ def _notebook(path: Path) -> None:
 @pytest.mark.parametrize("app", sorted(APPS))
 def test_cancel_button_in_the_browser(app, jupyter):
     require_chromium()
-    from playwright import sync_api as playwright
-
     served, folder = jupyter(app)
     path = folder / "slow.ipynb"
     _notebook(path)
     url = served.url(path)
-    artifacts = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))
-    artifacts.mkdir(parents=True, exist_ok=True)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = _open(browser, url)
-            cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
-            _run_cell(page, 0)
-            cells.first.locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=120_000)
-            _run_cell(page, 1)
-            button = cells.nth(1).locator(".jp-OutputArea-output button", has_text="Cancel")
-            button.wait_for(state="visible", timeout=60_000)
-            # the figures have moved on from "starting"
-            cells.nth(1).locator(".jp-OutputArea-output", has_text=" rows").wait_for()
-            cells.nth(1).screenshot(path=str(artifacts / f"widget-{app}.png"))
-            button.click()
-            error = cells.nth(1).locator(".jp-OutputArea-output",
-                                         has_text="QueryCancelled: cancelled after")
-            error.first.wait_for(timeout=30_000)
-            _run_cell(page, 2)
-            answer = cells.nth(2).locator(".jp-OutputArea-output", has_text="42")
-            answer.first.wait_for(timeout=60_000)
-            cells.nth(1).screenshot(path=str(artifacts / f"widget-{app}-cancelled.png"))
-            # one message for the cancel: the widget left no second line
-            assert cells.nth(1).locator(".jp-OutputArea-output").inner_text().count(
-                "cancelled after") == 1
-            assert cells.nth(1).locator(".jupyter-widgets").count() == 0
-            for index in (3, 4):
-                _run_cell(page, index)
-                _summary(cells.nth(index)).wait_for(timeout=60_000)
-                assert cells.nth(index).locator(".jupyter-widgets").count() == 0
-            page.keyboard.press("Control+s")
-            _wait_saved(path)
-            page.close()
-            page = _open(browser, url)  # the saved notebook, opened again
-            cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
-            for index in (3, 4):
-                _summary(cells.nth(index)).wait_for(timeout=60_000)
-            cells.nth(1).locator(".jp-OutputArea-output",
-                                 has_text="QueryCancelled: cancelled after").wait_for()
-            assert page.get_by_text("Error displaying widget").count() == 0
-            cells.nth(4).screenshot(path=str(artifacts / f"widget-{app}-reopened.png"))
-        finally:
-            browser.close()
+    artifacts_folder = artifacts()
+    with chromium() as browser:
+        page = _open(browser, url)
+        cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
+        _run_cell(page, 0)
+        cells.first.locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=120_000)
+        _run_cell(page, 1)
+        button = cells.nth(1).locator(".jp-OutputArea-output button", has_text="Cancel")
+        button.wait_for(state="visible", timeout=60_000)
+        # the figures have moved on from "starting"
+        cells.nth(1).locator(".jp-OutputArea-output", has_text=" rows").wait_for()
+        cells.nth(1).screenshot(path=str(artifacts_folder / f"widget-{app}.png"))
+        button.click()
+        error = cells.nth(1).locator(".jp-OutputArea-output",
+                                     has_text="QueryCancelled: cancelled after")
+        error.first.wait_for(timeout=30_000)
+        _run_cell(page, 2)
+        answer = cells.nth(2).locator(".jp-OutputArea-output", has_text="42")
+        answer.first.wait_for(timeout=60_000)
+        cells.nth(1).screenshot(path=str(artifacts_folder / f"widget-{app}-cancelled.png"))
+        # one message for the cancel: the widget left no second line
+        assert cells.nth(1).locator(".jp-OutputArea-output").inner_text().count(
+            "cancelled after") == 1
+        assert cells.nth(1).locator(".jupyter-widgets").count() == 0
+        for index in (3, 4):
+            _run_cell(page, index)
+            _summary(cells.nth(index)).wait_for(timeout=60_000)
+            assert cells.nth(index).locator(".jupyter-widgets").count() == 0
+        page.keyboard.press("Control+s")
+        _wait_saved(path)
+        page.close()
+        page = _open(browser, url)  # the saved notebook, opened again
+        cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
+        for index in (3, 4):
+            _summary(cells.nth(index)).wait_for(timeout=60_000)
+        cells.nth(1).locator(".jp-OutputArea-output",
+                             has_text="QueryCancelled: cancelled after").wait_for()
+        assert page.get_by_text("Error displaying widget").count() == 0
+        cells.nth(4).screenshot(path=str(artifacts_folder / f"widget-{app}-reopened.png"))
 
 
 def _open(browser, url: str):

@@ -13,13 +13,12 @@ A screenshot of the grid is saved to test-artifacts/ (or $SQLNB_ARTIFACTS).
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import pytest
 
-from .lab_server import APPS, ARGS, CHROMIUM, require_chromium, write_notebook
+from .lab_server import APPS, artifacts, chromium, require_chromium, write_notebook
 from .test_browser import _open, _run_cell
 
 SLOW = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000000) "
@@ -128,84 +127,77 @@ def _new_cell(page, grid) -> None:
 @pytest.mark.parametrize("app", sorted(APPS))
 def test_the_explorer_in_the_browser(app, jupyter):
     require_chromium()
-    from playwright import sync_api as playwright
-
     # (the shared servers' settings say no "get notified about news?" over the screenshot)
     served, folder = jupyter(app)
     path = folder / "grid.ipynb"
     _notebook(path)
-    artifacts = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))
-    artifacts.mkdir(parents=True, exist_ok=True)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = _open(browser, served.url(path))
-            cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
-            for index in (0, 1):
-                _run_cell(page, index)
-                cells.nth(index).locator(".jp-InputPrompt", has_text=f"[{index + 1}]"
-                                         ).wait_for(timeout=120_000)
-            _run_cell(page, 2)
-            grid = cells.nth(2)
-            footer = grid.locator(".jupyter-widgets", has_text="rows 1-100 of 1,000").last
-            footer.wait_for(timeout=60_000)
-            assert _first_cells(grid)[:2] == ["1", "1"]
-            # a click on the header k sorts by k: the first row holds k = 0 (id 101)
-            grid.locator('th[data-column="k"]').click()
-            _wait_for(lambda: _first_cells(grid)[1:3] == ["101", "0"], "the rows sorted by k")
-            grid.locator(".jupyter-widgets", has_text="sorted by k").last.wait_for()
-            # Shift+click on id, twice: a second key, descending; k = 0 rows from id 909 down
-            header = grid.locator('th[data-column="id"]')
-            header.click(modifiers=["Shift"])
-            grid.locator(".jupyter-widgets", has_text="sorted by k, id").last.wait_for()
-            header.click(modifiers=["Shift"])
-            grid.locator(".jupyter-widgets", has_text="sorted by k, id desc").last.wait_for()
-            _wait_for(lambda: _first_cells(grid)[1:3] == ["909", "0"], "the rows by k, id desc")
-            assert "▼2" in header.inner_text() and "▲1" in grid.locator(
-                'th[data-column="k"]').inner_text()
-            assert "number" in header.inner_text()  # its type, and its summary
-            _wait_for(lambda: "1,000 values, 0 NULL" in header.inner_text(), "the summary")
-            _keys_and_copy(page, grid)
-            _new_cell(page, grid)
-            # a filter line: id ..250
-            grid.locator("select").first.select_option("id")
-            box = grid.locator("input[placeholder^='10..20']")
-            box.fill("..250")
-            box.press("Enter")
-            grid.locator(".jupyter-widgets", has_text="of 250 · sorted by k, id desc · 1 filter"
-                         ).last.wait_for(timeout=60_000)
-            grid.locator("button[title='last page']").click()
-            grid.locator(".jupyter-widgets", has_text="rows 201-250 of 250").last.wait_for(
-                timeout=60_000)
-            grid.screenshot(path=str(artifacts / f"explorer-{app}.png"))
-            # a slow sort, cancelled from the grid
-            _run_cell(page, 3)
-            slow = cells.nth(3)
-            slow.locator(".jupyter-widgets", has_text="rows 1-100").last.wait_for(
-                timeout=120_000)
-            slow.locator('th[data-column="h"]').click()
-            cancel = slow.locator("button", has_text="Cancel")
-            cancel.wait_for(state="visible", timeout=30_000)
-            slow.locator(".jupyter-widgets", has_text="running").last.wait_for()
-            cancel.click()
-            slow.locator(".jupyter-widgets", has_text="cancelled").last.wait_for(
-                timeout=30_000)
-            cancel.wait_for(state="hidden", timeout=30_000)
-            page.keyboard.press("Control+s")
+    artifacts_folder = artifacts()
+    with chromium() as browser:
+        page = _open(browser, served.url(path))
+        cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
+        for index in (0, 1):
+            _run_cell(page, index)
+            cells.nth(index).locator(".jp-InputPrompt", has_text=f"[{index + 1}]"
+                                     ).wait_for(timeout=120_000)
+        _run_cell(page, 2)
+        grid = cells.nth(2)
+        footer = grid.locator(".jupyter-widgets", has_text="rows 1-100 of 1,000").last
+        footer.wait_for(timeout=60_000)
+        assert _first_cells(grid)[:2] == ["1", "1"]
+        # a click on the header k sorts by k: the first row holds k = 0 (id 101)
+        grid.locator('th[data-column="k"]').click()
+        _wait_for(lambda: _first_cells(grid)[1:3] == ["101", "0"], "the rows sorted by k")
+        grid.locator(".jupyter-widgets", has_text="sorted by k").last.wait_for()
+        # Shift+click on id, twice: a second key, descending; k = 0 rows from id 909 down
+        header = grid.locator('th[data-column="id"]')
+        header.click(modifiers=["Shift"])
+        grid.locator(".jupyter-widgets", has_text="sorted by k, id").last.wait_for()
+        header.click(modifiers=["Shift"])
+        grid.locator(".jupyter-widgets", has_text="sorted by k, id desc").last.wait_for()
+        _wait_for(lambda: _first_cells(grid)[1:3] == ["909", "0"], "the rows by k, id desc")
+        assert "▼2" in header.inner_text() and "▲1" in grid.locator(
+            'th[data-column="k"]').inner_text()
+        assert "number" in header.inner_text()  # its type, and its summary
+        _wait_for(lambda: "1,000 values, 0 NULL" in header.inner_text(), "the summary")
+        _keys_and_copy(page, grid)
+        _new_cell(page, grid)
+        # a filter line: id ..250
+        grid.locator("select").first.select_option("id")
+        box = grid.locator("input[placeholder^='10..20']")
+        box.fill("..250")
+        box.press("Enter")
+        grid.locator(".jupyter-widgets", has_text="of 250 · sorted by k, id desc · 1 filter"
+                     ).last.wait_for(timeout=60_000)
+        grid.locator("button[title='last page']").click()
+        grid.locator(".jupyter-widgets", has_text="rows 201-250 of 250").last.wait_for(
+            timeout=60_000)
+        grid.screenshot(path=str(artifacts_folder / f"explorer-{app}.png"))
+        # a slow sort, cancelled from the grid
+        _run_cell(page, 3)
+        slow = cells.nth(3)
+        slow.locator(".jupyter-widgets", has_text="rows 1-100").last.wait_for(
+            timeout=120_000)
+        slow.locator('th[data-column="h"]').click()
+        cancel = slow.locator("button", has_text="Cancel")
+        cancel.wait_for(state="visible", timeout=30_000)
+        slow.locator(".jupyter-widgets", has_text="running").last.wait_for()
+        cancel.click()
+        slow.locator(".jupyter-widgets", has_text="cancelled").last.wait_for(
+            timeout=30_000)
+        cancel.wait_for(state="hidden", timeout=30_000)
+        page.keyboard.press("Control+s")
 
-            def saved() -> bool:
-                try:
-                    notebook = json.loads(path.read_text())
-                except json.JSONDecodeError:  # read while the server writes it
-                    return False
-                outputs = notebook["cells"][2].get("outputs", [])
-                html = "".join("".join(o.get("data", {}).get("text/html", ""))
-                               for o in outputs)
-                return "rows 201-250 of 250" in html and "live again" in html
-            _wait_for(saved, "the saved notebook holds the page on screen as a static table")
-            page.close()
-        finally:
-            browser.close()
+        def saved() -> bool:
+            try:
+                notebook = json.loads(path.read_text())
+            except json.JSONDecodeError:  # read while the server writes it
+                return False
+            outputs = notebook["cells"][2].get("outputs", [])
+            html = "".join("".join(o.get("data", {}).get("text/html", ""))
+                           for o in outputs)
+            return "rows 201-250 of 250" in html and "live again" in html
+        _wait_for(saved, "the saved notebook holds the page on screen as a static table")
+        page.close()
 
 
 def _luminance(css: str) -> float:
@@ -220,17 +212,14 @@ THEMES = "/lab/api/settings/@jupyterlab/apputils-extension:themes"
 
 def test_the_grid_is_readable_in_jupyterlabs_dark_theme(jupyter):
     require_chromium()
-    from playwright import sync_api as playwright
-
     served, folder = jupyter("jupyterlab")
     path = folder / "grid.ipynb"
     _notebook(path)
     # the user's setting, as the Settings menu saves it (the server is the session's: the
     # theme is put back afterwards)
     served.api(THEMES, "PUT", {"raw": '{"theme": "JupyterLab Dark"}'})
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
+    try:
+        with chromium() as browser:
             page = _open(browser, served.url(path))
             page.locator('body[data-jp-theme-light="false"]').wait_for(state="attached",
                                                                        timeout=60_000)
@@ -252,6 +241,5 @@ def test_the_grid_is_readable_in_jupyterlabs_dark_theme(jupyter):
                 assert _luminance(background) < 0.3 < _luminance(color), (part, color,
                                                                           background)
             page.close()
-        finally:
-            browser.close()
-            served.api(THEMES, "PUT", {"raw": "{}"})
+    finally:
+        served.api(THEMES, "PUT", {"raw": "{}"})

@@ -16,13 +16,12 @@ extension (labextension/src/explorer.ts):
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import pytest
 
-from .lab_server import APPS, ARGS, CHROMIUM, require_chromium, write_notebook
+from .lab_server import APPS, artifacts, chromium, require_chromium, write_notebook
 from .test_browser import _run_cell
 
 CELLS = [
@@ -133,78 +132,71 @@ def _dirty(page) -> bool:
 @pytest.mark.parametrize("app", sorted(APPS))
 def test_a_saved_explorer_reopened_shows_its_static_table(app, jupyter):
     require_chromium()
-    from playwright import sync_api as playwright
-
     served, folder = jupyter(app)
     path = folder / "saved.ipynb"
     _notebook(path)
     url = served.url(path)
-    artifacts = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))
-    artifacts.mkdir(parents=True, exist_ok=True)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = _open(browser, url)
-            for index in range(len(CELLS)):
-                _run_cell(page, index)
-                _cell(page, index).locator(".jp-InputPrompt", has_text=f"[{index + 1}]"
-                                           ).wait_for(timeout=120_000)
-            _live_grids_shown(page)
-            page.keyboard.press("Control+s")
-            _wait_for(lambda: _saved(path), "the notebook saved with both grids")
+    artifacts_folder = artifacts()
+    with chromium() as browser:
+        page = _open(browser, url)
+        for index in range(len(CELLS)):
+            _run_cell(page, index)
+            _cell(page, index).locator(".jp-InputPrompt", has_text=f"[{index + 1}]"
+                                       ).wait_for(timeout=120_000)
+        _live_grids_shown(page)
+        page.keyboard.press("Control+s")
+        _wait_for(lambda: _saved(path), "the notebook saved with both grids")
 
-            # the tab reloaded, its kernel still running: the grids are live
-            page.reload()
-            page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
-                timeout=120_000)
-            _live_grids_shown(page)
-            # the kernel restarted: its widgets are gone, the copies show
-            page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext"
-                          ".restartKernel()")
-            _static_copies_shown(page)
-            page.close()
+        # the tab reloaded, its kernel still running: the grids are live
+        page.reload()
+        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
+            timeout=120_000)
+        _live_grids_shown(page)
+        # the kernel restarted: its widgets are gone, the copies show
+        page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext"
+                      ".restartKernel()")
+        _static_copies_shown(page)
+        page.close()
 
-            # reopened with a new kernel: the static copies, and the notebook unchanged
-            served.end_sessions()
-            page = _open(browser, url)
-            _static_copies_shown(page)
-            _cell(page, 2).screenshot(path=str(artifacts / f"explorer-reopened-{app}.png"))
-            time.sleep(1)  # anything that would mark it changed has had its chance
-            assert not _dirty(page)  # opening it changed nothing
-            page.close()
+        # reopened with a new kernel: the static copies, and the notebook unchanged
+        served.end_sessions()
+        page = _open(browser, url)
+        _static_copies_shown(page)
+        _cell(page, 2).screenshot(path=str(artifacts_folder / f"explorer-reopened-{app}.png"))
+        time.sleep(1)  # anything that would mark it changed has had its chance
+        assert not _dirty(page)  # opening it changed nothing
+        page.close()
 
-            # reopened with no kernel (its kernel unknown here: "No Kernel" chosen)
-            served.end_sessions()
-            notebook = json.loads(path.read_text())
-            notebook["metadata"]["kernelspec"] = {"name": "no-such-kernel",
-                                                  "display_name": "gone", "language": "gone"}
-            notebook["metadata"].pop("language_info", None)
-            # signed as the server would, so that it stays trusted (an untrusted notebook's
-            # widget outputs show their text/html anyway: JupyterLab renders no widget there)
-            from nbformat import from_dict
-            from nbformat.sign import NotebookNotary
+        # reopened with no kernel (its kernel unknown here: "No Kernel" chosen)
+        served.end_sessions()
+        notebook = json.loads(path.read_text())
+        notebook["metadata"]["kernelspec"] = {"name": "no-such-kernel",
+                                              "display_name": "gone", "language": "gone"}
+        notebook["metadata"].pop("language_info", None)
+        # signed as the server would, so that it stays trusted (an untrusted notebook's
+        # widget outputs show their text/html anyway: JupyterLab renders no widget there)
+        from nbformat import from_dict
+        from nbformat.sign import NotebookNotary
 
-            NotebookNotary(data_dir=str(served.home / "data")).sign(from_dict(notebook))
-            path.write_text(json.dumps(notebook))
-            page = _open(browser, url, kernel=False)
-            dialog = page.locator(".jp-Dialog")
-            dialog.wait_for(timeout=60_000)
-            dialog.locator("button", has_text="No Kernel").click()
-            _static_copies_shown(page)
-            assert not served.api("/api/kernels")
+        NotebookNotary(data_dir=str(served.home / "data")).sign(from_dict(notebook))
+        path.write_text(json.dumps(notebook))
+        page = _open(browser, url, kernel=False)
+        dialog = page.locator(".jp-Dialog")
+        dialog.wait_for(timeout=60_000)
+        dialog.locator("button", has_text="No Kernel").click()
+        _static_copies_shown(page)
+        assert not served.api("/api/kernels")
 
-            # "copy the SQL as a new cell": from inside an output, a cell below it
-            before = _sources(page)
-            assert not _dispatch(page, 0, "x = 1", ".jp-InputArea-editor")  # not an output
-            assert _sources(page) == before
-            assert _dispatch(page, 2, INSERTED, ".jp-OutputArea-output table td")
-            _wait_for(lambda: len(_sources(page)) == len(before) + 1, "a cell inserted", 30)
-            assert _sources(page) == [*before[:3], INSERTED, *before[3:]]
-            inserted = _cell(page, 3)
-            assert "jp-mod-active" in inserted.get_attribute("class")
-            assert inserted.locator(".jp-OutputArea-output").count() == 0  # not run
-            assert inserted.locator(".jp-InputPrompt").inner_text().strip() in ("[ ]:", "[ ]")
-            assert _dirty(page)  # a change, unsaved
-            page.close()
-        finally:
-            browser.close()
+        # "copy the SQL as a new cell": from inside an output, a cell below it
+        before = _sources(page)
+        assert not _dispatch(page, 0, "x = 1", ".jp-InputArea-editor")  # not an output
+        assert _sources(page) == before
+        assert _dispatch(page, 2, INSERTED, ".jp-OutputArea-output table td")
+        _wait_for(lambda: len(_sources(page)) == len(before) + 1, "a cell inserted", 30)
+        assert _sources(page) == [*before[:3], INSERTED, *before[3:]]
+        inserted = _cell(page, 3)
+        assert "jp-mod-active" in inserted.get_attribute("class")
+        assert inserted.locator(".jp-OutputArea-output").count() == 0  # not run
+        assert inserted.locator(".jp-InputPrompt").inner_text().strip() in ("[ ]:", "[ ]")
+        assert _dirty(page)  # a change, unsaved
+        page.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import ARGS, CHROMIUM, write_notebook
+from .lab_server import chromium, write_notebook
 from .test_browser import _run_cell
 from .test_highlight_browser import _browser_or_skip
 
@@ -43,35 +43,29 @@ def _source(page, index: int) -> str:
 
 
 def test_format_sql_command(lab):
-    from playwright import sync_api as playwright
-
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
-            page.goto(lab)
-            cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
-            cells.nth(len(CELLS) - 1).wait_for(timeout=60_000)
-            _run_cell(page, 0)  # %load_ext sqlnb
-            for _ in range(600):
-                if any(ch.isdigit() for ch in cells.nth(0).locator(".jp-InputPrompt")
-                       .inner_text()):
-                    break
-                time.sleep(0.1)
-            for index in (1, 2):
-                cells.nth(index).locator(".jp-InputArea-editor").click()
-                page.keyboard.press("Alt+Shift+F")
-            for _ in range(300):
-                if _source(page, 1) == FORMATTED:
-                    break
-                time.sleep(0.1)
-            else:
-                pytest.fail(f"the cell was not formatted: {_source(page, 1)!r}; notes: "
-                            f"{page.locator('.Toastify__toast').all_inner_texts()}")
-            notes = page.locator(".Toastify__toast")
-            notes.first.wait_for(timeout=30_000)
-            assert "statement 2 of 2: cannot format 'select from where'" in \
-                " ".join(notes.all_inner_texts())
-            assert _source(page, 2) == CELLS[2]
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        page.goto(lab)
+        cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
+        cells.nth(len(CELLS) - 1).wait_for(timeout=60_000)
+        _run_cell(page, 0)  # %load_ext sqlnb
+        for _ in range(600):
+            if any(ch.isdigit() for ch in cells.nth(0).locator(".jp-InputPrompt")
+                   .inner_text()):
+                break
+            time.sleep(0.1)
+        for index in (1, 2):
+            cells.nth(index).locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Alt+Shift+F")
+        for _ in range(300):
+            if _source(page, 1) == FORMATTED:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the cell was not formatted: {_source(page, 1)!r}; notes: "
+                        f"{page.locator('.Toastify__toast').all_inner_texts()}")
+        notes = page.locator(".Toastify__toast")
+        notes.first.wait_for(timeout=30_000)
+        assert "statement 2 of 2: cannot format 'select from where'" in \
+            " ".join(notes.all_inner_texts())
+        assert _source(page, 2) == CELLS[2]

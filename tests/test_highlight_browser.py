@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .lab_server import APPS, ARGS, CHROMIUM, write_notebook
+from .lab_server import APPS, CHROMIUM, artifacts, chromium, write_notebook
 
 CELLS = ["%%sql\nSELECT name FROM t WHERE x = 1",
          "x = [i for i in range(3)]  # python\nSELECT name FROM t WHERE x",
@@ -65,48 +65,38 @@ def _classes(tokens: list[tuple[str, str]], word: str) -> set[str]:
 
 
 def test_sql_keywords_are_highlighted_in_sql_magics(server):
-    from playwright import sync_api as playwright
-
     app, url = server
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 800})
-            page.goto(url)
-            config = json.loads(page.locator("#jupyter-config-data").text_content() or "{}")
-            assert "sqlnb-highlight" in [e["name"] for e in config["federated_extensions"]]
-            page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(len(CELLS) - 1).wait_for(
-                timeout=60_000)
-            # the SQL language is put in place asynchronously: wait for the SQL cells' spans
-            for _ in range(300):
-                cells = _tokens(page)
-                if (len(cells) == len(CELLS) and _classes(cells[0], "WHERE")
-                        and _classes(cells[2], "SELECT") and _classes(cells[1], "for")):
-                    break
-                time.sleep(0.1)
-            else:
-                pytest.fail(f"no SQL highlighting appeared: {_tokens(page)}")
-            sql_cell, python_cell, line_cell = cells
-            keyword = _classes(python_cell, "for")
-            assert len(keyword) == 1 and keyword == _classes(python_cell, "in"), python_cell
-            # SQL keywords get Python's keyword style, in the cell and after %sql on a line
-            for word in ("SELECT", "FROM", "WHERE"):
-                assert _classes(sql_cell, word) == keyword, sql_cell
-            assert _classes(line_cell, "SELECT") == keyword, line_cell
-            assert _classes(sql_cell, "1") and _classes(sql_cell, "1") != keyword
-            # the same words in a Python cell are not keywords; the Python stays Python
-            for word in ("SELECT", "FROM", "WHERE"):
-                assert not _classes(python_cell, word) & keyword, python_cell
-            assert _classes(python_cell, "range") == {"cm-builtin"}, python_cell
-            comment = _classes(python_cell, "# python")
-            assert comment and comment != keyword, python_cell
-            page.locator(".jp-NotebookPanel:visible .jp-Cell").first.screenshot(
-                path=str(_artifacts() / f"highlight-{app}.png"))
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        page.goto(url)
+        config = json.loads(page.locator("#jupyter-config-data").text_content() or "{}")
+        assert "sqlnb-highlight" in [e["name"] for e in config["federated_extensions"]]
+        page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(len(CELLS) - 1).wait_for(
+            timeout=60_000)
+        # the SQL language is put in place asynchronously: wait for the SQL cells' spans
+        for _ in range(300):
+            cells = _tokens(page)
+            if (len(cells) == len(CELLS) and _classes(cells[0], "WHERE")
+                    and _classes(cells[2], "SELECT") and _classes(cells[1], "for")):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"no SQL highlighting appeared: {_tokens(page)}")
+        sql_cell, python_cell, line_cell = cells
+        keyword = _classes(python_cell, "for")
+        assert len(keyword) == 1 and keyword == _classes(python_cell, "in"), python_cell
+        # SQL keywords get Python's keyword style, in the cell and after %sql on a line
+        for word in ("SELECT", "FROM", "WHERE"):
+            assert _classes(sql_cell, word) == keyword, sql_cell
+        assert _classes(line_cell, "SELECT") == keyword, line_cell
+        assert _classes(sql_cell, "1") and _classes(sql_cell, "1") != keyword
+        # the same words in a Python cell are not keywords; the Python stays Python
+        for word in ("SELECT", "FROM", "WHERE"):
+            assert not _classes(python_cell, word) & keyword, python_cell
+        assert _classes(python_cell, "range") == {"cm-builtin"}, python_cell
+        comment = _classes(python_cell, "# python")
+        assert comment and comment != keyword, python_cell
+        page.locator(".jp-NotebookPanel:visible .jp-Cell").first.screenshot(
+            path=str(artifacts() / f"highlight-{app}.png"))
 
 
-def _artifacts() -> Path:
-    artifacts = Path(os.environ.get("SQLNB_ARTIFACTS", "test-artifacts"))
-    artifacts.mkdir(parents=True, exist_ok=True)
-    return artifacts
