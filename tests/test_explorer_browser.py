@@ -124,6 +124,21 @@ def _new_cell(page, grid) -> None:
     assert _copied(page)[-1:] == [code] and len(_copied(page)) == 3  # nothing copied again
 
 
+def _run_to_the_grid(page) -> tuple:
+    """Run the notebook's first three cells: (its cells, the grid's cell once its first page
+    is on screen)."""
+    cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
+    for index in (0, 1):
+        _run_cell(page, index)
+        cells.nth(index).locator(".jp-InputPrompt", has_text=f"[{index + 1}]"
+                                 ).wait_for(timeout=120_000)
+    _run_cell(page, 2)
+    grid = cells.nth(2)
+    grid.locator(".jupyter-widgets", has_text="rows 1-100 of 1,000").last.wait_for(
+        timeout=60_000)
+    return cells, grid
+
+
 @pytest.mark.parametrize("app", sorted(APPS))
 def test_the_explorer_in_the_browser(app, jupyter):
     require_chromium()
@@ -134,15 +149,7 @@ def test_the_explorer_in_the_browser(app, jupyter):
     artifacts_folder = artifacts()
     with chromium() as browser:
         page = _open(browser, served.url(path))
-        cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
-        for index in (0, 1):
-            _run_cell(page, index)
-            cells.nth(index).locator(".jp-InputPrompt", has_text=f"[{index + 1}]"
-                                     ).wait_for(timeout=120_000)
-        _run_cell(page, 2)
-        grid = cells.nth(2)
-        footer = grid.locator(".jupyter-widgets", has_text="rows 1-100 of 1,000").last
-        footer.wait_for(timeout=60_000)
+        cells, grid = _run_to_the_grid(page)
         assert _first_cells(grid)[:2] == ["1", "1"]
         # a click on the header k sorts by k: the first row holds k = 0 (id 101)
         grid.locator('th[data-column="k"]').click()
@@ -223,15 +230,7 @@ def test_the_grid_is_readable_in_jupyterlabs_dark_theme(jupyter):
             page = _open(browser, served.url(path))
             page.locator('body[data-jp-theme-light="false"]').wait_for(state="attached",
                                                                        timeout=60_000)
-            cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
-            for index in (0, 1):
-                _run_cell(page, index)
-                cells.nth(index).locator(".jp-InputPrompt", has_text=f"[{index + 1}]"
-                                         ).wait_for(timeout=120_000)
-            _run_cell(page, 2)
-            grid = cells.nth(2)
-            grid.locator(".jupyter-widgets", has_text="rows 1-100 of 1,000").last.wait_for(
-                timeout=60_000)
+            _cells, grid = _run_to_the_grid(page)
             root = grid.locator(".sqlnb-grid")
             background = root.evaluate("(el) => getComputedStyle(el).backgroundColor")
             for part in ("tbody td", "thead th .sqlnb-grid-name", "thead th .sqlnb-grid-type",
