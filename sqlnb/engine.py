@@ -16,7 +16,8 @@ Names here:
 - the registry: `register`, `unregister`, `engine_for` (which engine a target opens),
   `engine_named`, `scheme_of`, `frame_targets` (where a DataFrame of no Database is queried);
 - a query's state, as a link sees it: `Control` (its reason to stop, the rows counted, the
-  preview of first rows: `PREVIEW_ROWS`), `Task` (what `translate` and `reroute` are given);
+  preview of first rows: `PREVIEW_ROWS`; `stop_reached()`, the engine has a stop it is still
+  winding down), `Task` (what `translate` and `reroute` are given);
 - outcomes: `Stopped` (what `Link.translate` returns for an interrupt the control asked for),
   `note` (a note added once), `annotate` (names the SQL on an engine's error), `UsageError`,
   `ended_transaction` (a write function ended the transaction it runs in), `shorten`;
